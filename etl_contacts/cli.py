@@ -1,0 +1,150 @@
+"""`etl-contacts`: the command line that scripts, cron and people use.
+
+Exit codes: 0 every requested day was loaded; 1 a run failed (the last line says which days and
+why); 2 the command or the configuration is wrong (the message says how to fix it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, NoReturn
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+
+from etl_contacts.sandbox.cli import app as sandbox_app
+from etl_contacts.settings import DATABASE_URL_ENV, TOKEN_ENV, ConfigError, Settings
+
+if TYPE_CHECKING:  # heavy imports (dagster, sqlalchemy) load only when a command needs them
+    from etl_contacts.launch import LaunchOutcome
+    from etl_contacts.warehouse import Warehouse
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+app = typer.Typer(
+    help="Keep a PostgreSQL warehouse in sync with Express-Chat contacts, through Dagster.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(sandbox_app, name="sandbox", help="A local Express-Chat-compatible API.")
+console = Console(stderr=True)
+
+
+def fail(cause: str, remedy: str, code: int = EXIT_USAGE) -> NoReturn:
+    """One line of cause and one of remedy: what a user mistake gets instead of a traceback."""
+    console.print(f"[bold red]error:[/] {cause}", highlight=False)
+    console.print(f"[dim]fix:[/] {remedy}", highlight=False)
+    raise typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        fail(str(exc), "correct the variable in your environment and run again")
+
+
+def parse_day(value: str, flag: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{flag} {value!r} is not a day", f"write it as YYYY-MM-DD, e.g. {flag} 2024-05-01")
+
+
+def open_warehouse(settings: Settings) -> Warehouse:
+    from etl_contacts.warehouse import Warehouse
+    from etl_contacts.warehouse.embedded import database_url_or_embedded
+
+    url = database_url_or_embedded(os.environ.get(DATABASE_URL_ENV), settings.home)
+    return Warehouse(url, schema=settings.schema)
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the warehouse schema to the newest migration."""
+    settings = load_settings()
+    open_warehouse(settings).migrate()
+    console.print(f"schema {settings.schema!r} is at the newest migration")
+
+
+@app.command()
+def sync(
+    start: Annotated[str | None, typer.Option(help="First day to load, YYYY-MM-DD.")] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Last day to load (inclusive), YYYY-MM-DD.")
+    ] = None,
+) -> None:
+    """Load the contacts of these days (both inclusive); without a range, yesterday."""
+    from etl_contacts.launch import launch_sync
+
+    settings = load_settings()
+    yesterday = datetime.now(ZoneInfo(settings.timezone)).date() - timedelta(days=1)
+    first = parse_day(start, "--start") if start else yesterday
+    last = parse_day(end, "--end") if end else (first if start else yesterday)
+    if last < first:
+        fail(f"--end {last} is before --start {first}", "swap the two days")
+    if first < settings.start_date:
+        fail(
+            f"{first} is before the first partition day {settings.start_date}",
+            "set ETL_CONTACTS_START_DATE earlier or start the range later",
+        )
+    if not os.environ.get(TOKEN_ENV):
+        fail(f"{TOKEN_ENV} is not set", f"export {TOKEN_ENV}=<your Express-Chat API token>")
+    _report(launch_sync(settings, first, last), first, last)
+
+
+@app.command()
+def demo() -> None:
+    """Everything on embedded defaults: sandbox API, embedded Postgres, 30 days through Dagster."""
+    from etl_contacts.demo import run_demo
+
+    settings = load_settings()
+    outcome, first, last = run_demo(settings, open_warehouse(settings), console)
+    _report(outcome, first, last)
+
+
+def _report(outcome: LaunchOutcome, first: date, last: date) -> None:
+    days = f"{first}..{last}" if first != last else str(first)
+    if not outcome.success:
+        fail(
+            f"days {days} were not loaded: {outcome.error}",
+            f"fix the cause and rerun `etl-contacts sync --start {first} --end {last}`",
+            EXIT_FAILED,
+        )
+    counts = ", ".join(
+        f"{outcome.value(key)} {key}" for key in ("inserted", "updated", "unchanged", "rejected")
+    )
+    console.print(
+        f"loaded {days}: {counts} in {outcome.value('seconds')} s (run {outcome.run_id})",
+        highlight=False,
+    )
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        app()
+    except OperationalError as exc:
+        fail_database(exc)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def fail_database(exc: Exception) -> NoReturn:
+    cause = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    console.print(f"[bold red]error:[/] cannot use the warehouse: {cause}", highlight=False)
+    console.print(
+        f"[dim]fix:[/] check that PostgreSQL is running and {DATABASE_URL_ENV} is right "
+        "(unset it to use the embedded warehouse)",
+        highlight=False,
+    )
+    sys.exit(EXIT_USAGE)

@@ -1,0 +1,1 @@
+"""Dagster definitions for the contacts sync: assets, resources, partitions, schedules."""

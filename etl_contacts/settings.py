@@ -1,0 +1,63 @@
+"""Configuration read from the environment: the only difference between a laptop and production."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+DEFAULT_BASE_URL = "https://api-v7.express-chat.com"
+DEFAULT_SCHEMA = "express_chat"
+DEFAULT_START_DATE = "2024-01-01"
+DEFAULT_ACCOUNT = "default"
+
+TOKEN_ENV = "EXPRESS_CHAT_API_TOKEN"
+BASE_URL_ENV = "EXPRESS_CHAT_BASE_URL"
+DATABASE_URL_ENV = "ETL_CONTACTS_DATABASE_URL"
+SCHEMA_ENV = "ETL_CONTACTS_SCHEMA"
+START_DATE_ENV = "ETL_CONTACTS_START_DATE"
+TIMEZONE_ENV = "ETL_CONTACTS_TIMEZONE"
+HOME_ENV = "ETL_CONTACTS_HOME"
+PII_KEY_ENV = "ETL_CONTACTS_PII_KEY"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Non-secret settings. Secrets (token, database URL, PII key) reach Dagster as `EnvVar`s."""
+
+    base_url: str
+    schema: str
+    start_date: date
+    timezone: str
+    home: Path
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        timezone = environ.get(TIMEZONE_ENV) or "UTC"
+        try:
+            ZoneInfo(timezone)
+        except (ValueError, KeyError) as exc:
+            raise ConfigError(
+                f"{TIMEZONE_ENV}={timezone!r} is not a time zone; use an IANA name like Europe/Berlin"
+            ) from exc
+        raw_start = environ.get(START_DATE_ENV) or DEFAULT_START_DATE
+        try:
+            start_date = date.fromisoformat(raw_start)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{START_DATE_ENV}={raw_start!r} is not a date; use YYYY-MM-DD"
+            ) from exc
+        return cls(
+            base_url=(environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/"),
+            schema=environ.get(SCHEMA_ENV) or DEFAULT_SCHEMA,
+            start_date=start_date,
+            timezone=timezone,
+            home=Path(environ.get(HOME_ENV) or ".etl_contacts"),
+        )
