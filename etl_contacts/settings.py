@@ -45,7 +45,7 @@ class Settings:
             ZoneInfo(timezone)
         except (ValueError, KeyError) as exc:
             raise ConfigError(
-                f"{TIMEZONE_ENV}={timezone!r} is not a time zone; use an IANA name like Europe/Berlin"
+                f"{TIMEZONE_ENV}={timezone!r} is not a time zone; use an IANA name (Europe/Berlin)"
             ) from exc
         raw_start = environ.get(START_DATE_ENV) or DEFAULT_START_DATE
         try:

@@ -1,4 +1,4 @@
-"""One sync run: extract windows, normalize each batch, load it. Dagster assets and benchmarks run this.
+"""One sync run: extract windows, normalize each batch, load it (for Dagster and benchmarks).
 
 Fetching happens on the source's worker threads; this thread transforms and loads, so HTTP and
 Postgres overlap. A batch is flushed when it is large enough for COPY to pay off, and always when
@@ -72,7 +72,7 @@ def run_sync(
     batch_size: int = DEFAULT_BATCH_SIZE,
     log: logging.Logger = logger,
 ) -> SyncResult:
-    """Load `windows` for `account`; on failure the run is recorded as failed and the error re-raised."""
+    """Load `windows` for `account`; a failure is recorded on the run, then re-raised."""
     started = time.monotonic()
     stats = ExtractStats()
     loaded: Counter[str] = Counter()
