@@ -9,9 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import TYPE_CHECKING, Annotated, NoReturn
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -79,13 +78,23 @@ def sync(
         str | None, typer.Option(help="Last day to load (inclusive), YYYY-MM-DD.")
     ] = None,
 ) -> None:
-    """Load the contacts of these days (both inclusive); without a range, yesterday."""
-    from etl_contacts.launch import launch_sync
+    """Load these days (both inclusive); without a range, what tonight's schedule would load."""
+    from etl_contacts.launch import launch_sync, tonight_range
 
     settings = load_settings()
-    yesterday = datetime.now(ZoneInfo(settings.timezone)).date() - timedelta(days=1)
-    first = parse_day(start, "--start") if start else yesterday
-    last = parse_day(end, "--end") if end else (first if start else yesterday)
+    if not os.environ.get(TOKEN_ENV):
+        fail(f"{TOKEN_ENV} is not set", f"export {TOKEN_ENV}=<your Express-Chat API token>")
+    if start is None and end is None:
+        span = tonight_range(settings)
+        if span is None:
+            fail(
+                f"no complete day since {settings.start_date} yet",
+                "pass --start and --end, or set ETL_CONTACTS_START_DATE earlier",
+            )
+        first, last = span
+    else:
+        first = parse_day(start or end or "", "--start")
+        last = parse_day(end or start or "", "--end")
     if last < first:
         fail(f"--end {last} is before --start {first}", "swap the two days")
     if first < settings.start_date:
@@ -93,8 +102,6 @@ def sync(
             f"{first} is before the first partition day {settings.start_date}",
             "set ETL_CONTACTS_START_DATE earlier or start the range later",
         )
-    if not os.environ.get(TOKEN_ENV):
-        fail(f"{TOKEN_ENV} is not set", f"export {TOKEN_ENV}=<your Express-Chat API token>")
     _report(launch_sync(settings, first, last), first, last)
 
 

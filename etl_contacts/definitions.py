@@ -9,7 +9,7 @@ import dagster as dg
 from etl_contacts.defs.assets import build_contact_assets
 from etl_contacts.defs.partitions import daily_partitions
 from etl_contacts.defs.resources import ExpressChatResource, WarehouseResource
-from etl_contacts.defs.schedules import nightly_schedule
+from etl_contacts.defs.schedules import catch_up_range, nightly_schedule, range_tags
 from etl_contacts.settings import (
     BASE_URL_ENV,
     DATABASE_URL_ENV,
@@ -19,6 +19,7 @@ from etl_contacts.settings import (
 )
 
 SYNC_JOB = "sync_contacts"
+__all__ = ["SYNC_JOB", "build_definitions", "catch_up_range", "defs", "range_tags"]
 
 
 def _env_or_none(name: str) -> dg.EnvVar | None:
@@ -33,7 +34,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[contacts],
         jobs=[job],
-        schedules=[nightly_schedule(job)],
+        schedules=[nightly_schedule(job, partitions, dg.AssetKey("contacts"))],
         resources={
             "express_chat": ExpressChatResource(
                 base_url=_env_or_none(BASE_URL_ENV) or settings.base_url,

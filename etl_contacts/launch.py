@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
 
-from etl_contacts.definitions import SYNC_JOB, build_definitions
+from etl_contacts.definitions import SYNC_JOB, build_definitions, catch_up_range, range_tags
 from etl_contacts.settings import Settings
-
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 @dataclass(frozen=True)
@@ -41,6 +38,18 @@ def ensure_dagster_home() -> Path:
     return home
 
 
+def tonight_range(settings: Settings) -> tuple[date, date] | None:
+    """The days the nightly schedule would load now: yesterday plus the gaps of the last week."""
+    ensure_dagster_home()
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(SYNC_JOB)
+    partitions_def = job.partitions_def
+    assert isinstance(partitions_def, dg.TimeWindowPartitionsDefinition)
+    with dg.DagsterInstance.get() as instance:
+        span = catch_up_range(instance, partitions_def, dg.AssetKey("contacts"), datetime.now(UTC))
+    return None if span is None else (date.fromisoformat(span[0]), date.fromisoformat(span[1]))
+
+
 def launch_sync(settings: Settings, first: date, last: date) -> LaunchOutcome:
     """Materialize the partitions `first`..`last` (inclusive) in one run."""
     ensure_dagster_home()
@@ -49,7 +58,7 @@ def launch_sync(settings: Settings, first: date, last: date) -> LaunchOutcome:
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance,
-            tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
+            tags=range_tags(first.isoformat(), last.isoformat()),
             raise_on_error=False,
         )
     metadata: dict[str, dict[str, object]] = {}
