@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from etl_contacts.sandbox.cli import app as sandbox_app
-from etl_contacts.settings import DATABASE_URL_ENV, TOKEN_ENV, ConfigError, Settings
+from etl_contacts.settings import DATABASE_URL_ENV, ConfigError, Settings
 
 if TYPE_CHECKING:  # heavy imports (dagster, sqlalchemy) load only when a command needs them
     from etl_contacts.launch import LaunchOutcome
@@ -73,6 +73,9 @@ def migrate() -> None:
 
 @app.command()
 def sync(
+    account: Annotated[
+        str | None, typer.Option(help="Account to load (see ETL_CONTACTS_ACCOUNTS).")
+    ] = None,
     start: Annotated[str | None, typer.Option(help="First day to load, YYYY-MM-DD.")] = None,
     end: Annotated[
         str | None, typer.Option(help="Last day to load (inclusive), YYYY-MM-DD.")
@@ -82,10 +85,17 @@ def sync(
     from etl_contacts.launch import launch_sync, tonight_range
 
     settings = load_settings()
-    if not os.environ.get(TOKEN_ENV):
-        fail(f"{TOKEN_ENV} is not set", f"export {TOKEN_ENV}=<your Express-Chat API token>")
+    try:
+        chosen = settings.account(account)
+    except ConfigError as exc:
+        fail(str(exc), "pass --account with one of the known names")
+    if not os.environ.get(chosen.token_env):
+        fail(
+            f"{chosen.token_env} is not set",
+            f"export {chosen.token_env}=<the Express-Chat API token of account {chosen.name}>",
+        )
     if start is None and end is None:
-        span = tonight_range(settings)
+        span = tonight_range(settings, chosen)
         if span is None:
             fail(
                 f"no complete day since {settings.start_date} yet",
@@ -102,7 +112,7 @@ def sync(
             f"{first} is before the first partition day {settings.start_date}",
             "set ETL_CONTACTS_START_DATE earlier or start the range later",
         )
-    _report(launch_sync(settings, first, last), first, last)
+    _report(launch_sync(settings, chosen, first, last), first, last)
 
 
 @app.command()

@@ -14,12 +14,12 @@ from etl_contacts.settings import (
     BASE_URL_ENV,
     DATABASE_URL_ENV,
     PII_KEY_ENV,
-    TOKEN_ENV,
+    Account,
     Settings,
 )
 
 SYNC_JOB = "sync_contacts"
-__all__ = ["SYNC_JOB", "build_definitions", "catch_up_range", "defs", "range_tags"]
+__all__ = ["build_definitions", "catch_up_range", "contacts_key", "defs", "job_name", "range_tags"]
 
 
 def _env_or_none(name: str) -> dg.EnvVar | None:
@@ -27,27 +27,46 @@ def _env_or_none(name: str) -> dg.EnvVar | None:
     return dg.EnvVar(name) if os.environ.get(name) else None
 
 
+def job_name(settings: Settings, account: Account) -> str:
+    """One job per account; with a single account, plainly `sync_contacts`."""
+    return SYNC_JOB if len(settings.accounts) == 1 else f"{SYNC_JOB}_{account.name}"
+
+
+def contacts_key(settings: Settings, account: Account) -> dg.AssetKey:
+    prefix = [] if len(settings.accounts) == 1 else [account.name]
+    return dg.AssetKey([*prefix, "contacts"])
+
+
 def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = daily_partitions(settings)
-    contacts = build_contact_assets(partitions, timezone=settings.timezone)
-    job = dg.define_asset_job(SYNC_JOB, selection=[contacts], partitions_def=partitions)
-    return dg.Definitions(
-        assets=[contacts],
-        jobs=[job],
-        schedules=[nightly_schedule(job, partitions, dg.AssetKey("contacts"))],
-        resources={
-            "express_chat": ExpressChatResource(
-                base_url=_env_or_none(BASE_URL_ENV) or settings.base_url,
-                token=dg.EnvVar(TOKEN_ENV),
-            ),
-            "warehouse": WarehouseResource(
-                database_url=_env_or_none(DATABASE_URL_ENV),
-                schema_name=settings.schema,
-                home=str(settings.home.resolve()),
-                pii_key=_env_or_none(PII_KEY_ENV),
-            ),
-        },
+    single = len(settings.accounts) == 1
+    assets, jobs, schedules, resources = [], [], [], {}
+    for account in settings.accounts:
+        api_key = "express_chat" if single else f"express_chat_{account.name}"
+        contacts = build_contact_assets(
+            partitions,
+            account=account.name,
+            api_resource_key=api_key,
+            key_prefix=[] if single else [account.name],
+            timezone=settings.timezone,
+        )
+        job = dg.define_asset_job(
+            job_name(settings, account), selection=[contacts], partitions_def=partitions
+        )
+        assets.append(contacts)
+        jobs.append(job)
+        schedules.append(nightly_schedule(job, partitions, contacts_key(settings, account)))
+        resources[api_key] = ExpressChatResource(
+            base_url=_env_or_none(BASE_URL_ENV) or settings.base_url,
+            token=dg.EnvVar(account.token_env),
+        )
+    resources["warehouse"] = WarehouseResource(
+        database_url=_env_or_none(DATABASE_URL_ENV),
+        schema_name=settings.schema,
+        home=str(settings.home.resolve()),
+        pii_key=_env_or_none(PII_KEY_ENV),
     )
+    return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules, resources=resources)
 
 
 defs = build_definitions(Settings.from_env())

@@ -16,7 +16,13 @@ from rich.table import Table
 
 from etl_contacts.launch import LaunchOutcome, launch_sync
 from etl_contacts.sandbox import DEMO_TOKEN, SandboxConfig, SandboxServer
-from etl_contacts.settings import BASE_URL_ENV, TOKEN_ENV, Settings
+from etl_contacts.settings import (
+    BASE_URL_ENV,
+    DEFAULT_ACCOUNT,
+    TOKEN_ENV,
+    Account,
+    Settings,
+)
 from etl_contacts.warehouse import Warehouse
 
 DEMO_CONTACTS = 20_000
@@ -36,7 +42,9 @@ def run_demo(
     with SandboxServer(config) as sandbox:
         os.environ[BASE_URL_ENV] = sandbox.base_url
         os.environ[TOKEN_ENV] = DEMO_TOKEN
-        outcome = launch_sync(replace(settings, base_url=sandbox.base_url), first, last)
+        account = Account(DEFAULT_ACCOUNT, TOKEN_ENV)
+        demo_settings = replace(settings, base_url=sandbox.base_url, accounts=(account,))
+        outcome = launch_sync(demo_settings, account, first, last)
     if outcome.success:
         _summary(outcome, warehouse, settings.schema, console)
     return outcome, first, last

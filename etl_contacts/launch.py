@@ -13,8 +13,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from etl_contacts.definitions import SYNC_JOB, build_definitions, catch_up_range, range_tags
-from etl_contacts.settings import Settings
+from etl_contacts.definitions import (
+    build_definitions,
+    catch_up_range,
+    contacts_key,
+    job_name,
+    range_tags,
+)
+from etl_contacts.settings import Account, Settings
 
 
 @dataclass(frozen=True)
@@ -38,23 +44,24 @@ def ensure_dagster_home() -> Path:
     return home
 
 
-def tonight_range(settings: Settings) -> tuple[date, date] | None:
+def tonight_range(settings: Settings, account: Account) -> tuple[date, date] | None:
     """The days the nightly schedule would load now: yesterday plus the gaps of the last week."""
     ensure_dagster_home()
     defs = build_definitions(settings)
-    job = defs.resolve_job_def(SYNC_JOB)
-    partitions_def = job.partitions_def
+    partitions_def = defs.resolve_job_def(job_name(settings, account)).partitions_def
     assert isinstance(partitions_def, dg.TimeWindowPartitionsDefinition)
     with dg.DagsterInstance.get() as instance:
-        span = catch_up_range(instance, partitions_def, dg.AssetKey("contacts"), datetime.now(UTC))
+        span = catch_up_range(
+            instance, partitions_def, contacts_key(settings, account), datetime.now(UTC)
+        )
     return None if span is None else (date.fromisoformat(span[0]), date.fromisoformat(span[1]))
 
 
-def launch_sync(settings: Settings, first: date, last: date) -> LaunchOutcome:
-    """Materialize the partitions `first`..`last` (inclusive) in one run."""
+def launch_sync(settings: Settings, account: Account, first: date, last: date) -> LaunchOutcome:
+    """Materialize the partitions `first`..`last` (inclusive) of one account in one run."""
     ensure_dagster_home()
     defs = build_definitions(settings)
-    job = defs.resolve_job_def(SYNC_JOB)
+    job = defs.resolve_job_def(job_name(settings, account))
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance,

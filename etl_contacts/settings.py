@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -22,10 +23,38 @@ START_DATE_ENV = "ETL_CONTACTS_START_DATE"
 TIMEZONE_ENV = "ETL_CONTACTS_TIMEZONE"
 HOME_ENV = "ETL_CONTACTS_HOME"
 PII_KEY_ENV = "ETL_CONTACTS_PII_KEY"
+ACCOUNTS_ENV = "ETL_CONTACTS_ACCOUNTS"
+ACCOUNT_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """An Express-Chat account: its name in the warehouse and the variable holding its token."""
+
+    name: str
+    token_env: str
+
+
+def parse_accounts(raw: str) -> tuple[Account, ...]:
+    """`acme=ACME_TOKEN,beta=BETA_TOKEN`; empty means one account `default` on the usual token."""
+    if not raw.strip():
+        return (Account(DEFAULT_ACCOUNT, TOKEN_ENV),)
+    accounts = []
+    for item in raw.split(","):
+        name, sep, token_env = (part.strip() for part in item.partition("="))
+        if not sep or not ACCOUNT_NAME.fullmatch(name) or not token_env.isidentifier():
+            raise ConfigError(
+                f"{ACCOUNTS_ENV} entry {item.strip()!r} is not name=TOKEN_VARIABLE; "
+                "names are lower-case letters, digits and _, e.g. acme=ACME_EXPRESS_CHAT_TOKEN"
+            )
+        accounts.append(Account(name, token_env))
+    if len({a.name for a in accounts}) != len(accounts):
+        raise ConfigError(f"{ACCOUNTS_ENV} names an account twice")
+    return tuple(accounts)
 
 
 @dataclass(frozen=True)
@@ -37,6 +66,7 @@ class Settings:
     start_date: date
     timezone: str
     home: Path
+    accounts: tuple[Account, ...]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -60,4 +90,15 @@ class Settings:
             start_date=start_date,
             timezone=timezone,
             home=Path(environ.get(HOME_ENV) or ".etl_contacts"),
+            accounts=parse_accounts(environ.get(ACCOUNTS_ENV, "")),
         )
+
+    def account(self, name: str | None) -> Account:
+        """The named account, or the only one; a ConfigError names the known ones."""
+        if name is None and len(self.accounts) == 1:
+            return self.accounts[0]
+        for account in self.accounts:
+            if account.name == name:
+                return account
+        known = ", ".join(a.name for a in self.accounts)
+        raise ConfigError(f"no account {name!r} is configured (known: {known}); see {ACCOUNTS_ENV}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
 import dagster as dg
@@ -25,26 +25,33 @@ def build_contact_assets(
     partitions_def: dg.TimeWindowPartitionsDefinition,
     *,
     account: str = DEFAULT_ACCOUNT,
+    api_resource_key: str = "express_chat",
+    key_prefix: Sequence[str] = (),
     timezone: str = "UTC",
 ) -> dg.AssetsDefinition:
-    """The four contact tables of one account, written together by one sync."""
+    """The four contact tables of one account, written together by one sync.
+
+    With several accounts, each has its own asset keys (prefixed by its name), API resource and
+    pool, so their partitions, runs and run limits are independent.
+    """
 
     @dg.multi_asset(
         name=f"sync_contacts_{account}",
         specs=[
-            dg.AssetSpec(name, description=description, group_name=GROUP, kinds={"postgres"})
+            dg.AssetSpec(
+                [*key_prefix, name], description=description, group_name=GROUP, kinds={"postgres"}
+            )
             for name, description in TABLES.items()
         ],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=f"express_chat_{account}",
+        required_resource_keys={api_resource_key, "warehouse"},
     )
-    def sync_contacts(
-        context: dg.AssetExecutionContext,
-        express_chat: ExpressChatResource,
-        warehouse: WarehouseResource,
-    ) -> Iterator[dg.MaterializeResult]:
+    def sync_contacts(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
         """Pull contacts created or seen in the partition days and upsert them into Postgres."""
+        express_chat: ExpressChatResource = getattr(context.resources, api_resource_key)
+        warehouse: WarehouseResource = context.resources.warehouse
         window = context.partition_time_window
         first = window.start.date()
         last = (window.end - _ONE_DAY).date()
@@ -68,7 +75,7 @@ def build_contact_assets(
         }
         for table in TABLES:
             yield dg.MaterializeResult(
-                asset_key=table,
+                asset_key=[*key_prefix, table],
                 metadata={
                     "dagster/row_count": rows[table],
                     "dagster/table_name": f"{warehouse.schema_name}.{table}",

@@ -42,7 +42,7 @@ def nightly_schedule(
     asset_key: dg.AssetKey,
 ) -> dg.ScheduleDefinition:
     @dg.schedule(
-        name="nightly_contacts",
+        name=f"nightly_{job.name}",
         job=job,
         cron_schedule=f"0 {NIGHTLY_HOUR} * * *",
         execution_timezone=partitions_def.timezone,

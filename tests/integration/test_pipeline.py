@@ -111,4 +111,4 @@ def test_the_definitions_load() -> None:
 
     job = defs.resolve_job_def(SYNC_JOB)
     assert job.partitions_def is not None
-    assert defs.resolve_schedule_def("nightly_contacts").cron_schedule == "0 2 * * *"
+    assert defs.resolve_schedule_def("nightly_sync_contacts").cron_schedule == "0 2 * * *"

@@ -1,0 +1,62 @@
+from datetime import UTC, date, datetime
+
+import pytest
+
+from etl_contacts.settings import DEFAULT_BASE_URL, ConfigError, Settings
+
+
+def test_defaults_need_no_environment() -> None:
+    settings = Settings.from_env({})
+    assert settings.base_url == DEFAULT_BASE_URL
+    assert settings.schema == "express_chat"
+    assert settings.timezone == "UTC"
+    assert settings.start_date == date(2024, 1, 1)
+
+
+def test_a_trailing_slash_on_the_base_url_is_dropped() -> None:
+    assert Settings.from_env({"EXPRESS_CHAT_BASE_URL": "http://h:1/"}).base_url == "http://h:1"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"ETL_CONTACTS_TIMEZONE": "Mars/Olympus"}, "ETL_CONTACTS_TIMEZONE"),
+        ({"ETL_CONTACTS_START_DATE": "01/02/2024"}, "ETL_CONTACTS_START_DATE"),
+    ],
+)
+def test_a_bad_setting_names_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        Settings.from_env(env)
+
+
+def test_day_windows_cover_local_days_in_utc() -> None:
+    from etl_contacts.sync import day_windows
+
+    windows = day_windows(date(2024, 3, 30), date(2024, 3, 31), "Europe/Berlin")
+    assert [w.field for w in windows] == ["createdAt", "lastSeenAt"] * 2
+    assert windows[0].start == datetime(2024, 3, 29, 23, tzinfo=UTC)
+    # 31 March 2024 is 23 hours long in Berlin (the clocks go forward)
+    assert windows[2].start == datetime(2024, 3, 30, 23, tzinfo=UTC)
+    assert windows[2].end == datetime(2024, 3, 31, 22, tzinfo=UTC)
+
+
+def test_one_default_account_unless_configured() -> None:
+    (account,) = Settings.from_env({}).accounts
+    assert (account.name, account.token_env) == ("default", "EXPRESS_CHAT_API_TOKEN")
+
+
+def test_several_accounts_each_with_its_token_variable() -> None:
+    settings = Settings.from_env({"ETL_CONTACTS_ACCOUNTS": "acme=ACME_TOKEN, beta=BETA_TOKEN"})
+    assert [(a.name, a.token_env) for a in settings.accounts] == [
+        ("acme", "ACME_TOKEN"),
+        ("beta", "BETA_TOKEN"),
+    ]
+    assert settings.account("beta").token_env == "BETA_TOKEN"
+    with pytest.raises(ConfigError, match="acme, beta"):
+        settings.account(None)
+
+
+@pytest.mark.parametrize("raw", ["acme", "Acme=T", "acme=T,acme=U", "a=not valid"])
+def test_malformed_accounts_are_refused(raw: str) -> None:
+    with pytest.raises(ConfigError, match="ETL_CONTACTS_ACCOUNTS"):
+        Settings.from_env({"ETL_CONTACTS_ACCOUNTS": raw})
