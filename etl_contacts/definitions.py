@@ -10,6 +10,7 @@ from etl_contacts.defs.assets import build_contact_assets
 from etl_contacts.defs.partitions import daily_partitions
 from etl_contacts.defs.resources import ExpressChatResource, WarehouseResource
 from etl_contacts.defs.schedules import catch_up_range, nightly_schedule, range_tags
+from etl_contacts.defs.sensors import ACCOUNT_TAG, build_failure_sensor
 from etl_contacts.settings import (
     BASE_URL_ENV,
     DATABASE_URL_ENV,
@@ -51,7 +52,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             timezone=settings.timezone,
         )
         job = dg.define_asset_job(
-            job_name(settings, account), selection=[contacts], partitions_def=partitions
+            job_name(settings, account),
+            selection=[contacts],
+            partitions_def=partitions,
+            tags={ACCOUNT_TAG: account.name},
         )
         assets.append(contacts)
         jobs.append(job)
@@ -66,7 +70,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         home=str(settings.home.resolve()),
         pii_key=_env_or_none(PII_KEY_ENV),
     )
-    return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules, resources=resources)
+    return dg.Definitions(
+        assets=assets,
+        jobs=jobs,
+        schedules=schedules,
+        sensors=[build_failure_sensor(jobs)],
+        resources=resources,
+    )
 
 
 defs = build_definitions(Settings.from_env())

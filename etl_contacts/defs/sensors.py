@@ -1,0 +1,55 @@
+"""A failed sync run is recorded in the warehouse and, when configured, announced to a webhook.
+
+Most failures are already recorded by the sync itself; this catches the rest (a resource that
+could not start, a killed process), so `sync_runs` is the one place an analyst looks.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+import requests
+
+from etl_contacts.defs.resources import WarehouseResource
+
+ALERT_WEBHOOK_ENV = "ETL_CONTACTS_ALERT_WEBHOOK"
+ACCOUNT_TAG = "etl_contacts/account"
+WEBHOOK_TIMEOUT = (5.0, 10.0)
+
+
+def failure_message(context: dg.RunFailureSensorContext) -> str:
+    """The cause in one line: the failed step's error, else the run failure event's message."""
+    for event in context.get_step_failure_events():
+        error = event.step_failure_data.error
+        if error is not None:
+            return error.message.strip().splitlines()[0][:500]
+    return (context.failure_event.message or "run failed").strip().splitlines()[0][:500]
+
+
+def build_failure_sensor(jobs: list[dg.UnresolvedAssetJobDefinition]) -> dg.SensorDefinition:
+    @dg.run_failure_sensor(
+        name="record_sync_failures",
+        monitored_jobs=jobs,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def record_sync_failures(
+        context: dg.RunFailureSensorContext, warehouse: WarehouseResource
+    ) -> None:
+        """Write the failure to sync_runs and post it to ETL_CONTACTS_ALERT_WEBHOOK if set."""
+        run = context.dagster_run
+        account = run.tags.get(ACCOUNT_TAG, "default")
+        message = failure_message(context)
+        warehouse.warehouse().record_failure(run_id=run.run_id, account=account, error=message)
+        webhook = os.environ.get(ALERT_WEBHOOK_ENV)
+        if webhook:
+            payload = {
+                "text": f"etl-contacts: run {run.run_id} of {run.job_name} failed: {message}",
+                "run_id": run.run_id,
+                "job": run.job_name,
+                "account": account,
+                "error": message,
+            }
+            requests.post(webhook, json=payload, timeout=WEBHOOK_TIMEOUT).raise_for_status()
+
+    return record_sync_failures
