@@ -24,7 +24,6 @@ class ExpressChatResource(dg.ConfigurableResource):
     requests_per_second: float | None = None
     max_attempts: int = 8
     retry_budget_seconds: float = 300.0
-    page_size_hint: int | None = None
 
     def client_config(self) -> ClientConfig:
         return ClientConfig(
@@ -36,7 +35,6 @@ class ExpressChatResource(dg.ConfigurableResource):
             requests_per_second=self.requests_per_second,
             max_attempts=self.max_attempts,
             retry_budget_seconds=self.retry_budget_seconds,
-            page_size_hint=self.page_size_hint,
         )
 
 

@@ -1,0 +1,32 @@
+"""Errors of the source. Messages never contain the token: they are built from status codes,
+the server's own message and our window, never from a request object."""
+
+from __future__ import annotations
+
+from etl_contacts.source.models import Window
+
+
+class SourceError(Exception):
+    """The API could not give us the data."""
+
+
+class AuthError(SourceError):
+    """The API refused our credentials: retrying cannot help, the user must fix configuration."""
+
+
+class TransientError(SourceError):
+    """A failure worth retrying; `cause` names its kind for the retry counters."""
+
+    def __init__(self, cause: str, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(f"{cause}: {detail}")
+        self.cause = cause
+        self.retry_after = retry_after
+
+
+class ExtractionFailed(SourceError):  # noqa: N818 (the name reads as the event it reports)
+    """Retries ran out for a window; the window is not loaded and the run fails."""
+
+    def __init__(self, window: Window, cause: str) -> None:
+        super().__init__(f"could not fetch {window}: {cause}")
+        self.window = window
+        self.cause = cause

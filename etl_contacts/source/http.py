@@ -1,0 +1,210 @@
+"""One request to `POST /inbox/users`, with the retry policy and the rate limit.
+
+Whether a response is retriable or fatal is decided in `classify` and nowhere else. The token
+is set once on each thread's pooled session; requests' exceptions are never re-raised or chained
+as they are (they carry the prepared request and its headers), only their kind.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from email.utils import parsedate_to_datetime
+
+import orjson
+import requests
+import tenacity
+from requests.adapters import HTTPAdapter
+
+from etl_contacts.source.errors import AuthError, SourceError, TransientError
+from etl_contacts.source.models import ClientConfig
+from etl_contacts.source.stats import ExtractStats
+
+ENDPOINT = "/inbox/users"
+NEUTRAL_BODY: dict[str, object] = {
+    "searchText": "",
+    "tags": [],
+    "status": [],
+    "isOnline": False,
+    "_botWebsite": [],
+    "_botWhatsapp": [],
+    "_botFacebook": [],
+    "_botTelegram": [],
+    "_agentAssigned": [],
+    "segments": [],
+    "applicableFilters": [],
+    "lastSeenAt": {"startAt": "", "endsAt": ""},
+    "createdAt": {"startAt": "", "endsAt": ""},
+    "userInteracted": False,
+    "lastMessageBy": [],
+    "isLiveChatActive": False,
+    "hasOrdered": {"status": False, "lastAt": ""},
+}
+
+logger = logging.getLogger(__name__)
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """`Retry-After` as seconds from now: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
+
+
+def classify(status: int, content_type: str, body: bytes, retry_after: str | None) -> list[object]:
+    """The records of a response, or the error it stands for (TransientError = retry)."""
+    if status == 401:
+        raise AuthError(
+            "Express-Chat answered 401 Unauthorized: the request lacks the `authtype: Key` "
+            "header or the token is not an API key; check EXPRESS_CHAT_API_TOKEN"
+        )
+    if status == 400:
+        raise AuthError(
+            "Express-Chat rejected the token (HTTP 400: "
+            f"{_server_message(body)}); set EXPRESS_CHAT_API_TOKEN to a valid API token"
+        )
+    if status == 429:
+        raise TransientError("429", "rate limited", retry_after_seconds(retry_after))
+    if status >= 500:
+        raise TransientError(
+            f"{status}", f"server error {status}", retry_after_seconds(retry_after)
+        )
+    if status != 200:
+        raise SourceError(f"Express-Chat answered HTTP {status}: {_server_message(body)}")
+    if "json" not in content_type.lower():
+        raise TransientError("not_json", f"a 200 response with content type {content_type!r}")
+    try:
+        envelope = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise TransientError("bad_json", f"an unparseable body ({exc.msg})") from None
+    data = envelope.get("data") if isinstance(envelope, dict) else None
+    if not isinstance(data, list):
+        raise TransientError("bad_envelope", "a response without a `data` list")
+    return data
+
+
+def _server_message(body: bytes) -> str:
+    try:
+        message = orjson.loads(body).get("message")
+    except (orjson.JSONDecodeError, AttributeError):
+        message = None
+    return str(message)[:200] if message else "no message"
+
+
+class RateLimiter:
+    """Spaces requests evenly across threads: at most `per_second` start each second."""
+
+    def __init__(self, per_second: float | None) -> None:
+        self._interval = 1.0 / per_second if per_second else 0.0
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self._interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(self._next, now)
+            self._next = slot + self._interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+class ApiClient:
+    """Thread-safe: one pooled session per thread, one rate limit and one set of counters."""
+
+    def __init__(self, config: ClientConfig, stats: ExtractStats) -> None:
+        self._config = config
+        self._stats = stats
+        self._url = config.base_url.rstrip("/") + ENDPOINT
+        self._local = threading.local()
+        self._limiter = RateLimiter(config.requests_per_second)
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+
+    def fetch(self, filters: dict[str, object], page: int) -> list[object]:
+        """The items of one page, retried as the policy says; raises AuthError at once."""
+        body = {**NEUTRAL_BODY, **self._config.extra_filters, **filters, "page": page}
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(TransientError),
+            stop=(
+                tenacity.stop_after_attempt(self._config.max_attempts)
+                | tenacity.stop_after_delay(self._config.retry_budget_seconds)
+            ),
+            wait=self._wait,
+            before_sleep=self._count_retry,
+            reraise=True,
+        )
+        return retrying(self._post, orjson.dumps(body))
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        """Retry-After when the server gave one, else exponential backoff with full jitter."""
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, TransientError) and error.retry_after is not None:
+            return min(error.retry_after, self._config.backoff_max)
+        backoff = tenacity.wait_random_exponential(
+            multiplier=self._config.backoff_initial, max=self._config.backoff_max
+        )
+        return backoff(state)
+
+    def _count_retry(self, state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        cause = error.cause if isinstance(error, TransientError) else "other"
+        self._stats.add(f"retry_{cause}")
+        logger.info(
+            "retrying a request to Express-Chat after %s (attempt %d)", cause, state.attempt_number
+        )
+
+    def _post(self, payload: bytes) -> list[object]:
+        self._limiter.wait()
+        self._stats.add("requests")
+        timeout = (self._config.connect_timeout, self._config.read_timeout)
+        try:
+            response = self._session().post(self._url, data=payload, timeout=timeout)
+            content = response.content
+        except requests.Timeout:
+            raise TransientError("timeout", "no answer within the timeout") from None
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            raise TransientError(
+                "connection", f"the connection failed ({type(exc).__name__})"
+            ) from None
+        except requests.RequestException as exc:
+            raise TransientError("http", f"the request failed ({type(exc).__name__})") from None
+        return classify(
+            response.status_code,
+            response.headers.get("Content-Type", ""),
+            content,
+            response.headers.get("Retry-After"),
+        )
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=1))
+            session.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=1))
+            session.headers.update(
+                {
+                    "Content-Type": "application/json",
+                    "Authorization": f"Bearer {self._config.token}",
+                    "authtype": "Key",
+                }
+            )
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        with self._sessions_lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()

@@ -1,0 +1,57 @@
+"""What crosses the source's boundary: windows in, raw record batches out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+WindowField = Literal["createdAt", "lastSeenAt"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """Contacts whose `field` lies in [start, end): a half-open range of aware UTC datetimes."""
+
+    field: WindowField
+    start: datetime
+    end: datetime
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.start.isoformat()}..{self.end.isoformat()}"
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """How to talk to one account. `token` is kept out of repr, so it cannot reach a log line."""
+
+    base_url: str
+    token: str = field(repr=False)
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_concurrency: int = 4
+    requests_per_second: float | None = None
+    max_attempts: int = 8
+    retry_budget_seconds: float = 300.0
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    extra_filters: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordsBatch:
+    """Raw items of `data` from one response, new to this window (deduplicated by `_id`)."""
+
+    window: Window
+    records: list[object]
+
+
+@dataclass(frozen=True)
+class WindowDone:
+    """Every record of `window` has been yielded in earlier batches."""
+
+    window: Window
+
+
+Event = RecordsBatch | WindowDone

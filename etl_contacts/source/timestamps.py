@@ -1,0 +1,27 @@
+"""The API's timestamps: ISO 8601 UTC with milliseconds. Internally, integer milliseconds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def to_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def format_ms(millis: int) -> str:
+    moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
+
+
+def parse_ms(value: object) -> int | None:
+    """Milliseconds of an API timestamp, or None when it is missing or not a valid date."""
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
