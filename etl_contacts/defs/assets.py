@@ -1,7 +1,5 @@
 """The contacts multi-asset: one run loads a whole partition range (a backfill is one run)."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 

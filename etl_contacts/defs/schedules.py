@@ -5,11 +5,15 @@ launching a backfill. The days go into one run over a contiguous range: days in 
 already loaded are loaded again, which the idempotent upserts make harmless.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import dagster as dg
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
 
 NIGHTLY_HOUR = 2
 CATCH_UP_DAYS = 7
@@ -37,7 +41,7 @@ def range_tags(first: str, last: str) -> dict[str, str]:
 
 
 def nightly_schedule(
-    job: dg.UnresolvedAssetJobDefinition,
+    job: "UnresolvedAssetJobDefinition",
     partitions_def: dg.TimeWindowPartitionsDefinition,
     asset_key: dg.AssetKey,
 ) -> dg.ScheduleDefinition:

@@ -4,11 +4,15 @@ Most failures are already recorded by the sync itself; this catches the rest (a 
 could not start, a killed process), so `sync_runs` is the one place an analyst looks.
 """
 
-from __future__ import annotations
-
 import os
+from typing import TYPE_CHECKING
 
 import dagster as dg
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
 import requests
 
 from etl_contacts.defs.resources import WarehouseResource
@@ -27,7 +31,7 @@ def failure_message(context: dg.RunFailureSensorContext) -> str:
     return (context.failure_event.message or "run failed").strip().splitlines()[0][:500]
 
 
-def build_failure_sensor(jobs: list[dg.UnresolvedAssetJobDefinition]) -> dg.SensorDefinition:
+def build_failure_sensor(jobs: "list[UnresolvedAssetJobDefinition]") -> dg.SensorDefinition:
     @dg.run_failure_sensor(
         name="record_sync_failures",
         monitored_jobs=jobs,

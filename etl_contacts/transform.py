@@ -1,0 +1,304 @@
+"""Raw contact records -> typed pandas frames, plus rejects. No HTTP, no SQL.
+
+Every record ends in exactly one of two places: `contacts` (with its tags, attributes and
+segments) or `rejects` (whole, with a reason). Nothing raises on bad input. NUL bytes, which
+PostgreSQL refuses in text and JSONB, are removed, and the contact is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pandas as pd
+import phonenumbers
+
+OBJECT_ID = re.compile(r"[0-9a-f]{24}")
+FUTURE_TOLERANCE = timedelta(days=1)
+CONTACT_COLUMNS = (
+    "account", "contact_id", "uuid", "name", "email", "email_domain", "phone_e164", "channel",
+    "bot_id", "status", "agent_id", "is_online", "user_interacted", "is_live_chat_active",
+    "last_message_by", "website_visits", "has_ordered", "last_order_at", "created_at",
+    "updated_at", "last_seen_at", "raw", "content_hash", "tracked_hash",
+)  # fmt: skip
+TIMESTAMP_COLUMNS = ("last_order_at", "created_at", "updated_at", "last_seen_at")
+
+
+@dataclass(frozen=True)
+class Frames:
+    """One batch, normalized: the contacts, their child rows, and what could not be loaded."""
+
+    contacts: pd.DataFrame
+    tags: pd.DataFrame
+    attributes: pd.DataFrame
+    segments: pd.DataFrame
+    rejects: pd.DataFrame
+
+
+class Rejected(Exception):  # noqa: N818 (a verdict, not a failure of the program)
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def normalize(records: Sequence[object], *, account: str, pii_key: bytes | None = None) -> Frames:
+    """Typed frames for a batch; within it, the newest version of a contact wins."""
+    now = datetime.now(UTC)
+    contacts: list[tuple[object, ...]] = []
+    tags: list[tuple[object, ...]] = []
+    attributes: list[tuple[object, ...]] = []
+    segments: list[tuple[object, ...]] = []
+    rejects: list[tuple[str, str | None, str, str, str]] = []
+    for item in records:
+        try:
+            row, children = _contact(item, account, pii_key, now)
+        except Rejected as verdict:
+            rejects.append(_reject(item, account, verdict))
+            continue
+        version = len(contacts)
+        contacts.append(row)
+        contact_id = row[1]
+        tags.extend((version, account, contact_id, tag) for tag in children.tags)
+        attributes.extend((version, account, contact_id, *kv) for kv in children.attributes)
+        segments.extend((version, account, contact_id, segment) for segment in children.segments)
+    frame = pd.DataFrame(contacts, columns=list(CONTACT_COLUMNS))
+    for column in TIMESTAMP_COLUMNS:
+        frame[column] = pd.to_datetime(frame[column], unit="ms", utc=True)
+    frame["website_visits"] = frame["website_visits"].astype("Int64")
+    frame = _newest_per_contact(frame)
+    winners = set(frame.index)
+    return Frames(
+        contacts=frame.reset_index(drop=True),
+        tags=_children(tags, ["tag"], winners),
+        attributes=_children(attributes, ["key", "value_text", "value_json"], winners),
+        segments=_children(segments, ["segment"], winners),
+        rejects=pd.DataFrame(
+            rejects, columns=["account", "contact_id", "reason", "detail", "record"]
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class _Children:
+    tags: list[str]
+    attributes: list[tuple[str, str | None, str]]
+    segments: list[str]
+
+
+def _contact(
+    item: object, account: str, pii_key: bytes | None, now: datetime
+) -> tuple[tuple[object, ...], _Children]:
+    if not isinstance(item, dict):
+        raise Rejected("not_an_object", f"a {type(item).__name__} where a contact object belongs")
+    contact_id = item.get("_id")
+    if contact_id is None:
+        raise Rejected("missing_id", "the record has no _id")
+    if not isinstance(contact_id, str) or not OBJECT_ID.fullmatch(contact_id):
+        raise Rejected("invalid_id", f"_id {str(contact_id)[:40]!r} is not 24 hex characters")
+    raw = _json(item)
+    if b"\\u0000" in raw:
+        item = _without_nul(item)
+        raw = _json(item)
+    created = _timestamp(item, "createdAt", required=True, now=now)
+    updated = _timestamp(item, "updatedAt", required=False, now=now)
+    last_seen = _timestamp(item, "lastSeenAt", required=False, now=now)
+    details = _dict(_dict(item.get("profile")).get("userDetails"))
+    contact = _dict(details.get("contact"))
+    email = _email(contact.get("email"))
+    phone = _phone(contact.get("phone"))
+    ordered = _dict(item.get("hasOrdered"))
+    children = _Children(
+        tags=sorted({_text(t) for t in _list(details.get("tags")) if _text(t)}),
+        attributes=_attributes(details.get("attributes")),
+        segments=sorted({_text(s) for s in _list(item.get("segments")) if _text(s)}),
+    )
+    name = _text(details.get("userProvidedName"))
+    status = _text(item.get("status"))
+    agent = _text(item.get("_agentAssigned"))
+    tracked = _json([status, agent, children.tags, name, email, phone])
+    if pii_key is not None:
+        item = _without_contact_details(item)
+        raw = _json(item)
+        email = _keyed(pii_key, email)
+        phone = _keyed(pii_key, phone)
+    row = (
+        account, contact_id, _text(item.get("uuid")), name, email,
+        _domain(contact.get("email")), phone, _text(item.get("channel")),
+        _text(item.get("_bot")), status, agent, _flag(item.get("isOnline")),
+        _flag(item.get("userInteracted")), _flag(item.get("isLiveChatActive")),
+        _text(item.get("lastMessageBy")), _count(item.get("websiteVisits")),
+        _flag(ordered.get("status")), _lenient_timestamp(ordered.get("lastAt")),
+        created, updated, last_seen, raw.decode(), _digest(raw, pii_key), _digest(tracked, None),
+    )  # fmt: skip
+    return row, children
+
+
+def _json(value: object) -> bytes:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    except (orjson.JSONEncodeError, TypeError) as exc:
+        raise Rejected("unserializable", f"the record cannot be stored as JSON ({exc})") from None
+
+
+def _without_nul(value: object) -> object:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
+
+
+def _timestamp(item: dict[str, object], field: str, *, required: bool, now: datetime) -> int | None:
+    value = item.get(field)
+    if value is None and not required:
+        return None
+    millis = _lenient_timestamp(value)
+    if millis is None:
+        raise Rejected("unparseable_date", f"{field} {str(value)[:60]!r} is not an ISO 8601 date")
+    if millis > (now + FUTURE_TOLERANCE).timestamp() * 1000:
+        raise Rejected("future_date", f"{field} {value!r} lies in the future")
+    return millis
+
+
+def _lenient_timestamp(value: object) -> int | None:
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _dict(value: object) -> dict[str, object]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
+        return None
+    return str(value)
+
+
+def _flag(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _count(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if abs(value) < 2**31 else None
+
+
+def _email(value: object) -> str | None:
+    return value.strip().lower() or None if isinstance(value, str) else None
+
+
+def _domain(value: object) -> str | None:
+    email = _email(value)
+    return email.rpartition("@")[2] or None if email and "@" in email else None
+
+
+def _phone(value: object) -> str | None:
+    """E.164 from the platform's {prefix, number}; None when it is not a possible number."""
+    phone = _dict(value)
+    digits = re.sub(
+        r"\D", "", f"{_text(phone.get('prefix')) or ''}{_text(phone.get('number')) or ''}"
+    )
+    if not 6 <= len(digits) <= 17:
+        return None
+    try:
+        parsed = phonenumbers.parse(f"+{digits}")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _attributes(value: object) -> list[tuple[str, str | None, str]]:
+    latest: dict[str, object] = {}
+    for entry in _list(value):
+        key = _text(_dict(entry).get("key"))
+        if key is not None:
+            latest[key] = _dict(entry).get("value")
+    return [(key, _value_text(v), _json(v).decode()) for key, v in latest.items()]
+
+
+def _value_text(value: object) -> str | None:
+    """Strings as they are, other values as their JSON text, null as NULL."""
+    if value is None:
+        return None
+    return value if isinstance(value, str) else _json(value).decode()
+
+
+def _keyed(key: bytes, value: str | None) -> str | None:
+    return None if value is None else hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
+def _digest(data: bytes, key: bytes | None) -> str:
+    if key is not None:
+        return hmac.new(key, data, hashlib.sha256).hexdigest()[:32]
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _without_contact_details(item: dict[str, object]) -> dict[str, object]:
+    details = dict(_dict(_dict(item.get("profile")).get("userDetails")))
+    contact = {
+        k: v for k, v in _dict(details.get("contact")).items() if k not in ("email", "phone")
+    }
+    details["contact"] = contact
+    profile = {**_dict(item.get("profile")), "userDetails": details}
+    return {**item, "profile": profile}
+
+
+def _reject(item: object, account: str, verdict: Rejected) -> tuple[str, str | None, str, str, str]:
+    contact_id = item.get("_id") if isinstance(item, dict) else None
+    try:
+        record = orjson.dumps(_without_nul(item), option=orjson.OPT_NON_STR_KEYS).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        record = orjson.dumps(repr(item)[:100_000]).decode()
+    text_id = _text(contact_id)
+    return (
+        account,
+        text_id[:64].replace("\x00", "") if text_id else None,
+        verdict.reason,
+        verdict.detail.replace("\x00", ""),
+        record,
+    )
+
+
+def _newest_per_contact(frame: pd.DataFrame) -> pd.DataFrame:
+    """Duplicates in one batch: keep the version with the latest updatedAt / lastSeenAt."""
+    if frame.empty:
+        return frame
+    recency = frame[["updated_at", "last_seen_at"]].max(axis=1)
+    ordered = frame.assign(_recency=recency).sort_values(
+        "_recency", kind="stable", na_position="first"
+    )
+    return ordered.drop_duplicates("contact_id", keep="last").drop(columns="_recency")
+
+
+def _children(
+    rows: list[tuple[object, ...]], value_columns: list[str], winners: set[int]
+) -> pd.DataFrame:
+    """Child rows of the winning version of each contact (the version is the row's position)."""
+    frame = pd.DataFrame(rows, columns=["version", "account", "contact_id", *value_columns])
+    frame = frame[frame["version"].isin(winners)].drop(columns="version")
+    return frame.drop_duplicates(subset=["contact_id", value_columns[0]]).reset_index(drop=True)

@@ -1,0 +1,6 @@
+"""The PostgreSQL warehouse: table metadata, COPY + upsert loading, run records, embedded server."""
+
+from etl_contacts.warehouse.loader import CompletedWindow, LoadCounts
+from etl_contacts.warehouse.warehouse import Warehouse
+
+__all__ = ["CompletedWindow", "LoadCounts", "Warehouse"]

@@ -1,0 +1,300 @@
+"""One batch into PostgreSQL, in the caller's transaction: COPY into staging, then set-based SQL.
+
+- Upsert: a row is written only when its content hash differs (unchanged = no write, no bloat)
+  and the record is not older than the stored one (compared on updatedAt / lastSeenAt).
+- Child rows (tags, attributes, segments) of every written contact are replaced.
+- History: a new version only when a tracked field (status, agent, tags, name, email, phone)
+  changed, recognised by its hash.
+- Every id received goes to `sync_seen`, so a completed createdAt window can soft-delete the
+  contacts the source no longer returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from etl_contacts.transform import Frames
+
+CONTACT_FIELDS = (
+    "account", "contact_id", "uuid", "name", "email", "email_domain", "phone_e164", "channel",
+    "bot_id", "status", "agent_id", "is_online", "user_interacted", "is_live_chat_active",
+    "last_message_by", "website_visits", "has_ordered", "last_order_at", "created_at",
+    "updated_at", "last_seen_at", "raw", "content_hash", "tracked_hash",
+)  # fmt: skip
+CHILDREN = {
+    "contact_tags": ("tags", ("account", "contact_id", "tag")),
+    "contact_attributes": (
+        "attributes",
+        ("account", "contact_id", "key", "value_text", "value_json"),
+    ),
+    "contact_segments": ("segments", ("account", "contact_id", "segment")),
+}
+REJECT_FIELDS = ("account", "contact_id", "reason", "detail", "record")
+
+
+@dataclass(frozen=True)
+class LoadCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    deleted: int = 0
+
+
+@dataclass(frozen=True)
+class CompletedWindow:
+    """A top-level window all of whose records this run has passed to `load()`."""
+
+    stream: str
+    start: datetime
+    end: datetime
+
+
+class BatchLoader:
+    """SQL of one batch, for one schema; `load` runs it on a psycopg connection in a transaction."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+
+    def table(self, name: str) -> sql.Identifier:
+        return sql.Identifier(self.schema, name)
+
+    def load(
+        self,
+        conn: psycopg.Connection,
+        frames: Frames,
+        *,
+        run_id: str,
+        account: str,
+        completed: Sequence[CompletedWindow],
+    ) -> LoadCounts:
+        with conn.cursor() as cur:
+            self._stage(cur, frames)
+            inserted, updated = self._upsert(cur)
+            self._replace_children(cur)
+            self._record_history(cur)
+            self._reject(cur, frames.rejects, run_id)
+            self._remember_seen(cur, frames, run_id, account)
+            deleted = sum(self._complete(cur, window, run_id, account) for window in completed)
+            counts = LoadCounts(
+                inserted=inserted,
+                updated=updated,
+                unchanged=len(frames.contacts) - inserted - updated,
+                rejected=len(frames.rejects),
+                deleted=deleted,
+            )
+            self._count(cur, counts, run_id)
+        return counts
+
+    def _stage(self, cur: psycopg.Cursor, frames: Frames) -> None:
+        contacts = self.table("contacts")
+        cur.execute(
+            sql.SQL(
+                "CREATE TEMP TABLE stage_contacts ON COMMIT DROP AS "
+                "SELECT {fields} FROM {contacts} WITH NO DATA"
+            ).format(fields=_fields(CONTACT_FIELDS), contacts=contacts)
+        )
+        _copy(cur, "stage_contacts", CONTACT_FIELDS, frames.contacts)
+        for table, (attribute, fields) in CHILDREN.items():
+            stage = f"stage_{table}"
+            cur.execute(
+                sql.SQL(
+                    "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {fields} FROM {table} "
+                    "WITH NO DATA"
+                ).format(
+                    stage=sql.Identifier(stage), fields=_fields(fields), table=self.table(table)
+                )
+            )
+            _copy(cur, stage, fields, getattr(frames, attribute))
+        cur.execute(
+            "CREATE TEMP TABLE changed (contact_id text PRIMARY KEY, inserted boolean) "
+            "ON COMMIT DROP"
+        )
+
+    def _upsert(self, cur: psycopg.Cursor) -> tuple[int, int]:
+        updates = sql.SQL(", ").join(
+            sql.SQL("{f} = EXCLUDED.{f}").format(f=sql.Identifier(f)) for f in CONTACT_FIELDS[2:]
+        )
+        cur.execute(
+            sql.SQL(
+                """
+                WITH upserted AS (
+                    INSERT INTO {contacts} AS c ({fields}, first_synced_at, last_synced_at)
+                    SELECT {fields}, now(), now() FROM stage_contacts
+                    ON CONFLICT (account, contact_id) DO UPDATE
+                    SET {updates}, last_synced_at = now(), deleted_at = NULL
+                    WHERE (c.content_hash <> EXCLUDED.content_hash OR c.deleted_at IS NOT NULL)
+                      AND coalesce(greatest(EXCLUDED.updated_at, EXCLUDED.last_seen_at),
+                                   '-infinity')
+                          >= coalesce(greatest(c.updated_at, c.last_seen_at), '-infinity')
+                    RETURNING c.contact_id, (xmax = 0) AS inserted
+                )
+                INSERT INTO changed SELECT contact_id, inserted FROM upserted
+                """
+            ).format(
+                contacts=self.table("contacts"), fields=_fields(CONTACT_FIELDS), updates=updates
+            )
+        )
+        cur.execute(
+            "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) "
+            "FROM changed"
+        )
+        inserted, updated = cur.fetchone() or (0, 0)
+        return int(inserted), int(updated)
+
+    def _replace_children(self, cur: psycopg.Cursor) -> None:
+        for table, (_, fields) in CHILDREN.items():
+            cur.execute(
+                sql.SQL(
+                    "DELETE FROM {table} t USING stage_contacts s JOIN changed USING (contact_id) "
+                    "WHERE t.account = s.account AND t.contact_id = s.contact_id"
+                ).format(table=self.table(table))
+            )
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO {table} ({fields}) SELECT {fields} FROM {stage} "
+                    "WHERE contact_id IN (SELECT contact_id FROM changed)"
+                ).format(
+                    table=self.table(table),
+                    fields=_fields(fields),
+                    stage=sql.Identifier(f"stage_{table}"),
+                )
+            )
+
+    def _record_history(self, cur: psycopg.Cursor) -> None:
+        history = self.table("contact_history")
+        cur.execute(
+            sql.SQL(
+                """
+                CREATE TEMP TABLE new_versions ON COMMIT DROP AS
+                SELECT s.account, s.contact_id,
+                       greatest(coalesce(s.updated_at, s.last_seen_at, s.created_at),
+                                h.valid_from + interval '1 millisecond') AS valid_from,
+                       s.status, s.agent_id,
+                       ARRAY(SELECT t.tag FROM stage_contact_tags t
+                             WHERE t.contact_id = s.contact_id ORDER BY t.tag) AS tags,
+                       s.name, s.email, s.phone_e164, s.tracked_hash
+                FROM stage_contacts s
+                JOIN changed USING (contact_id)
+                LEFT JOIN {history} h
+                  ON h.account = s.account AND h.contact_id = s.contact_id AND h.is_current
+                WHERE h.tracked_hash IS DISTINCT FROM s.tracked_hash
+                """
+            ).format(history=history)
+        )
+        cur.execute(
+            sql.SQL(
+                "UPDATE {history} h SET valid_to = n.valid_from, is_current = false "
+                "FROM new_versions n WHERE h.account = n.account AND h.contact_id = n.contact_id "
+                "AND h.is_current"
+            ).format(history=history)
+        )
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO {history} (account, contact_id, valid_from, valid_to, is_current, "
+                "status, agent_id, tags, name, email, phone_e164, tracked_hash) "
+                "SELECT account, contact_id, valid_from, NULL, true, status, agent_id, tags, "
+                "name, email, phone_e164, tracked_hash FROM new_versions"
+            ).format(history=history)
+        )
+
+    def _reject(self, cur: psycopg.Cursor, rejects: pd.DataFrame, run_id: str) -> None:
+        if rejects.empty:
+            return
+        fields = (*REJECT_FIELDS, "run_id")
+        with cur.copy(
+            sql.SQL("COPY {table} ({fields}) FROM STDIN").format(
+                table=self.table("contact_rejects"), fields=_fields(fields)
+            )
+        ) as copy:
+            for row in _rows(rejects, REJECT_FIELDS):
+                copy.write_row((*row, run_id))
+
+    def _remember_seen(
+        self, cur: psycopg.Cursor, frames: Frames, run_id: str, account: str
+    ) -> None:
+        ids = set(frames.contacts["contact_id"]) | set(frames.rejects["contact_id"].dropna())
+        if not ids:
+            return
+        with cur.copy(
+            sql.SQL("COPY {table} (run_id, account, contact_id) FROM STDIN").format(
+                table=self.table("sync_seen")
+            )
+        ) as copy:
+            for contact_id in ids:
+                copy.write_row((run_id, account, contact_id))
+
+    def _complete(
+        self, cur: psycopg.Cursor, window: CompletedWindow, run_id: str, account: str
+    ) -> int:
+        deleted = 0
+        if window.stream == "createdAt":
+            cur.execute(
+                sql.SQL(
+                    """
+                    UPDATE {contacts} c SET deleted_at = now()
+                    WHERE c.account = %(account)s AND c.deleted_at IS NULL
+                      AND c.created_at >= %(start)s AND c.created_at < %(end)s
+                      AND NOT EXISTS (
+                          SELECT 1 FROM {seen} s WHERE s.run_id = %(run_id)s
+                          AND s.account = c.account AND s.contact_id = c.contact_id)
+                    """
+                ).format(contacts=self.table("contacts"), seen=self.table("sync_seen")),
+                {"account": account, "start": window.start, "end": window.end, "run_id": run_id},
+            )
+            deleted = cur.rowcount
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO {state} (account, stream, watermark, updated_at) "
+                "VALUES (%s, %s, %s, now()) ON CONFLICT (account, stream) DO UPDATE "
+                "SET watermark = greatest({state}.watermark, EXCLUDED.watermark), "
+                "updated_at = now()"
+            ).format(state=self.table("sync_state")),
+            (account, window.stream, window.end),
+        )
+        return deleted
+
+    def _count(self, cur: psycopg.Cursor, counts: LoadCounts, run_id: str) -> None:
+        cur.execute(
+            sql.SQL(
+                "UPDATE {runs} SET inserted = inserted + %s, updated = updated + %s, "
+                "unchanged = unchanged + %s, rejected = rejected + %s, deleted = deleted + %s "
+                "WHERE run_id = %s"
+            ).format(runs=self.table("sync_runs")),
+            (
+                counts.inserted,
+                counts.updated,
+                counts.unchanged,
+                counts.rejected,
+                counts.deleted,
+                run_id,
+            ),
+        )
+
+
+def _fields(fields: Iterable[str]) -> sql.Composed:
+    return sql.SQL(", ").join(sql.Identifier(f) for f in fields)
+
+
+def _rows(frame: pd.DataFrame, fields: Sequence[str]) -> Iterator[tuple[object, ...]]:
+    """Rows for COPY, with pandas' missing values (NaN, NaT, NA) as NULL."""
+    values = frame[list(fields)].astype(object)
+    return values.where(values.notna(), None).itertuples(index=False, name=None)
+
+
+def _copy(cur: psycopg.Cursor, table: str, fields: Sequence[str], frame: pd.DataFrame) -> None:
+    if frame.empty:
+        return
+    with cur.copy(
+        sql.SQL("COPY {table} ({fields}) FROM STDIN").format(
+            table=sql.Identifier(table), fields=_fields(fields)
+        )
+    ) as copy:
+        for row in _rows(frame, fields):
+            copy.write_row(row)

@@ -1,0 +1,191 @@
+"""The warehouse model as SQLAlchemy Core metadata: the one description migrations and code share.
+
+Tables are declared in schema `express_chat`; a configured schema replaces it at run time through
+`schema_translate_map`, so no SQL ever has a schema name formatted into it.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+SCHEMA = "express_chat"
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = sa.MetaData(schema=SCHEMA, naming_convention=NAMING)
+TS = sa.DateTime(timezone=True)
+
+
+def _account() -> sa.Column:
+    return sa.Column(
+        "account", sa.Text, nullable=False, comment="Express-Chat account the row came from"
+    )
+
+
+def _contact_id() -> sa.Column:
+    return sa.Column("contact_id", sa.Text, nullable=False, comment="The contact's source _id")
+
+
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    _account(),
+    _contact_id(),
+    sa.Column("uuid", sa.Text, comment="Session uuid the platform gave the contact"),
+    sa.Column("name", sa.Text, comment="Name the user provided (profile.userDetails)"),
+    sa.Column("email", sa.Text, comment="Email, trimmed and lower-cased (HMAC in PII mode)"),
+    sa.Column("email_domain", sa.Text, comment="Domain part of the email, kept in clear"),
+    sa.Column("phone_e164", sa.Text, comment="Phone in E.164 (+prefix number); HMAC in PII mode"),
+    sa.Column("channel", sa.Text, comment="website, whatsapp, facebook or telegram"),
+    sa.Column("bot_id", sa.Text, comment="Bot the contact talked to on its channel (_bot)"),
+    sa.Column("status", sa.Text, comment="Conversation status: OPEN, INPROGRESS, CLOSED, ..."),
+    sa.Column("agent_id", sa.Text, comment="Agent assigned (_agentAssigned)"),
+    sa.Column("is_online", sa.Boolean, comment="Online when last synced"),
+    sa.Column("user_interacted", sa.Boolean, comment="The contact has interacted"),
+    sa.Column("is_live_chat_active", sa.Boolean, comment="A live chat was active"),
+    sa.Column("last_message_by", sa.Text, comment="Who sent the last message: user, bot, agent"),
+    sa.Column("website_visits", sa.Integer, comment="Number of website visits"),
+    sa.Column("has_ordered", sa.Boolean, comment="The contact has ordered (hasOrdered.status)"),
+    sa.Column("last_order_at", TS, comment="Time of the last order (hasOrdered.lastAt)"),
+    sa.Column("created_at", TS, nullable=False, comment="When the contact was created (source)"),
+    sa.Column("updated_at", TS, comment="When the source last updated the contact"),
+    sa.Column("last_seen_at", TS, comment="Last activity of the contact (source)"),
+    sa.Column("raw", JSONB, nullable=False, comment="The whole source record, as received"),
+    sa.Column("content_hash", sa.Text, nullable=False, comment="Hash of raw: unchanged = no write"),
+    sa.Column("tracked_hash", sa.Text, nullable=False, comment="Hash of the history fields"),
+    sa.Column("first_synced_at", TS, nullable=False, comment="When a sync first stored the row"),
+    sa.Column("last_synced_at", TS, nullable=False, comment="When a sync last changed the row"),
+    sa.Column("deleted_at", TS, comment="When the source stopped returning it (soft delete)"),
+    sa.PrimaryKeyConstraint("account", "contact_id"),
+    sa.Index(None, "account", "created_at"),
+    sa.Index(None, "account", "last_seen_at"),
+    comment="One row per Express-Chat contact: typed columns plus the raw record",
+)
+
+contact_tags = sa.Table(
+    "contact_tags",
+    metadata,
+    _account(),
+    _contact_id(),
+    sa.Column("tag", sa.Text, nullable=False, comment="Tag name"),
+    sa.PrimaryKeyConstraint("account", "contact_id", "tag"),
+    comment="One row per tag of a contact; replaced with the contact",
+)
+
+contact_attributes = sa.Table(
+    "contact_attributes",
+    metadata,
+    _account(),
+    _contact_id(),
+    sa.Column("key", sa.Text, nullable=False, comment="Attribute key"),
+    sa.Column("value_text", sa.Text, comment="Value as text (JSON text for non-strings)"),
+    sa.Column("value_json", JSONB, nullable=False, comment="Value as JSON, whatever its type"),
+    sa.PrimaryKeyConstraint("account", "contact_id", "key"),
+    comment="Custom attributes of a contact; replaced with the contact",
+)
+
+contact_segments = sa.Table(
+    "contact_segments",
+    metadata,
+    _account(),
+    _contact_id(),
+    sa.Column("segment", sa.Text, nullable=False, comment="Segment id"),
+    sa.PrimaryKeyConstraint("account", "contact_id", "segment"),
+    comment="Segment membership of a contact; replaced with the contact",
+)
+
+contact_history = sa.Table(
+    "contact_history",
+    metadata,
+    _account(),
+    _contact_id(),
+    sa.Column("valid_from", TS, nullable=False, comment="Start of this version"),
+    sa.Column("valid_to", TS, comment="End of this version (NULL: current)"),
+    sa.Column(
+        "is_current", sa.Boolean, nullable=False, comment="This is the contact's version now"
+    ),
+    sa.Column("status", sa.Text, comment="Status in this version"),
+    sa.Column("agent_id", sa.Text, comment="Agent in this version"),
+    sa.Column("tags", sa.ARRAY(sa.Text), comment="Tags in this version"),
+    sa.Column("name", sa.Text, comment="Name in this version"),
+    sa.Column("email", sa.Text, comment="Email in this version"),
+    sa.Column("phone_e164", sa.Text, comment="Phone in this version"),
+    sa.Column("tracked_hash", sa.Text, nullable=False, comment="Hash of the tracked fields"),
+    sa.PrimaryKeyConstraint("account", "contact_id", "valid_from"),
+    comment="Versions of a contact's tracked fields; a new row only when one of them changes",
+)
+
+contact_rejects = sa.Table(
+    "contact_rejects",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), comment="Surrogate key"),
+    _account(),
+    sa.Column("run_id", sa.Text, nullable=False, comment="Run that received the record"),
+    sa.Column("contact_id", sa.Text, comment="The record's _id, when it had a usable one"),
+    sa.Column("reason", sa.Text, nullable=False, comment="Why: missing_id, unparseable_date, ..."),
+    sa.Column("detail", sa.Text, nullable=False, comment="What exactly was wrong"),
+    sa.Column("record", JSONB, nullable=False, comment="The whole record as received"),
+    sa.Column("rejected_at", TS, nullable=False, server_default=sa.func.now(), comment="When"),
+    sa.PrimaryKeyConstraint("id"),
+    comment="Records that could not be loaded, whole, with the reason: nothing is dropped silently",
+)
+
+sync_runs = sa.Table(
+    "sync_runs",
+    metadata,
+    sa.Column("run_id", sa.Text, comment="Dagster run id"),
+    _account(),
+    sa.Column("status", sa.Text, nullable=False, comment="running, success or failed"),
+    sa.Column("windows", JSONB, nullable=False, comment="Windows the run was asked to load"),
+    sa.Column("started_at", TS, nullable=False, comment="Start of the run"),
+    sa.Column("finished_at", TS, comment="End of the run"),
+    sa.Column("duration_seconds", sa.Float, comment="Wall time of the run"),
+    *(
+        sa.Column(name, sa.BigInteger, nullable=False, server_default="0", comment=text)
+        for name, text in (
+            ("inserted", "Contacts inserted"),
+            ("updated", "Contacts updated"),
+            ("unchanged", "Contacts received unchanged (no write)"),
+            ("rejected", "Records rejected"),
+            ("deleted", "Contacts soft-deleted"),
+            ("requests", "HTTP requests made"),
+            ("retries", "Requests retried"),
+            ("pages", "Pages received"),
+            ("records", "Records received"),
+            ("duplicates", "Duplicate records dropped"),
+        )
+    ),
+    sa.Column("extract_stats", JSONB, comment="All extraction counters, retries by cause"),
+    sa.Column("error", sa.Text, comment="Cause of failure, one line"),
+    sa.PrimaryKeyConstraint("run_id"),
+    comment="One row per sync run: counters, duration, status",
+)
+
+sync_state = sa.Table(
+    "sync_state",
+    metadata,
+    _account(),
+    sa.Column("stream", sa.Text, nullable=False, comment="createdAt or lastSeenAt"),
+    sa.Column("watermark", TS, nullable=False, comment="End of the last completely loaded window"),
+    sa.Column("updated_at", TS, nullable=False, comment="When the watermark last moved"),
+    sa.PrimaryKeyConstraint("account", "stream"),
+    comment="Watermarks: how far each stream of each account is completely loaded",
+)
+
+sync_seen = sa.Table(
+    "sync_seen",
+    metadata,
+    sa.Column("run_id", sa.Text, nullable=False, comment="Run that received the contact"),
+    _account(),
+    _contact_id(),
+    sa.Index(None, "run_id", "account", "contact_id"),
+    comment="Ids each running sync received, for soft deletes; emptied when the run ends",
+    prefixes=["UNLOGGED"],
+)
+
+CONTACT_TABLES = ("contacts", "contact_tags", "contact_attributes", "contact_segments")

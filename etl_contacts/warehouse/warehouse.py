@@ -1,0 +1,177 @@
+"""The warehouse as the rest of the project sees it: migrate, lock, load, record runs, read.
+
+Every statement runs with `schema_translate_map`, so the configured schema is quoted by
+SQLAlchemy; the loader's own SQL quotes it with `psycopg.sql`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import make_url
+
+from etl_contacts.transform import Frames
+from etl_contacts.warehouse import tables
+from etl_contacts.warehouse.loader import BatchLoader, CompletedWindow, LoadCounts
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+RUN_COUNTERS = {
+    "requests": "requests",
+    "retries": "retries",
+    "pages": "pages",
+    "records": "records",
+    "duplicates": "duplicates_dropped",
+}
+
+
+def sqlalchemy_url(url: str) -> sa.URL:
+    """Any PostgreSQL URL, driven by psycopg 3."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError(f"{parsed.drivername!r} is not a PostgreSQL URL")
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+class Warehouse:
+    def __init__(self, url: str, *, schema: str = tables.SCHEMA) -> None:
+        self.schema = schema
+        self.engine = sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True).execution_options(
+            schema_translate_map={tables.SCHEMA: schema}
+        )
+        self._loader = BatchLoader(schema)
+
+    def migrate(self) -> None:
+        """Upgrade to the newest revision; concurrent callers wait for each other."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(self._lock_key("migrate"))))
+            config.attributes["connection"] = conn
+            config.attributes["schema"] = self.schema
+            command.upgrade(config, "head")
+
+    @contextmanager
+    def account_lock(self, account: str) -> Iterator[None]:
+        """One writer per account: a session advisory lock held for the whole run."""
+        key = self._lock_key(account)
+        with self.engine.connect() as conn:
+            conn.execute(sa.select(sa.func.pg_advisory_lock(key)))
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+                conn.commit()
+
+    def _lock_key(self, name: str) -> int:
+        return zlib.crc32(f"etl_contacts:{self.schema}:{name}".encode())
+
+    def begin_run(
+        self, *, run_id: str, account: str, started_at: datetime, windows: Sequence[str]
+    ) -> None:
+        runs = tables.sync_runs
+        with self.engine.begin() as conn:
+            conn.execute(tables.sync_seen.delete().where(tables.sync_seen.c.account == account))
+            statement = sa.dialects.postgresql.insert(runs).values(
+                run_id=run_id,
+                account=account,
+                status="running",
+                windows=list(windows),
+                started_at=started_at,
+            )
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[runs.c.run_id],
+                    set_={"status": "running", "started_at": started_at, "error": None},
+                )
+            )
+
+    def load(
+        self,
+        frames: Frames,
+        *,
+        run_id: str,
+        account: str,
+        completed: Sequence[CompletedWindow] = (),
+    ) -> LoadCounts:
+        """One batch in one transaction: data, child rows, history, rejects, counters, state."""
+        with self.engine.begin() as conn:
+            driver = conn.connection.driver_connection
+            return self._loader.load(
+                driver, frames, run_id=run_id, account=account, completed=completed
+            )
+
+    def finish_run(
+        self, *, run_id: str, status: str, stats: Mapping[str, float], error: str | None
+    ) -> None:
+        runs = tables.sync_runs
+        counters = {column: int(stats.get(key, 0)) for column, key in RUN_COUNTERS.items()}
+        with self.engine.begin() as conn:
+            conn.execute(
+                runs.update()
+                .where(runs.c.run_id == run_id)
+                .values(
+                    status=status,
+                    finished_at=sa.func.now(),
+                    duration_seconds=sa.extract("epoch", sa.func.now() - runs.c.started_at),
+                    extract_stats=orjson.loads(orjson.dumps(dict(stats))),
+                    error=error,
+                    **counters,
+                )
+            )
+            conn.execute(tables.sync_seen.delete().where(tables.sync_seen.c.run_id == run_id))
+
+    def record_failure(self, *, run_id: str, account: str, error: str) -> None:
+        """Mark a run failed, creating its row when it failed before the sync began."""
+        runs = tables.sync_runs
+        statement = sa.dialects.postgresql.insert(runs).values(
+            run_id=run_id,
+            account=account,
+            status="failed",
+            windows=[],
+            started_at=sa.func.now(),
+            finished_at=sa.func.now(),
+            error=error,
+        )
+        with self.engine.begin() as conn:
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[runs.c.run_id],
+                    set_={
+                        "status": "failed",
+                        "error": error,
+                        "finished_at": sa.func.coalesce(runs.c.finished_at, sa.func.now()),
+                    },
+                )
+            )
+
+    def row_counts(self, account: str) -> dict[str, int]:
+        """Rows of each contact table for one account (deleted contacts included)."""
+        with self.engine.connect() as conn:
+            return {
+                name: int(
+                    conn.execute(
+                        sa.select(sa.func.count()).where(
+                            tables.metadata.tables[f"{tables.SCHEMA}.{name}"].c.account == account
+                        )
+                    ).scalar_one()
+                )
+                for name in tables.CONTACT_TABLES
+            }
+
+    def watermark(self, account: str, stream: str) -> datetime | None:
+        state = tables.sync_state
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(state.c.watermark).where(
+                    state.c.account == account, state.c.stream == stream
+                )
+            ).scalar_one_or_none()
