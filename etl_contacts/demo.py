@@ -66,13 +66,12 @@ def _summary(outcome: LaunchOutcome, warehouse: Warehouse, schema: str, console:
         .group_by(contacts.c.channel)
         .order_by(sa.func.count().desc())
     )
-    answer = Table(title="analyst query: contacts per channel")
+    answer = Table(title="contacts per channel")
     answer.add_column("channel")
     answer.add_column("contacts", justify="right")
     with warehouse.engine.connect() as conn:
         for channel, count in conn.execute(query):
             answer.add_row(str(channel), str(count))
     console.print(answer)
-    console.print(
-        f"SQL: {query.compile(compile_kwargs={'literal_binds': True})}".replace("\n", " ")
-    )
+    sql_text = str(query.compile(compile_kwargs={"literal_binds": True})).replace("\n", "")
+    console.print(f"SQL: {sql_text}", highlight=False, soft_wrap=True)

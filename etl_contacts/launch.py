@@ -64,17 +64,17 @@ def launch_sync(settings: Settings, account: Account, first: date, last: date) -
     job = defs.resolve_job_def(job_name(settings, account))
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
             instance=instance,
             tags=range_tags(first.isoformat(), last.isoformat()),
             raise_on_error=False,
         )
     metadata: dict[str, dict[str, object]] = {}
     for event in result.get_asset_materialization_events():
-        materialization = event.asset_materialization
-        if materialization is not None:
-            metadata[materialization.asset_key.path[-1]] = {
-                k: v.value for k, v in materialization.metadata.items()
-            }
+        materialization = event.step_materialization_data.materialization
+        metadata[materialization.asset_key.path[-1]] = {
+            k: v.value for k, v in materialization.metadata.items()
+        }
     return LaunchOutcome(
         run_id=result.run_id,
         success=result.success,
