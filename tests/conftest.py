@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +16,14 @@ from etl_contacts.warehouse.embedded import embedded_database_url
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The embedded server's maintenance database, private to this session (and worker)."""
-    return embedded_database_url(
-        tmp_path_factory.mktemp("pg"), database="postgres", persistent=False
-    )
+def pg_server_url() -> str:
+    """The embedded server's maintenance database, private to this session (and worker).
+
+    Its data lives outside pytest's temporary tree, which a concurrent pytest run may prune;
+    the server deletes it when the session's process exits.
+    """
+    home = Path(tempfile.mkdtemp(prefix="etl-contacts-pg-"))
+    return embedded_database_url(home, database="postgres", persistent=False)
 
 
 @pytest.fixture

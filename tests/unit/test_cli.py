@@ -9,7 +9,7 @@ from etl_contacts.cli import app
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, tmp_path):  # noqa: ANN201
+def run(monkeypatch: pytest.MonkeyPatch, tmp_path):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     monkeypatch.delenv("EXPRESS_CHAT_API_TOKEN", raising=False)
     monkeypatch.delenv("ETL_CONTACTS_ACCOUNTS", raising=False)
