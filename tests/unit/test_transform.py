@@ -1,0 +1,118 @@
+"""normalize(): every record ends in exactly one of contacts or rejects, and never raises."""
+
+from __future__ import annotations
+
+import hypothesis.strategies as st
+from hypothesis import given, settings
+
+from etl_contacts.sandbox.data import render
+from etl_contacts.transform import normalize
+
+GOOD = render(9, 1, 1_700_000_000_000, 1_700_000_500_000, 1_700_000_500_000, 0)
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=30)
+)
+json_values = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+contact_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "_id": st.one_of(
+            st.just(GOOD["_id"]),
+            st.text(alphabet="0123456789abcdef", min_size=24, max_size=24),
+            json_values,
+        ),
+        "createdAt": st.one_of(
+            st.just(GOOD["createdAt"]), json_values, st.datetimes().map(lambda d: d.isoformat())
+        ),
+        "updatedAt": st.one_of(st.just(GOOD["updatedAt"]), json_values),
+        "lastSeenAt": st.one_of(st.just(GOOD["lastSeenAt"]), json_values),
+        "profile": st.one_of(st.just(GOOD["profile"]), json_values),
+        "status": json_values,
+        "websiteVisits": json_values,
+        "hasOrdered": json_values,
+        "segments": json_values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(contact_like, json_values), max_size=8))
+def test_each_record_lands_in_exactly_one_place(records: list[object]) -> None:
+    frames = normalize(records, account="a")
+    ids = [r.get("_id") for r in records if isinstance(r, dict)]
+    loaded = set(frames.contacts["contact_id"])
+    assert len(frames.contacts) + len(frames.rejects) + _collapsed(records, loaded) == len(records)
+    assert loaded <= {i for i in ids if isinstance(i, str)}
+
+
+def _collapsed(records: list[object], loaded: set[str]) -> int:
+    """Duplicates of one contact in a batch collapse to the newest: count the extra copies."""
+    ids = [r.get("_id") for r in records if isinstance(r, dict)]
+    kept = [i for i in ids if isinstance(i, str) and i in loaded]
+    return len(kept) - len(set(kept))
+
+
+def test_emails_are_trimmed_and_lowered_and_phones_are_e164() -> None:
+    record = {
+        **GOOD,
+        "profile": {"userDetails": {"contact": {
+            "email": "  Ana.Silva@Example.COM ",
+            "phone": {"prefix": "+91", "number": "98765 43210"}}}},
+    }  # fmt: skip
+    row = normalize([record], account="a").contacts.iloc[0]
+    assert row["email"] == "ana.silva@example.com"
+    assert row["email_domain"] == "example.com"
+    assert row["phone_e164"] == "+919876543210"
+
+
+def test_nul_bytes_are_removed_and_the_contact_loaded() -> None:
+    record = {
+        **GOOD,
+        "profile": {"userDetails": {"userProvidedName": "A\x00na", "tags": ["v\x00ip"]}},
+    }
+    frames = normalize([record], account="a")
+    assert frames.contacts.iloc[0]["name"] == "Ana"
+    assert list(frames.tags["tag"]) == ["vip"]
+    assert "\\u0000" not in frames.contacts.iloc[0]["raw"]
+
+
+def test_reasons() -> None:
+    records = [
+        "text",
+        {"createdAt": GOOD["createdAt"]},
+        {"_id": 12, "createdAt": GOOD["createdAt"]},
+        {"_id": GOOD["_id"], "createdAt": "2024-13-45T00:00:00.000Z"},
+        {"_id": GOOD["_id"], "createdAt": "3024-01-01T00:00:00.000Z"},
+    ]
+    reasons = list(normalize(records, account="a").rejects["reason"])
+    assert reasons == [
+        "not_an_object",
+        "missing_id",
+        "invalid_id",
+        "unparseable_date",
+        "future_date",
+    ]
+
+
+def test_the_newest_duplicate_wins() -> None:
+    older = {**GOOD, "status": "OPEN", "updatedAt": "2020-01-01T00:00:00.000Z",
+             "lastSeenAt": "2020-01-01T00:00:00.000Z"}  # fmt: skip
+    newer = {**GOOD, "status": "CLOSED"}
+    frames = normalize([newer, older], account="a")
+    assert list(frames.contacts["status"]) == ["CLOSED"]
+
+
+def test_pii_mode_stores_keyed_hashes_and_scrubs_raw() -> None:
+    frames = normalize([GOOD], account="a", pii_key=b"secret")
+    row = frames.contacts.iloc[0]
+    email = GOOD["profile"]["userDetails"]["contact"]["email"]
+    assert row["email"] is None or len(row["email"]) == 64
+    assert email is None or email.strip() not in row["raw"]
+    assert '"phone"' not in row["raw"]
