@@ -7,10 +7,12 @@ import os
 import dagster as dg
 
 from etl_contacts.defs.assets import build_contact_assets
+from etl_contacts.defs.checks import build_checks
 from etl_contacts.defs.partitions import daily_partitions
 from etl_contacts.defs.resources import ExpressChatResource, WarehouseResource
 from etl_contacts.defs.schedules import catch_up_range, nightly_schedule, range_tags
 from etl_contacts.defs.sensors import ACCOUNT_TAG, build_failure_sensor
+from etl_contacts.defs.summary import build_daily_activity
 from etl_contacts.settings import (
     BASE_URL_ENV,
     DATABASE_URL_ENV,
@@ -41,7 +43,7 @@ def contacts_key(settings: Settings, account: Account) -> dg.AssetKey:
 def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = daily_partitions(settings)
     single = len(settings.accounts) == 1
-    assets, jobs, schedules, resources = [], [], [], {}
+    assets, checks, jobs, schedules, resources = [], [], [], [], {}
     for account in settings.accounts:
         api_key = "express_chat" if single else f"express_chat_{account.name}"
         contacts = build_contact_assets(
@@ -57,9 +59,16 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             partitions_def=partitions,
             tags={ACCOUNT_TAG: account.name},
         )
+        key = contacts_key(settings, account)
         assets.append(contacts)
+        assets.append(
+            build_daily_activity(
+                key, account=account.name, key_prefix=[] if single else [account.name]
+            )
+        )
+        checks.extend(build_checks(key, account.name))
         jobs.append(job)
-        schedules.append(nightly_schedule(job, partitions, contacts_key(settings, account)))
+        schedules.append(nightly_schedule(job, partitions, key))
         resources[api_key] = ExpressChatResource(
             base_url=_env_or_none(BASE_URL_ENV) or settings.base_url,
             token=dg.EnvVar(account.token_env),
@@ -72,6 +81,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
     return dg.Definitions(
         assets=assets,
+        asset_checks=checks,
         jobs=jobs,
         schedules=schedules,
         sensors=[build_failure_sensor(jobs)],

@@ -38,6 +38,8 @@ class Frames:
     attributes: pd.DataFrame
     segments: pd.DataFrame
     rejects: pd.DataFrame
+    collapsed: int = 0
+    """Older copies of a contact dropped because a newer one was in the same batch."""
 
 
 class Rejected(Exception):  # noqa: N818 (a verdict, not a failure of the program)
@@ -71,6 +73,7 @@ def normalize(records: Sequence[object], *, account: str, pii_key: bytes | None 
     for column in TIMESTAMP_COLUMNS:
         frame[column] = pd.to_datetime(frame[column], unit="ms", utc=True)
     frame["website_visits"] = frame["website_visits"].astype("Int64")
+    received = len(frame)
     frame = _newest_per_contact(frame)
     winners = set(frame.index)
     return Frames(
@@ -81,6 +84,7 @@ def normalize(records: Sequence[object], *, account: str, pii_key: bytes | None 
         rejects=pd.DataFrame(
             rejects, columns=["account", "contact_id", "reason", "detail", "record"]
         ),
+        collapsed=received - len(frame),
     )
 
 

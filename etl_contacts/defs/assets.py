@@ -8,6 +8,7 @@ import dagster as dg
 from etl_contacts.defs.resources import ExpressChatResource, WarehouseResource
 from etl_contacts.settings import DEFAULT_ACCOUNT
 from etl_contacts.sync import day_windows, run_sync
+from etl_contacts.warehouse.tables import SCHEMA, metadata
 
 TABLES = {
     "contacts": "One row per Express-Chat contact, typed columns plus the raw record.",
@@ -17,6 +18,16 @@ TABLES = {
 }
 GROUP = "express_chat"
 _ONE_DAY = timedelta(days=1)
+
+
+def column_schema(table: str) -> dg.TableSchema:
+    """The table's columns with their SQL comments, for the UI's schema view."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(column.name, str(column.type), description=column.comment)
+            for column in metadata.tables[f"{SCHEMA}.{table}"].columns
+        ]
+    )
 
 
 def build_contact_assets(
@@ -69,6 +80,9 @@ def build_contact_assets(
             **{k: dg.MetadataValue.int(int(v)) for k, v in result.loaded.items()},
             "windows": result.windows,
             "requests": int(result.extracted.get("requests", 0)),
+            "retries": int(result.extracted.get("retries", 0)),
+            "pages": int(result.extracted.get("pages", 0)),
+            "records": int(result.extracted.get("records", 0)),
             "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
         }
         for table in TABLES:
@@ -77,6 +91,7 @@ def build_contact_assets(
                 metadata={
                     "dagster/row_count": rows[table],
                     "dagster/table_name": f"{warehouse.schema_name}.{table}",
+                    "dagster/column_schema": column_schema(table),
                     **run_metadata,
                 },
             )

@@ -85,7 +85,7 @@ class BatchLoader:
             counts = LoadCounts(
                 inserted=inserted,
                 updated=updated,
-                unchanged=len(frames.contacts) - inserted - updated,
+                unchanged=len(frames.contacts) + frames.collapsed - inserted - updated,
                 rejected=len(frames.rejects),
                 deleted=deleted,
             )

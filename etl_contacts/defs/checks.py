@@ -1,0 +1,67 @@
+"""Asset checks on the contacts table, evaluated after each sync in the same run.
+
+Blocking checks (keys, future timestamps, reconciliation) stop the downstream summary when they
+fail: those mean the table cannot be trusted. Reject rate and freshness warn.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from etl_contacts.defs.resources import WarehouseResource
+from etl_contacts.warehouse import quality
+
+MAX_REJECT_RATE = 0.05
+FRESH_WITHIN = timedelta(hours=36)
+
+
+def build_checks(contacts: dg.AssetKey, account: str) -> list[dg.AssetChecksDefinition]:
+    @dg.asset_check(asset=contacts, name="keys_unique", blocking=True)
+    def keys_unique(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        """Each contact id is stored once per account."""
+        duplicates = quality.duplicate_keys(warehouse.warehouse(), account)
+        return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicates": duplicates})
+
+    @dg.asset_check(asset=contacts, name="no_future_timestamps", blocking=True)
+    def no_future_timestamps(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        """No created/updated/last-seen time more than a day ahead of now."""
+        count = quality.future_timestamps(warehouse.warehouse(), account)
+        return dg.AssetCheckResult(passed=count == 0, metadata={"future_rows": count})
+
+    @dg.asset_check(asset=contacts, name="window_reconciliation", blocking=True)
+    def window_reconciliation(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        """Every record this run received was loaded (inserted, updated, unchanged) or rejected."""
+        counts = quality.run_counts(warehouse.warehouse(), context.run.run_id)
+        accounted = sum(counts[k] for k in ("inserted", "updated", "unchanged", "rejected"))
+        return dg.AssetCheckResult(
+            passed=accounted == counts["records"],
+            metadata={"received": counts["records"], "accounted_for": accounted},
+        )
+
+    @dg.asset_check(asset=contacts, name="reject_rate")
+    def reject_rate(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        """Less than 5% of the records this run received were rejected."""
+        counts = quality.run_counts(warehouse.warehouse(), context.run.run_id)
+        rate = counts["rejected"] / counts["records"] if counts["records"] else 0.0
+        return dg.AssetCheckResult(
+            passed=rate < MAX_REJECT_RATE,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"reject_rate": dg.MetadataValue.float(round(rate, 4))},
+        )
+
+    @dg.asset_check(asset=contacts, name="freshness")
+    def freshness(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        """A sync of this account succeeded within the last 36 hours."""
+        last = quality.last_success(warehouse.warehouse(), account)
+        fresh = last is not None and datetime.now(UTC) - last < FRESH_WITHIN
+        return dg.AssetCheckResult(
+            passed=fresh,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"last_success": str(last)},
+        )
+
+    return [keys_unique, no_future_timestamps, window_reconciliation, reject_rate, freshness]

@@ -1,0 +1,61 @@
+"""Read-only questions the asset checks ask of the warehouse."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from etl_contacts.warehouse import tables
+from etl_contacts.warehouse.warehouse import Warehouse
+
+
+def duplicate_keys(warehouse: Warehouse, account: str) -> int:
+    """Contact ids stored more than once for the account (the primary key should make it 0)."""
+    c = tables.contacts
+    per_id = (
+        sa.select(c.c.contact_id)
+        .where(c.c.account == account)
+        .group_by(c.c.contact_id)
+        .having(sa.func.count() > 1)
+        .subquery()
+    )
+    return _scalar(warehouse, sa.select(sa.func.count()).select_from(per_id))
+
+
+def future_timestamps(warehouse: Warehouse, account: str) -> int:
+    c = tables.contacts
+    horizon = sa.func.now() + sa.text("interval '1 day'")
+    return _scalar(
+        warehouse,
+        sa.select(sa.func.count()).where(
+            c.c.account == account,
+            sa.or_(c.c.created_at > horizon, c.c.updated_at > horizon, c.c.last_seen_at > horizon),
+        ),
+    )
+
+
+def run_counts(warehouse: Warehouse, run_id: str) -> dict[str, int]:
+    """Counters of one run: received (`records`) and what became of them."""
+    r = tables.sync_runs
+    columns = ("records", "inserted", "updated", "unchanged", "rejected")
+    with warehouse.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(*(r.c[n] for n in columns)).where(r.c.run_id == run_id)
+        ).first()
+    return dict(zip(columns, row or (0,) * len(columns), strict=True))
+
+
+def last_success(warehouse: Warehouse, account: str) -> datetime | None:
+    r = tables.sync_runs
+    return _scalar(
+        warehouse,
+        sa.select(sa.func.max(r.c.finished_at)).where(
+            r.c.account == account, r.c.status == "success"
+        ),
+    )
+
+
+def _scalar(warehouse: Warehouse, query: sa.Select) -> object:
+    with warehouse.engine.connect() as conn:
+        return conn.execute(query).scalar()

@@ -1,0 +1,141 @@
+"""The Dagster project as the UI and the CLI load it: the job, its checks, metadata, schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from etl_contacts.definitions import build_definitions, range_tags
+from etl_contacts.sandbox import SandboxConfig, SandboxServer
+from etl_contacts.settings import Settings
+
+TOKEN = "feedfacefeedfacefeedface"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer(SandboxConfig(contacts=400, days=4, seed=2, token=TOKEN)) as server:
+        yield server
+
+
+@pytest.fixture
+def env(sandbox: SandboxServer, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", TOKEN)
+    monkeypatch.setenv("EXPRESS_CHAT_BASE_URL", sandbox.base_url)
+    monkeypatch.setenv("ETL_CONTACTS_DATABASE_URL", database_url)
+    return Settings.from_env({"ETL_CONTACTS_START_DATE": "2026-01-01"})
+
+
+def _run(settings: Settings, days: int = 2) -> dg.ExecuteInProcessResult:
+    defs = build_definitions(settings)
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    first = yesterday - timedelta(days=days - 1)
+    return defs.resolve_job_def("sync_contacts").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        tags=range_tags(first.isoformat(), yesterday.isoformat()),
+        raise_on_error=False,
+    )
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {
+        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+def test_a_run_reports_metadata_and_passes_its_checks(env: Settings) -> None:
+    result = _run(env)
+    assert result.success
+    assert _checks(result) == {
+        "keys_unique": True,
+        "no_future_timestamps": True,
+        "window_reconciliation": True,
+        "reject_rate": True,
+        "freshness": True,
+    }
+    contacts = next(
+        m for m in result.asset_materializations_for_node("sync_contacts_default")
+        if m.asset_key == dg.AssetKey("contacts")
+    )  # fmt: skip
+    meta = contacts.metadata
+    assert meta["dagster/row_count"].value > 0
+    assert meta["dagster/table_name"].value == "express_chat.contacts"
+    columns = {c.name: c.description for c in meta["dagster/column_schema"].value.columns}
+    assert columns["phone_e164"].startswith("Phone in E.164")
+    assert {
+        "inserted",
+        "updated",
+        "unchanged",
+        "rejected",
+        "requests",
+        "retries",
+        "seconds",
+    } <= set(meta)
+
+
+def test_a_blocking_check_fails_on_bad_data(env: Settings, database_url: str) -> None:
+    assert _run(env).success
+    engine = sa.create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                # a future last_seen_at also wins every upsert: the sync cannot repair it
+                "UPDATE express_chat.contacts SET last_seen_at = now() + interval '1 year' "
+                "WHERE contact_id = "
+                "(SELECT min(contact_id) FROM express_chat.contacts)"
+            )
+        )
+    checks = _checks(_run(env, days=1))
+    assert checks["no_future_timestamps"] is False
+
+
+def test_the_schedule_catches_up_missed_days(env: Settings) -> None:
+    defs = build_definitions(env)
+    schedule = defs.resolve_schedule_def("nightly_sync_contacts")
+    with dg.instance_for_test() as instance:
+        _assert_catch_up(schedule, instance)
+
+
+def _assert_catch_up(schedule: dg.ScheduleDefinition, instance: dg.DagsterInstance) -> None:
+    now = datetime.now(UTC).replace(hour=2, minute=0, second=0, microsecond=0)
+    request = schedule.evaluate_tick(
+        dg.build_schedule_context(instance=instance, scheduled_execution_time=now)
+    ).run_requests[0]
+    yesterday = (now - timedelta(days=1)).date()
+    assert request.tags["dagster/asset_partition_range_end"] == yesterday.isoformat()
+    assert (
+        request.tags["dagster/asset_partition_range_start"]
+        == (yesterday - timedelta(days=6)).isoformat()
+    )
+    for day in range(7):
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                "contacts", partition=(yesterday - timedelta(days=day)).isoformat()
+            )
+        )
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization("contacts", partition=yesterday.isoformat())
+    )
+    healed = schedule.evaluate_tick(
+        dg.build_schedule_context(instance=instance, scheduled_execution_time=now)
+    ).run_requests[0]
+    assert healed.tags["dagster/asset_partition_range_start"] == yesterday.isoformat()
+
+
+def test_several_accounts_get_their_own_assets_jobs_and_pools(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = Settings.from_env({"ETL_CONTACTS_ACCOUNTS": "acme=ACME_TOKEN,beta=BETA_TOKEN"})
+    defs = build_definitions(settings)
+    assert defs.resolve_job_def("sync_contacts_acme").partitions_def is not None
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"acme/contacts", "beta/contacts", "beta/contact_tags"} <= keys
+    for account in ("acme", "beta"):
+        sync = defs.resolve_assets_def(dg.AssetKey([account, "contacts"]))
+        assert sync.op.pool == f"express_chat_{account}"
