@@ -1,0 +1,85 @@
+"""deploy/dagster.yaml for real: PostgreSQL instance storage, a backfill through the run queue."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+import sqlalchemy as sa
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from etl_contacts.sandbox import SandboxConfig, SandboxServer
+
+TOKEN = "0badc0de0badc0de0badc0de"
+
+
+def _database(server_url: str, driver: str) -> str:
+    name = f"deploy_{uuid.uuid4().hex[:10]}"
+    admin = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_url(server_url).set(drivername=driver, database=name)
+    return url.render_as_string(hide_password=False)
+
+
+def test_a_three_day_backfill_runs_through_the_queue(
+    pg_server_url: str, repo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(repo_root / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    warehouse_url = _database(pg_server_url, "postgresql+psycopg")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_PG_URL", _database(pg_server_url, "postgresql+psycopg2"))
+    monkeypatch.setenv("ETL_CONTACTS_DATABASE_URL", warehouse_url)
+    monkeypatch.setenv("ETL_CONTACTS_START_DATE", "2026-01-01")
+    monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", TOKEN)
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    first = yesterday - timedelta(days=2)
+    bin_dir = Path(sys.executable).parent
+    with SandboxServer(SandboxConfig(contacts=300, days=5, token=TOKEN)) as sandbox:
+        monkeypatch.setenv("EXPRESS_CHAT_BASE_URL", sandbox.base_url)
+        tags = (
+            f'{{"dagster/asset_partition_range_start": "{first}", '
+            f'"dagster/asset_partition_range_end": "{yesterday}"}}'
+        )
+        subprocess.run(
+            [bin_dir / "dagster", "job", "launch", "-w", "workspace.yaml", "-j", "sync_contacts",
+             "--tags", tags],
+            cwd=repo_root, check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        with dg.DagsterInstance.get() as instance:
+            (queued,) = instance.get_runs()
+            assert queued.status == dg.DagsterRunStatus.QUEUED
+            daemon = subprocess.Popen(
+                [bin_dir / "dagster-daemon", "run", "-w", "workspace.yaml"],
+                cwd=repo_root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            try:
+                deadline = time.monotonic() + 180
+                while time.monotonic() < deadline:
+                    run = instance.get_run_by_id(queued.run_id)
+                    if run is not None and run.is_finished:
+                        break
+                    time.sleep(1)
+            finally:
+                daemon.terminate()
+                daemon.wait(timeout=30)
+            assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
+            assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            partitions = instance.get_materialized_partitions(dg.AssetKey("contacts"))
+    assert partitions == {str(first + timedelta(days=d)) for d in range(3)}
+    with sa.create_engine(warehouse_url).connect() as conn:
+        runs = conn.execute(sa.text("SELECT status FROM express_chat.sync_runs")).scalars().all()
+        contacts = conn.execute(sa.text("SELECT count(*) FROM express_chat.contacts")).scalar()
+    assert runs == ["success"]
+    assert contacts > 0
