@@ -52,6 +52,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             api_resource_key=api_key,
             key_prefix=[] if single else [account.name],
             timezone=settings.timezone,
+            max_days_per_run=settings.max_days_per_run,
         )
         job = dg.define_asset_job(
             job_name(settings, account),

@@ -24,6 +24,8 @@ TIMEZONE_ENV = "ETL_CONTACTS_TIMEZONE"
 HOME_ENV = "ETL_CONTACTS_HOME"
 PII_KEY_ENV = "ETL_CONTACTS_PII_KEY"
 ACCOUNTS_ENV = "ETL_CONTACTS_ACCOUNTS"
+MAX_DAYS_PER_RUN_ENV = "ETL_CONTACTS_MAX_DAYS_PER_RUN"
+DEFAULT_MAX_DAYS_PER_RUN = 400
 ACCOUNT_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
@@ -67,6 +69,7 @@ class Settings:
     timezone: str
     home: Path
     accounts: tuple[Account, ...]
+    max_days_per_run: int = DEFAULT_MAX_DAYS_PER_RUN
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -84,7 +87,13 @@ class Settings:
             raise ConfigError(
                 f"{START_DATE_ENV}={raw_start!r} is not a date; use YYYY-MM-DD"
             ) from exc
+        raw_days = environ.get(MAX_DAYS_PER_RUN_ENV) or str(DEFAULT_MAX_DAYS_PER_RUN)
+        if not raw_days.isdigit() or int(raw_days) < 1:
+            raise ConfigError(
+                f"{MAX_DAYS_PER_RUN_ENV}={raw_days!r} is not a positive number of days"
+            )
         return cls(
+            max_days_per_run=int(raw_days),
             base_url=(environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/"),
             schema=environ.get(SCHEMA_ENV) or DEFAULT_SCHEMA,
             start_date=start_date,

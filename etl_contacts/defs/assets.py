@@ -37,6 +37,7 @@ def build_contact_assets(
     api_resource_key: str = "express_chat",
     key_prefix: Sequence[str] = (),
     timezone: str = "UTC",
+    max_days_per_run: int = 400,
 ) -> dg.AssetsDefinition:
     """The four contact tables of one account, written together by one sync.
 
@@ -53,7 +54,8 @@ def build_contact_assets(
             for name, description in TABLES.items()
         ],
         partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        # a backfill is one run per `max_days_per_run` days, not one run per day
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=max_days_per_run),
         pool=f"express_chat_{account}",
         required_resource_keys={api_resource_key, "warehouse"},
     )

@@ -139,3 +139,11 @@ def test_several_accounts_get_their_own_assets_jobs_and_pools(
     for account in ("acme", "beta"):
         sync = defs.resolve_assets_def(dg.AssetKey([account, "contacts"]))
         assert sync.op.pool == f"express_chat_{account}"
+
+
+def test_a_long_backfill_is_one_run_per_configured_days() -> None:
+    settings = Settings.from_env({"ETL_CONTACTS_MAX_DAYS_PER_RUN": "30"})
+    sync = build_definitions(settings).resolve_assets_def(dg.AssetKey("contacts"))
+    assert sync.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=30)
+    default = build_definitions(Settings.from_env({})).resolve_assets_def(dg.AssetKey("contacts"))
+    assert default.backfill_policy.max_partitions_per_run >= 366
