@@ -1,8 +1,9 @@
 """One sync run: extract windows, normalize each batch, load it (for Dagster and benchmarks).
 
 Fetching happens on the source's worker threads; this thread transforms and loads, so HTTP and
-Postgres overlap. A batch is flushed when it is large enough for COPY to pay off, and always when
-a window finishes, so that a window is recorded complete in the same transaction as its last rows.
+Postgres overlap. A batch is flushed when it is large enough for COPY to pay off. A finished
+window rides along with the next flush, so it is recorded complete in the same transaction as
+its last rows (or a later one), never before them.
 """
 
 from __future__ import annotations
@@ -77,13 +78,15 @@ def run_sync(
     stats = ExtractStats()
     loaded: Counter[str] = Counter()
     buffer: list[object] = []
+    completed: list[CompletedWindow] = []
     done = 0
 
-    def flush(completed: Sequence[CompletedWindow] = ()) -> None:
+    def flush() -> None:
         frames = normalize(buffer, account=account, pii_key=pii_key)
-        counts = warehouse.load(frames, run_id=run_id, account=account, completed=list(completed))
+        counts = warehouse.load(frames, run_id=run_id, account=account, completed=completed)
         loaded.update(asdict(counts))
         buffer.clear()
+        completed.clear()
 
     with warehouse.account_lock(account):
         warehouse.begin_run(
@@ -100,16 +103,19 @@ def run_sync(
                         flush()
                     continue
                 window = event.window
-                flush([CompletedWindow(stream=window.field, start=window.start, end=window.end)])
+                completed.append(
+                    CompletedWindow(stream=window.field, start=window.start, end=window.end)
+                )
                 done += 1
                 log.info(
-                    "window %d/%d loaded (%s), %d records so far, %.0f/s",
+                    "window %d/%d fetched (%s), %d records so far, %.0f/s",
                     done,
                     len(windows),
                     _describe(window),
                     stats.as_dict().get("records", 0),
                     stats.as_dict().get("records", 0) / max(time.monotonic() - started, 1e-9),
                 )
+            flush()
         except BaseException as exc:
             warehouse.finish_run(
                 run_id=run_id, status="failed", stats=stats.as_dict(), error=_one_line(exc)
