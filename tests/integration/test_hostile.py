@@ -1,0 +1,67 @@
+"""The whole pipeline against the hostile sandbox: activity and every fault kind at once."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from etl_contacts.sandbox import SandboxConfig, SandboxServer, preset
+from etl_contacts.source import ClientConfig
+from etl_contacts.sync import day_windows, run_sync
+from etl_contacts.warehouse import Warehouse
+
+TOKEN = "5ca1ab1e5ca1ab1e5ca1ab1e"
+DAYS = 30
+
+
+def test_hostile_thirty_days_end_with_the_warehouse_equal_to_the_source(database_url: str) -> None:
+    config = replace(
+        preset("hostile", SandboxConfig(contacts=1500, days=DAYS, seed=8, token=TOKEN)),
+        slow_seconds=1.0,
+    )
+    warehouse = Warehouse(database_url)
+    warehouse.migrate()
+    with SandboxServer(config) as sandbox:
+        anchor = config.anchor_time
+        client = ClientConfig(
+            base_url=sandbox.base_url, token=TOKEN, read_timeout=0.5,
+            backoff_initial=0.01, backoff_max=0.1,
+        )  # fmt: skip
+        windows = day_windows(
+            (anchor - timedelta(days=DAYS)).date(), (anchor - timedelta(days=1)).date(), "UTC"
+        )
+        result = run_sync(
+            client=client, warehouse=warehouse, windows=windows, account="default", run_id="hostile"
+        )
+        truth = sandbox.truth()
+    assert set(truth["faults"]) >= {"429", "500", "reset", "truncated", "html", "malformed", "slow"}
+    assert result.extracted["retries"] > 0
+    low, high = (anchor - timedelta(days=DAYS)).isoformat(), anchor.isoformat()
+    live = {
+        c["_id"] for c in truth["contacts"] if low <= c["createdAt"].replace("Z", "+00:00") < high
+    }
+    with warehouse.engine.connect() as conn:
+        stored = set(conn.execute(sa.text(
+            "SELECT contact_id FROM express_chat.contacts WHERE deleted_at IS NULL"
+        )).scalars())  # fmt: skip
+        rejected = conn.execute(
+            sa.text("SELECT count(*) FROM express_chat.contact_rejects")
+        ).scalar()
+        run = conn.execute(sa.text(
+            "SELECT status, records, inserted + updated + unchanged + rejected "
+            "FROM express_chat.sync_runs"
+        )).one()  # fmt: skip
+    assert live <= stored, f"{len(live - stored)} live contacts missing"
+    deleted = {d["_id"] for d in truth["deleted"]}
+    malformed = {m["_id"] for m in truth["malformed"] if isinstance(m, dict) and "_id" in m}
+    unknown = stored - live - deleted - malformed - _created_later(truth, high)
+    assert not unknown, f"{len(unknown)} contacts the source never served"
+    assert rejected > 0
+    assert run[0] == "success" and run[1] == run[2]
+
+
+def _created_later(truth: dict[str, object], high: str) -> set[str]:
+    """Contacts created during the run (after the range) may arrive through lastSeenAt windows."""
+    return {c["_id"] for c in truth["contacts"] if c["createdAt"].replace("Z", "+00:00") >= high}
