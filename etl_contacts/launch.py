@@ -90,5 +90,7 @@ def _failure_cause(result: dg.ExecuteInProcessResult) -> str:
         while error is not None and error.cause is not None:
             error = error.cause
         if error is not None:
-            return error.message.strip().splitlines()[-1]
+            text = error.message.strip().splitlines()[0]
+            qualified, _, message = text.partition(": ")
+            return message if error.cls_name and qualified.endswith(error.cls_name) else text
     return "the run failed before any step ran; see the run in the Dagster UI"

@@ -1,0 +1,51 @@
+"""`etl-contacts sync` and `status` end to end: through Dagster, on a DAGSTER_HOME instance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from etl_contacts.cli import app
+from etl_contacts.sandbox import SandboxConfig, SandboxServer
+
+TOKEN = "1eaf1eaf1eaf1eaf1eaf1eaf"
+
+
+@pytest.fixture
+def cli(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    with SandboxServer(SandboxConfig(contacts=300, days=4, token=TOKEN)) as sandbox:
+        monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+        monkeypatch.setenv("EXPRESS_CHAT_BASE_URL", sandbox.base_url)
+        monkeypatch.setenv("ETL_CONTACTS_DATABASE_URL", database_url)
+        monkeypatch.setenv("ETL_CONTACTS_START_DATE", "2026-01-01")
+        monkeypatch.delenv("ETL_CONTACTS_ACCOUNTS", raising=False)
+        yield CliRunner()
+
+
+def test_sync_loads_the_days_and_status_shows_the_run(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", TOKEN)
+    day = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+    result = cli.invoke(app, ["sync", "--start", day, "--end", day])
+    assert result.exit_code == 0, result.output
+    assert f"loaded {day}:" in result.output
+    status = cli.invoke(app, ["status"])
+    assert status.exit_code == 0, status.output
+    assert "success" in status.output
+
+
+def test_a_wrong_token_fails_with_the_cause_and_exit_code_1(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", "0" * 24)
+    day = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+    result = cli.invoke(app, ["sync", "--start", day, "--end", day])
+    assert result.exit_code == 1
+    assert f"days {day} were not loaded" in result.output
+    assert "rejected the token" in result.output
+    assert "0" * 24 not in result.output
