@@ -18,6 +18,8 @@ import orjson
 import pandas as pd
 import phonenumbers
 
+from etl_contacts.timestamps import parse_ms
+
 OBJECT_ID = re.compile(r"[0-9a-f]{24}")
 FUTURE_TOLERANCE = timedelta(days=1)
 CONTACT_COLUMNS = (
@@ -137,7 +139,7 @@ def _contact(
         _text(item.get("_bot")), status, agent, _flag(item.get("isOnline")),
         _flag(item.get("userInteracted")), _flag(item.get("isLiveChatActive")),
         _text(item.get("lastMessageBy")), _count(item.get("websiteVisits")),
-        _flag(ordered.get("status")), _lenient_timestamp(ordered.get("lastAt")),
+        _flag(ordered.get("status")), parse_ms(ordered.get("lastAt")),
         created, updated, last_seen, raw.decode(), _digest(raw, pii_key), _digest(tracked, None),
     )  # fmt: skip
     return row, children
@@ -164,24 +166,12 @@ def _timestamp(item: dict[str, object], field: str, *, required: bool, now: date
     value = item.get(field)
     if value is None and not required:
         return None
-    millis = _lenient_timestamp(value)
+    millis = parse_ms(value)
     if millis is None:
         raise Rejected("unparseable_date", f"{field} {str(value)[:60]!r} is not an ISO 8601 date")
     if millis > (now + FUTURE_TOLERANCE).timestamp() * 1000:
         raise Rejected("future_date", f"{field} {value!r} lies in the future")
     return millis
-
-
-def _lenient_timestamp(value: object) -> int | None:
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 def _dict(value: object) -> dict[str, object]:

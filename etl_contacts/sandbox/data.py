@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import UTC, datetime
 
 import numpy as np
+
+from etl_contacts.timestamps import format_ms
 
 STATUSES = ("OPEN", "INPROGRESS", "REVIEW", "ONHOLD", "DEPENDANCY", "CLOSED")
 CHANNELS = ("website", "whatsapp", "facebook", "telegram")
@@ -38,16 +39,6 @@ MS_PER_DAY = 86_400_000
 N_AGENTS = 12
 N_BOTS = 3
 N_SEGMENTS = 8
-
-
-def ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def iso(millis: int) -> str:
-    """The platform's own format: UTC, milliseconds, a Z."""
-    moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
 
 
 def object_id(seed: int, index: int) -> str:
@@ -106,16 +97,16 @@ def render(
         "userInteracted": rng.random() < 0.8,
         "isLiveChatActive": rng.random() < 0.05,
         "lastMessageBy": rng.choice(LAST_MESSAGE_BY),
-        "lastMessage": {"text": "Hello!", "at": iso(last_seen_ms)},
+        "lastMessage": {"text": "Hello!", "at": format_ms(last_seen_ms)},
         "websiteVisits": rng.randrange(0, 40),
-        "createdAt": iso(created_ms),
-        "updatedAt": iso(updated_ms),
-        "lastSeenAt": iso(last_seen_ms),
+        "createdAt": format_ms(created_ms),
+        "updatedAt": format_ms(updated_ms),
+        "lastSeenAt": format_ms(last_seen_ms),
     }
     ordered = rng.random() < 0.2
     record["hasOrdered"] = {
         "status": ordered,
-        "lastAt": iso(rng.randint(created_ms, last_seen_ms)) if ordered else None,
+        "lastAt": format_ms(rng.randint(created_ms, last_seen_ms)) if ordered else None,
     }
     for optional in ("uuid", "isOnline", "websiteVisits", "lastMessage", "segments"):
         roll = rng.random()

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from etl_contacts.sandbox.config import FAULT_KINDS, SandboxConfig
-from etl_contacts.sandbox.data import iso
+from etl_contacts.timestamps import format_ms
 
 
 class FaultPlan:
@@ -78,7 +78,7 @@ BREAKERS: tuple[Callable[[dict[str, object], int], object], ...] = (
     _with("createdAt", "2024-13-45T99:61:00.000Z"),
     _with("createdAt", 1714150222134),
     _with("lastSeenAt", "yesterday"),
-    _with("updatedAt", iso(32503680000000)),
+    _with("updatedAt", format_ms(32503680000000)),
     _with("status", {"unexpected": ["object"]}),
     _with("profile", "not an object"),
     _with("profile", {"userDetails": {"userProvidedName": "NUL\x00byte", "tags": ["a\x00b"]}}),

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from etl_contacts.sandbox.config import SandboxConfig
-from etl_contacts.sandbox.data import STATUSES, generate_times, iso, ms, object_id, render
+from etl_contacts.sandbox.data import STATUSES, generate_times, object_id, render
 from etl_contacts.sandbox.filters import Query, matches
+from etl_contacts.timestamps import format_ms, to_ms
 
 
 @dataclass
@@ -38,7 +39,7 @@ class ContactStore:
         created, last_seen = generate_times(
             config.contacts,
             config.days,
-            ms(config.anchor_time),
+            to_ms(config.anchor_time),
             config.seed,
             config.bulk_import_share,
         )
@@ -192,7 +193,7 @@ class ContactStore:
         self._version += 1
         self.alive[index] = False
         self.deleted.append(
-            {"_id": object_id(self.config.seed, index), "deletedAt": iso(self._now())}
+            {"_id": object_id(self.config.seed, index), "deletedAt": format_ms(self._now())}
         )
         self._cache.pop(index, None)
 

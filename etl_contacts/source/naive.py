@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from etl_contacts.source.http import ApiClient
 from etl_contacts.source.models import ClientConfig, Window
 from etl_contacts.source.stats import ExtractStats
-from etl_contacts.source.timestamps import format_ms, to_ms
+from etl_contacts.timestamps import format_ms, to_ms
 
 
 def offset_paging(

@@ -30,7 +30,7 @@ import orjson
 from etl_contacts.source.learned import Learned
 from etl_contacts.source.models import Window
 from etl_contacts.source.stats import ExtractStats
-from etl_contacts.source.timestamps import format_ms, parse_ms, to_ms
+from etl_contacts.timestamps import format_ms, parse_ms, to_ms
 
 FIELDS = ("createdAt", "lastSeenAt")
 CATCH_UP_MARGIN_MS = 120_000

@@ -19,14 +19,8 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from etl_contacts.transform import Frames
+from etl_contacts.transform import CONTACT_COLUMNS, Frames
 
-CONTACT_FIELDS = (
-    "account", "contact_id", "uuid", "name", "email", "email_domain", "phone_e164", "channel",
-    "bot_id", "status", "agent_id", "is_online", "user_interacted", "is_live_chat_active",
-    "last_message_by", "website_visits", "has_ordered", "last_order_at", "created_at",
-    "updated_at", "last_seen_at", "raw", "content_hash", "tracked_hash",
-)  # fmt: skip
 CHILDREN = {
     "contact_tags": ("tags", ("account", "contact_id", "tag")),
     "contact_attributes": (
@@ -98,9 +92,9 @@ class BatchLoader:
             sql.SQL(
                 "CREATE TEMP TABLE stage_contacts ON COMMIT DROP AS "
                 "SELECT {fields} FROM {contacts} WITH NO DATA"
-            ).format(fields=_fields(CONTACT_FIELDS), contacts=contacts)
+            ).format(fields=_fields(CONTACT_COLUMNS), contacts=contacts)
         )
-        _copy(cur, "stage_contacts", CONTACT_FIELDS, frames.contacts)
+        _copy(cur, "stage_contacts", CONTACT_COLUMNS, frames.contacts)
         for table, (attribute, fields) in CHILDREN.items():
             stage = f"stage_{table}"
             cur.execute(
@@ -119,7 +113,7 @@ class BatchLoader:
 
     def _upsert(self, cur: psycopg.Cursor) -> tuple[int, int]:
         updates = sql.SQL(", ").join(
-            sql.SQL("{f} = EXCLUDED.{f}").format(f=sql.Identifier(f)) for f in CONTACT_FIELDS[2:]
+            sql.SQL("{f} = EXCLUDED.{f}").format(f=sql.Identifier(f)) for f in CONTACT_COLUMNS[2:]
         )
         cur.execute(
             sql.SQL(
@@ -138,7 +132,7 @@ class BatchLoader:
                 INSERT INTO changed SELECT contact_id, inserted FROM upserted
                 """
             ).format(
-                contacts=self.table("contacts"), fields=_fields(CONTACT_FIELDS), updates=updates
+                contacts=self.table("contacts"), fields=_fields(CONTACT_COLUMNS), updates=updates
             )
         )
         cur.execute(

@@ -1,4 +1,7 @@
-"""The API's timestamps: ISO 8601 UTC with milliseconds. Internally, integer milliseconds."""
+"""The API's timestamps: ISO 8601 UTC with milliseconds. Internally, integer milliseconds.
+
+Shared by the source (window bounds), the transform (typed columns) and the sandbox.
+"""
 
 from __future__ import annotations
 
