@@ -110,6 +110,12 @@ class BatchLoader:
             "CREATE TEMP TABLE changed (contact_id text PRIMARY KEY, inserted boolean) "
             "ON COMMIT DROP"
         )
+        # temp tables have no statistics until analyzed; without them the planner guesses
+        # nested loops over thousands of rows
+        cur.execute(
+            "ANALYZE stage_contacts, stage_contact_tags, stage_contact_attributes, "
+            "stage_contact_segments"
+        )
 
     def _upsert(self, cur: psycopg.Cursor) -> tuple[int, int]:
         updates = sql.SQL(", ").join(
@@ -167,15 +173,18 @@ class BatchLoader:
             sql.SQL(
                 """
                 CREATE TEMP TABLE new_versions ON COMMIT DROP AS
+                WITH tags AS (
+                    SELECT contact_id, array_agg(tag ORDER BY tag) AS tags
+                    FROM stage_contact_tags GROUP BY contact_id
+                )
                 SELECT s.account, s.contact_id,
                        greatest(coalesce(s.updated_at, s.last_seen_at, s.created_at),
                                 h.valid_from + interval '1 millisecond') AS valid_from,
-                       s.status, s.agent_id,
-                       ARRAY(SELECT t.tag FROM stage_contact_tags t
-                             WHERE t.contact_id = s.contact_id ORDER BY t.tag) AS tags,
+                       s.status, s.agent_id, coalesce(tags.tags, '{{}}') AS tags,
                        s.name, s.email, s.phone_e164, s.tracked_hash
                 FROM stage_contacts s
                 JOIN changed USING (contact_id)
+                LEFT JOIN tags USING (contact_id)
                 LEFT JOIN {history} h
                   ON h.account = s.account AND h.contact_id = s.contact_id AND h.is_current
                 WHERE h.tracked_hash IS DISTINCT FROM s.tracked_hash
@@ -213,16 +222,15 @@ class BatchLoader:
     def _remember_seen(
         self, cur: psycopg.Cursor, frames: Frames, run_id: str, account: str
     ) -> None:
-        ids = set(frames.contacts["contact_id"]) | set(frames.rejects["contact_id"].dropna())
-        if not ids:
-            return
+        seen = zip(frames.contacts["contact_id"], frames.contacts["created_at"], strict=True)
+        rejected = ((i, None) for i in frames.rejects["contact_id"].dropna())
         with cur.copy(
-            sql.SQL("COPY {table} (run_id, account, contact_id) FROM STDIN").format(
+            sql.SQL("COPY {table} (run_id, account, contact_id, created_at) FROM STDIN").format(
                 table=self.table("sync_seen")
             )
         ) as copy:
-            for contact_id in ids:
-                copy.write_row((run_id, account, contact_id))
+            for contact_id, created_at in [*seen, *rejected]:
+                copy.write_row((run_id, account, contact_id, created_at))
 
     def _complete(
         self, cur: psycopg.Cursor, window: CompletedWindow, run_id: str, account: str
@@ -233,11 +241,17 @@ class BatchLoader:
                 sql.SQL(
                     """
                     UPDATE {contacts} c SET deleted_at = now()
-                    WHERE c.account = %(account)s AND c.deleted_at IS NULL
-                      AND c.created_at >= %(start)s AND c.created_at < %(end)s
-                      AND NOT EXISTS (
-                          SELECT 1 FROM {seen} s WHERE s.run_id = %(run_id)s
-                          AND s.account = c.account AND s.contact_id = c.contact_id)
+                    FROM (
+                        SELECT contact_id FROM {contacts}
+                        WHERE account = %(account)s AND deleted_at IS NULL
+                          AND created_at >= %(start)s AND created_at < %(end)s
+                        EXCEPT
+                        SELECT contact_id FROM {seen}
+                        WHERE run_id = %(run_id)s AND account = %(account)s
+                          AND (created_at >= %(start)s AND created_at < %(end)s
+                               OR created_at IS NULL)
+                    ) AS gone
+                    WHERE c.account = %(account)s AND c.contact_id = gone.contact_id
                     """
                 ).format(contacts=self.table("contacts"), seen=self.table("sync_seen")),
                 {"account": account, "start": window.start, "end": window.end, "run_id": run_id},

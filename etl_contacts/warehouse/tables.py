@@ -183,7 +183,8 @@ sync_seen = sa.Table(
     sa.Column("run_id", sa.Text, nullable=False, comment="Run that received the contact"),
     _account(),
     _contact_id(),
-    sa.Index(None, "run_id", "account", "contact_id"),
+    sa.Column("created_at", TS, comment="The contact's createdAt (NULL for a rejected record)"),
+    sa.Index(None, "run_id", "account", "created_at"),
     comment="Ids each running sync received, for soft deletes; emptied when the run ends",
     prefixes=["UNLOGGED"],
 )

@@ -381,14 +381,20 @@ def upgrade() -> None:
             "account", sa.Text(), nullable=False, comment="Express-Chat account the row came from"
         ),
         sa.Column("contact_id", sa.Text(), nullable=False, comment="The contact's source _id"),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            nullable=True,
+            comment="The contact's createdAt (NULL for a rejected record)",
+        ),
         schema="express_chat",
         comment="Ids each running sync received, for soft deletes; emptied when the run ends",
         prefixes=["UNLOGGED"],
     )
     op.create_index(
-        op.f("ix_sync_seen_run_id_account_contact_id"),
+        op.f("ix_sync_seen_run_id_account_created_at"),
         "sync_seen",
-        ["run_id", "account", "contact_id"],
+        ["run_id", "account", "created_at"],
         unique=False,
         schema="express_chat",
     )
@@ -419,7 +425,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("sync_state", schema="express_chat")
     op.drop_index(
-        op.f("ix_sync_seen_run_id_account_contact_id"),
+        op.f("ix_sync_seen_run_id_account_created_at"),
         table_name="sync_seen",
         schema="express_chat",
     )
