@@ -20,6 +20,7 @@ from etl_contacts.definitions import (
     job_name,
     range_tags,
 )
+from etl_contacts.failures import failure_cause
 from etl_contacts.settings import Account, Settings
 
 
@@ -79,18 +80,8 @@ def launch_sync(settings: Settings, account: Account, first: date, last: date) -
         run_id=result.run_id,
         success=result.success,
         metadata=metadata,
-        error=None if result.success else _failure_cause(result),
+        error=None
+        if result.success
+        else failure_cause(result.get_step_failure_events())
+        or "the run failed before any step ran; see the run in the Dagster UI",
     )
-
-
-def _failure_cause(result: dg.ExecuteInProcessResult) -> str:
-    """The innermost error message of the failed step: the user's cause, not Dagster's wrapper."""
-    for event in result.get_step_failure_events():
-        error = event.step_failure_data.error
-        while error is not None and error.cause is not None:
-            error = error.cause
-        if error is not None:
-            text = error.message.strip().splitlines()[0]
-            qualified, _, message = text.partition(": ")
-            return message if error.cls_name and qualified.endswith(error.cls_name) else text
-    return "the run failed before any step ran; see the run in the Dagster UI"

@@ -16,19 +16,11 @@ if TYPE_CHECKING:
 import requests
 
 from etl_contacts.defs.resources import WarehouseResource
+from etl_contacts.failures import failure_cause
 
 ALERT_WEBHOOK_ENV = "ETL_CONTACTS_ALERT_WEBHOOK"
 ACCOUNT_TAG = "etl_contacts/account"
 WEBHOOK_TIMEOUT = (5.0, 10.0)
-
-
-def failure_message(context: dg.RunFailureSensorContext) -> str:
-    """The cause in one line: the failed step's error, else the run failure event's message."""
-    for event in context.get_step_failure_events():
-        error = event.step_failure_data.error
-        if error is not None:
-            return error.message.strip().splitlines()[0][:500]
-    return (context.failure_event.message or "run failed").strip().splitlines()[0][:500]
 
 
 def build_failure_sensor(jobs: "list[UnresolvedAssetJobDefinition]") -> dg.SensorDefinition:
@@ -43,7 +35,10 @@ def build_failure_sensor(jobs: "list[UnresolvedAssetJobDefinition]") -> dg.Senso
         """Write the failure to sync_runs and post it to ETL_CONTACTS_ALERT_WEBHOOK if set."""
         run = context.dagster_run
         account = run.tags.get(ACCOUNT_TAG, "default")
-        message = failure_message(context)
+        message = (
+            failure_cause(context.get_step_failure_events())
+            or ((context.failure_event.message or "run failed").strip().splitlines()[0])
+        )
         warehouse.warehouse().record_failure(run_id=run.run_id, account=account, error=message)
         webhook = os.environ.get(ALERT_WEBHOOK_ENV)
         if webhook:

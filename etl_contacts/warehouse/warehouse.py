@@ -147,7 +147,8 @@ class Warehouse:
                     index_elements=[runs.c.run_id],
                     set_={
                         "status": "failed",
-                        "error": error,
+                        # the sync's own message, written as it failed, says more than Dagster's
+                        "error": sa.func.coalesce(runs.c.error, error),
                         "finished_at": sa.func.coalesce(runs.c.finished_at, sa.func.now()),
                     },
                 )

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
 
 from etl_contacts.definitions import build_definitions, range_tags
+from etl_contacts.defs.resources import WarehouseResource
 from etl_contacts.sandbox import SandboxConfig, SandboxServer
 from etl_contacts.settings import Settings
 
@@ -147,3 +153,58 @@ def test_a_long_backfill_is_one_run_per_configured_days() -> None:
     assert sync.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=30)
     default = build_definitions(Settings.from_env({})).resolve_assets_def(dg.AssetKey("contacts"))
     assert default.backfill_policy.max_partitions_per_run >= 366
+
+
+def test_a_failed_run_is_recorded_and_announced(
+    env: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    posted: list[bytes] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posted.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            """Quiet."""
+
+    hook = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    monkeypatch.setenv("ETL_CONTACTS_ALERT_WEBHOOK", f"http://127.0.0.1:{hook.server_port}/")
+    monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", "0" * 24)
+    defs = build_definitions(env)
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("sync_contacts").execute_in_process(
+            instance=instance, tags=range_tags(yesterday, yesterday), raise_on_error=False
+        )
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
+        sensor = defs.resolve_sensor_def("record_sync_failures")
+        context = dg.build_run_status_sensor_context(
+            sensor_name=sensor.name,
+            dagster_event=failure,
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            resources={"warehouse": WarehouseResource(database_url=database_url)},
+        )
+        sensor(context.for_run_failure())
+    hook.shutdown()
+    with sa.create_engine(database_url).connect() as conn:
+        status, error = conn.execute(
+            sa.text("SELECT status, error FROM express_chat.sync_runs WHERE run_id = :r"),
+            {"r": result.run_id},
+        ).one()
+    assert status == "failed" and "rejected the token" in error
+    (message,) = posted
+    assert b"rejected the token" in message and b"0" * 24 not in message
+
+
+def test_dagster_validates_the_definitions(repo_root: Path) -> None:
+    dagster = Path(sys.executable).with_name("dagster")
+    result = subprocess.run(
+        [dagster, "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=repo_root, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
