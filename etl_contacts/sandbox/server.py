@@ -98,10 +98,14 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("sandbox: " + format, *args)
 
     def do_GET(self) -> None:
-        if self.path.split("?")[0] != "/_sandbox/truth":
+        path = self.path.split("?")[0]
+        if path == "/_sandbox/truth":
+            self._json(200, self.sandbox.truth())
+        elif path == "/_sandbox/status":
+            store = self.sandbox.store
+            self._json(200, {"contacts": store.size, "rendered": store.rendered})
+        else:
             self._json(404, {"success": False, "message": "Not found", "code": 404})
-            return
-        self._json(200, self.sandbox.truth())
 
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -128,12 +132,13 @@ class _Handler(BaseHTTPRequestHandler):
         if self._transport_fault(fault):
             return
         result = sandbox.store.page(query, page)
-        data: list[object] = list(result.records)
+        data = list(result.records)
         if fault == "malformed" and data:
-            data.insert(len(data) // 2, sandbox.faults.malformed_record(data[0]))
+            broken = sandbox.faults.malformed_record(orjson.loads(data[0]))
+            data.insert(len(data) // 2, orjson.dumps(broken))
         if fault == "duplicate" and result.previous is not None:
             data.insert(0, result.previous)
-        body = orjson.dumps({"success": True, "message": "", "data": data, "code": 200})
+        body = b'{"success":true,"message":"","data":[%s],"code":200}' % b",".join(data)
         if fault == "truncated":
             self._send(200, body, "application/json", truncate=True)
         elif fault == "html":
