@@ -199,3 +199,5 @@ def test_truth_over_http(sandbox: SandboxServer) -> None:
     body = requests.get(f"{sandbox.base_url}/_sandbox/truth", timeout=5).json()
     assert len(body["contacts"]) == 300
     assert set(body) >= {"contacts", "deleted", "malformed", "faults", "requests"}
+    status = requests.get(f"{sandbox.base_url}/_sandbox/status", timeout=5).json()
+    assert status["contacts"] == 300 and 0 < status["rendered"] <= 300
