@@ -129,6 +129,17 @@ def status() -> None:
 
 
 @app.command()
+def doctor() -> None:
+    """Check configuration, token, API, database, migrations and the Dagster instance."""
+    from etl_contacts.doctor import diagnose, report
+    from etl_contacts.launch import ensure_dagster_home
+
+    ensure_dagster_home()
+    if not report(diagnose(open_warehouse), Console()):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
 def psql() -> None:
     """Open psql on the warehouse (or print its URL when psql is not installed)."""
     from etl_contacts.warehouse.psql import open_psql

@@ -2,6 +2,7 @@
 
 from etl_contacts.source.errors import AuthError, ExtractionFailed, SourceError
 from etl_contacts.source.extract import extract
+from etl_contacts.source.http import probe
 from etl_contacts.source.models import ClientConfig, Event, RecordsBatch, Window, WindowDone
 from etl_contacts.source.stats import ExtractStats
 
@@ -16,4 +17,5 @@ __all__ = [
     "Window",
     "WindowDone",
     "extract",
+    "probe",
 ]

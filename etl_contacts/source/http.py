@@ -208,3 +208,21 @@ class ApiClient:
             for session in self._sessions:
                 session.close()
             self._sessions.clear()
+
+
+def probe(config: ClientConfig) -> int:
+    """One real request (an empty millisecond in 1970): raises what a sync would, else the
+    number of records it returned. For `etl-contacts doctor`."""
+    single_try = ClientConfig(
+        base_url=config.base_url,
+        token=config.token,
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        max_attempts=1,
+    )
+    client = ApiClient(single_try, ExtractStats())
+    empty = {"startAt": "1970-01-01T00:00:00.000Z", "endsAt": "1970-01-01T00:00:00.001Z"}
+    try:
+        return len(client.fetch({"createdAt": empty}, 1))
+    finally:
+        client.close()

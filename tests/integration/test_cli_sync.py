@@ -49,3 +49,18 @@ def test_a_wrong_token_fails_with_the_cause_and_exit_code_1(
     assert f"days {day} were not loaded" in result.output
     assert "rejected the token" in result.output
     assert "0" * 24 not in result.output
+
+
+def test_doctor_names_each_problem_with_its_fix(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", TOKEN)
+    healthy = cli.invoke(app, ["migrate"])
+    assert healthy.exit_code == 0, healthy.output
+    good = cli.invoke(app, ["doctor"])
+    assert good.exit_code == 0, good.output
+    assert "accepts the token" in good.output and "newest migration" in good.output
+    monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", "f" * 24)
+    bad = cli.invoke(app, ["doctor"])
+    assert bad.exit_code == 1
+    assert "rejected the token" in bad.output and "fix: check EXPRESS_CHAT_API_TOKEN" in bad.output

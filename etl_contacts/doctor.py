@@ -1,0 +1,101 @@
+"""`etl-contacts doctor`: every prerequisite of a sync, checked; a problem is one line and a fix."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import dagster as dg
+import sqlalchemy as sa
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from rich.console import Console
+
+from etl_contacts.settings import ConfigError, Settings
+from etl_contacts.source import AuthError, ClientConfig, SourceError, probe
+from etl_contacts.warehouse import Warehouse
+from etl_contacts.warehouse.warehouse import MIGRATIONS
+
+
+@dataclass(frozen=True)
+class Finding:
+    ok: bool
+    what: str
+    fix: str = ""
+
+
+def diagnose(open_warehouse: Callable[[Settings], Warehouse]) -> list[Finding]:
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        return [Finding(False, str(exc), "correct the variable and run doctor again")]
+    findings = [
+        Finding(True, f"configuration: schema {settings.schema}, time zone {settings.timezone}")
+    ]
+    findings += [_api(settings, account.name, account.token_env) for account in settings.accounts]
+    findings += _warehouse(settings, open_warehouse)
+    findings.append(_dagster())
+    return findings
+
+
+def _api(settings: Settings, account: str, token_env: str) -> Finding:
+    token = os.environ.get(token_env)
+    if not token:
+        return Finding(False, f"account {account}: {token_env} is not set",
+                       f"export {token_env}=<the account's Express-Chat API token>")  # fmt: skip
+    try:
+        probe(ClientConfig(base_url=settings.base_url, token=token, read_timeout=10.0))
+    except AuthError as exc:
+        return Finding(False, f"account {account}: {exc}", f"check {token_env}")
+    except SourceError as exc:
+        return Finding(False, f"account {account}: {settings.base_url} did not answer ({exc})",
+                       "check EXPRESS_CHAT_BASE_URL and the network")  # fmt: skip
+    return Finding(True, f"account {account}: {settings.base_url} accepts the token")
+
+
+def _warehouse(
+    settings: Settings, open_warehouse: Callable[[Settings], Warehouse]
+) -> list[Finding]:
+    try:
+        warehouse = open_warehouse(settings)
+        with warehouse.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+            current = MigrationContext.configure(
+                conn, opts={"version_table_schema": settings.schema}
+            ).get_current_revision()
+    except sa.exc.SQLAlchemyError as exc:
+        cause = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        fix = "check ETL_CONTACTS_DATABASE_URL, or unset it for the embedded server"
+        return [Finding(False, f"warehouse: {cause}", fix)]
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    url = warehouse.engine.url
+    reached = Finding(
+        True, f"warehouse: database {url.database} on {url.host or url.query['host']}"
+    )
+    if current != head:
+        behind = f"warehouse: schema at migration {current}, newest is {head}"
+        return [reached, Finding(False, behind, "run etl-contacts migrate (every sync also does)")]
+    return [reached, Finding(True, f"warehouse: schema {settings.schema} at the newest migration")]
+
+
+def _dagster() -> Finding:
+    try:
+        with dg.DagsterInstance.get() as instance:
+            storage = type(instance.run_storage).__name__
+    except Exception as exc:  # any failure to load the instance is the finding itself
+        return Finding(False, f"Dagster instance: {exc}".splitlines()[0],
+                       "check DAGSTER_HOME and its dagster.yaml")  # fmt: skip
+    return Finding(True, f"Dagster instance in {os.environ.get('DAGSTER_HOME')} ({storage})")
+
+
+def report(findings: list[Finding], console: Console) -> bool:
+    for finding in findings:
+        mark = "[green]ok[/]  " if finding.ok else "[bold red]fail[/]"
+        console.print(f"{mark} {finding.what}", highlight=False)
+        if not finding.ok:
+            console.print(f"     fix: {finding.fix}", highlight=False)
+    return all(f.ok for f in findings)
