@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -12,6 +13,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from etl_contacts.warehouse import Warehouse
 from etl_contacts.warehouse.embedded import embedded_database_url
 
 
@@ -42,3 +44,21 @@ def database_url(pg_server_url: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def hostile_warehouse(pg_server_url: str) -> Iterator[Warehouse]:
+    """One migrated warehouse shared by the many examples of a property-based test."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = (
+        make_url(pg_server_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    warehouse = Warehouse(
+        make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+    )
+    warehouse.migrate()
+    warehouse.begin_run(run_id="r", account="a", started_at=datetime.now(UTC), windows=[])
+    yield warehouse
+    warehouse.engine.dispose()

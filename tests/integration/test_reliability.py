@@ -1,0 +1,101 @@
+"""Promises under pressure: concurrent syncs of one account, and hostile records end to end."""
+
+from __future__ import annotations
+
+import itertools
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import hypothesis.strategies as st
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+
+from etl_contacts.sandbox import SandboxConfig, SandboxServer
+from etl_contacts.sandbox.data import render
+from etl_contacts.source import ClientConfig
+from etl_contacts.sync import day_windows, run_sync
+from etl_contacts.transform import normalize
+from etl_contacts.warehouse import Warehouse
+
+TOKEN = "c0c0a0c0c0a0c0c0a0c0c0a0"
+
+
+def test_ten_syncs_of_one_account_write_one_at_a_time(database_url: str) -> None:
+    Warehouse(database_url).migrate()
+    config = SandboxConfig(contacts=800, days=5, seed=6, token=TOKEN)
+    with SandboxServer(config) as sandbox:
+        anchor = config.anchor_time
+        windows = day_windows(
+            (anchor - timedelta(days=5)).date(), (anchor - timedelta(days=1)).date(), "UTC"
+        )
+        client = ClientConfig(base_url=sandbox.base_url, token=TOKEN, max_concurrency=2)
+
+        def sync(n: int) -> None:
+            run_sync(client=client, warehouse=Warehouse(database_url), windows=windows,
+                     account="default", run_id=f"run-{n}")  # fmt: skip
+
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            list(pool.map(sync, range(10)))
+        live = {c["_id"] for c in sandbox.truth()["contacts"]}
+    with sa.create_engine(database_url).connect() as conn:
+        runs = conn.execute(sa.text(
+            "SELECT started_at, finished_at, status FROM express_chat.sync_runs ORDER BY started_at"
+        )).all()  # fmt: skip
+        stored = set(
+            conn.execute(sa.text("SELECT contact_id FROM express_chat.contacts")).scalars()
+        )
+    assert [r.status for r in runs] == ["success"] * 10
+    for before, after in itertools.pairwise(runs):
+        assert before.finished_at <= after.started_at, "two syncs of one account overlapped"
+    assert stored == live
+
+
+GOOD = render(5, 1, 1_700_000_000_000, 1_700_000_500_000, 1_700_000_500_000, 0)
+NASTY_TEXT = st.one_of(
+    st.text(max_size=20),
+    st.just("\x00"),
+    st.just("x" * 1_000_000),
+    st.just("2024-13-45T99:99:99.000Z"),
+    st.just("9999-12-31T23:59:59.999Z"),
+)
+JUNK = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), NASTY_TEXT),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(NASTY_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def _deep(depth: int) -> object:
+    value: object = "bottom"
+    for _ in range(depth):
+        value = {"next": value}
+    return value
+
+
+HAND_WRITTEN = [
+    None, 0, "text", [], [GOOD], {"_id": None}, {"_id": 42, "createdAt": GOOD["createdAt"]},
+    {**GOOD, "_id": "X" * 24}, {**GOOD, "createdAt": None},
+    {**GOOD, "createdAt": "2024-02-30T00:00:00.000Z"},
+    {**GOOD, "lastSeenAt": "3024-01-01T00:00:00.000Z"}, {**GOOD, "profile": _deep(100)},
+    {**GOOD, "profile": {"userDetails": {"userProvidedName": "n\x00ul" * 1000}}},
+    {**GOOD, "profile": {"userDetails": {"tags": [None, 1, {"a": 1}, "t"], "attributes": "no"}}},
+    {**GOOD, "segments": "seg"}, {**GOOD, "websiteVisits": 10**30}, {**GOOD, "hasOrdered": []},
+    {**GOOD, "status": {"deep": _deep(50)}}, {**GOOD, "\x00key": "\x00value"},
+]  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(records=st.lists(st.one_of(st.sampled_from(HAND_WRITTEN), JUNK, st.builds(
+    lambda field, value: {**GOOD, field: value},
+    st.sampled_from(sorted(GOOD)), JUNK,
+)), min_size=1, max_size=6))  # fmt: skip
+def test_hostile_records_land_in_contacts_or_rejects_never_a_crash(
+    records: list[object], hostile_warehouse: Warehouse
+) -> None:
+    frames = normalize([*records, GOOD], account="a")
+    counts = hostile_warehouse.load(frames, run_id="r", account="a")
+    assert frames.rejects.shape[0] + frames.contacts.shape[0] + frames.collapsed == len(records) + 1
+    assert counts.rejected == len(frames.rejects)
+    assert GOOD["_id"] in set(frames.contacts["contact_id"]) or any(
+        isinstance(r, dict) and r.get("_id") == GOOD["_id"] for r in records
+    )
