@@ -62,6 +62,32 @@ def day_windows(first: date, last: date, timezone: str) -> list[Window]:
     return windows
 
 
+class _GapFree:
+    """Per stream, how far the run's windows are complete without a gap from the first.
+
+    Windows finish out of order (several are fetched at once); a watermark must never claim a
+    window that is still loading, so it follows only the gap-free prefix.
+    """
+
+    def __init__(self, windows: Sequence[Window]) -> None:
+        self._order = {
+            stream: sorted((w for w in windows if w.field == stream), key=lambda w: w.start)
+            for stream in {w.field for w in windows}
+        }
+        self._next = dict.fromkeys(self._order, 0)
+        self._done: set[Window] = set()
+
+    def complete(self, window: Window) -> datetime | None:
+        """The new watermark of the window's stream, if this completion moved it."""
+        self._done.add(window)
+        order, position, moved = self._order[window.field], self._next[window.field], None
+        while position < len(order) and order[position] in self._done:
+            moved = order[position].end
+            position += 1
+        self._next[window.field] = position
+        return moved
+
+
 def run_sync(
     *,
     client: ClientConfig,
@@ -79,6 +105,7 @@ def run_sync(
     loaded: Counter[str] = Counter()
     buffer: list[object] = []
     completed: list[CompletedWindow] = []
+    gap_free = _GapFree(windows)
     done = 0
 
     def flush() -> None:
@@ -104,7 +131,12 @@ def run_sync(
                     continue
                 window = event.window
                 completed.append(
-                    CompletedWindow(stream=window.field, start=window.start, end=window.end)
+                    CompletedWindow(
+                        stream=window.field,
+                        start=window.start,
+                        end=window.end,
+                        watermark=gap_free.complete(window),
+                    )
                 )
                 done += 1
                 log.info(

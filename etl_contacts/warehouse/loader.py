@@ -43,11 +43,16 @@ class LoadCounts:
 
 @dataclass(frozen=True)
 class CompletedWindow:
-    """A top-level window all of whose records this run has passed to `load()`."""
+    """A top-level window all of whose records this run has passed to `load()`.
+
+    `watermark` is set when this completion closes a gap-free run of windows from the run's
+    first one: the stream is then completely loaded up to it, and only then may it move.
+    """
 
     stream: str
     start: datetime
     end: datetime
+    watermark: datetime | None = None
 
 
 class BatchLoader:
@@ -257,6 +262,8 @@ class BatchLoader:
                 {"account": account, "start": window.start, "end": window.end, "run_id": run_id},
             )
             deleted = cur.rowcount
+        if window.watermark is None:
+            return deleted
         cur.execute(
             sql.SQL(
                 "INSERT INTO {state} (account, stream, watermark, updated_at) "
@@ -264,7 +271,7 @@ class BatchLoader:
                 "SET watermark = greatest({state}.watermark, EXCLUDED.watermark), "
                 "updated_at = now()"
             ).format(state=self.table("sync_state")),
-            (account, window.stream, window.end),
+            (account, window.stream, window.watermark),
         )
         return deleted
 

@@ -113,8 +113,9 @@ def test_three_days_match_the_source_and_a_rerun_changes_nothing(
 
 
 def test_the_definitions_load() -> None:
-    from etl_contacts.definitions import SYNC_JOB, defs
+    from etl_contacts.definitions import SYNC_JOB, build_definitions
 
+    defs = build_definitions(Settings.from_env({}))
     job = defs.resolve_job_def(SYNC_JOB)
     assert job.partitions_def is not None
     assert defs.resolve_schedule_def("nightly_sync_contacts").cron_schedule == "0 2 * * *"

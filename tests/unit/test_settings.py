@@ -60,3 +60,16 @@ def test_several_accounts_each_with_its_token_variable() -> None:
 def test_malformed_accounts_are_refused(raw: str) -> None:
     with pytest.raises(ConfigError, match="ETL_CONTACTS_ACCOUNTS"):
         Settings.from_env({"ETL_CONTACTS_ACCOUNTS": raw})
+
+
+def test_the_watermark_follows_only_the_gap_free_prefix() -> None:
+    from etl_contacts.sync import _GapFree, day_windows
+
+    windows = [
+        w for w in day_windows(date(2024, 1, 1), date(2024, 1, 4), "UTC") if w.field == "createdAt"
+    ]
+    gap_free = _GapFree(windows)
+    assert gap_free.complete(windows[2]) is None
+    assert gap_free.complete(windows[0]) == windows[0].end
+    assert gap_free.complete(windows[1]) == windows[2].end
+    assert gap_free.complete(windows[3]) == windows[3].end
