@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: install demo dev test lint format bench
+.PHONY: install demo dev test lint format bench chaos
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,3 +36,6 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/extraction_bench.py
 	$(BIN)/python benchmarks/sandbox_bench.py --contacts 1000000
+
+chaos: $(STAMP)
+	$(BIN)/python benchmarks/chaos.py --kills 25

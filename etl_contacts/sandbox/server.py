@@ -39,7 +39,7 @@ class SandboxServer:
         self.faults = FaultPlan(config)
         self.requests = 0
         self._count_lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._httpd = _QuietServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -79,6 +79,13 @@ class SandboxServer:
         truth["faults"] = dict(self.faults.counts)
         truth["requests"] = self.requests
         return truth
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-request (a killed sync, a timeout) is routine, not an error."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        logger.debug("sandbox: client %s went away", client_address, exc_info=True)
 
 
 def _handler_for(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
