@@ -208,3 +208,29 @@ def test_dagster_validates_the_definitions(repo_root: Path) -> None:
         cwd=repo_root, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_canary_token_reaches_no_event_row_or_log(
+    env: Settings,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    canary = "ca11ab1eca11ab1eca11ab1e"
+    monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", canary)
+    caplog.set_level("DEBUG")
+    defs = build_definitions(env)
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("sync_contacts").execute_in_process(
+            instance=instance, tags=range_tags(yesterday, yesterday), raise_on_error=False
+        )
+        events = [str(record) for record in instance.all_logs(result.run_id)]
+    assert not result.success and events
+    with sa.create_engine(database_url).connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT row_to_json(r)::text FROM express_chat.sync_runs r")
+        ).scalars()
+        stored = list(rows)
+    captured = [*events, *stored, *(r.getMessage() for r in caplog.records)]
+    assert stored and not [text for text in captured if canary in text]

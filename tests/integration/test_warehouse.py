@@ -162,6 +162,16 @@ def test_a_hostile_schema_name_is_only_a_name(database_url: str) -> None:
     assert warehouse.row_counts("a")["contacts"] == 1
 
 
+def test_a_value_that_looks_like_sql_is_stored_as_text(warehouse: Warehouse) -> None:
+    record = contact(9)
+    evil = "Robert'); DROP TABLE express_chat.contacts; --"
+    record["profile"]["userDetails"]["userProvidedName"] = evil  # type: ignore[index]
+    record["profile"]["userDetails"]["tags"] = [evil]  # type: ignore[index]
+    load(warehouse, [record])
+    assert rows(warehouse, "SELECT name FROM express_chat.contacts")[0][0] == evil
+    assert rows(warehouse, "SELECT tag FROM express_chat.contact_tags")[0][0] == evil
+
+
 def test_the_reader_role_can_select_and_nothing_else(warehouse: Warehouse) -> None:
     load(warehouse, [contact(1)])
     with warehouse.engine.connect() as conn:
