@@ -15,6 +15,7 @@ from etl_contacts.defs.sensors import ACCOUNT_TAG, build_failure_sensor
 from etl_contacts.defs.summary import build_daily_activity
 from etl_contacts.settings import (
     BASE_URL_ENV,
+    CA_BUNDLE_ENV,
     DATABASE_URL_ENV,
     PII_KEY_ENV,
     Account,
@@ -73,6 +74,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         resources[api_key] = ExpressChatResource(
             base_url=_env_or_none(BASE_URL_ENV) or settings.base_url,
             token=dg.EnvVar(account.token_env),
+            ca_bundle=_env_or_none(CA_BUNDLE_ENV),
         )
     resources["warehouse"] = WarehouseResource(
         database_url=_env_or_none(DATABASE_URL_ENV),

@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from rich.console import Console
 
-from etl_contacts.settings import ConfigError, Settings
+from etl_contacts.settings import CA_BUNDLE_ENV, ConfigError, Settings
 from etl_contacts.source import AuthError, ClientConfig, SourceError, probe
 from etl_contacts.warehouse import Warehouse
 from etl_contacts.warehouse.warehouse import MIGRATIONS
@@ -46,7 +46,14 @@ def _api(settings: Settings, account: str, token_env: str) -> Finding:
         return Finding(False, f"account {account}: {token_env} is not set",
                        f"export {token_env}=<the account's Express-Chat API token>")  # fmt: skip
     try:
-        probe(ClientConfig(base_url=settings.base_url, token=token, read_timeout=10.0))
+        probe(
+            ClientConfig(
+                base_url=settings.base_url,
+                token=token,
+                read_timeout=10.0,
+                ca_bundle=os.environ.get(CA_BUNDLE_ENV),
+            )
+        )
     except AuthError as exc:
         return Finding(False, f"account {account}: {exc}", f"check {token_env}")
     except SourceError as exc:

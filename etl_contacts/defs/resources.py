@@ -24,6 +24,7 @@ class ExpressChatResource(dg.ConfigurableResource):
     requests_per_second: float | None = None
     max_attempts: int = 8
     retry_budget_seconds: float = 300.0
+    ca_bundle: str | None = None
 
     def client_config(self) -> ClientConfig:
         return ClientConfig(
@@ -35,6 +36,7 @@ class ExpressChatResource(dg.ConfigurableResource):
             requests_per_second=self.requests_per_second,
             max_attempts=self.max_attempts,
             retry_budget_seconds=self.retry_budget_seconds,
+            ca_bundle=self.ca_bundle,
         )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -33,7 +34,14 @@ logger = logging.getLogger(__name__)
 class SandboxServer:
     """A sandbox on 127.0.0.1, served from a background thread; use it as a context manager."""
 
-    def __init__(self, config: SandboxConfig, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        config: SandboxConfig,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.config = config
         self.store = ContactStore(config)
         self.faults = FaultPlan(config)
@@ -41,12 +49,15 @@ class SandboxServer:
         self._count_lock = threading.Lock()
         self._httpd = _QuietServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+        self._scheme = "https" if tls else "http"
         self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self._scheme}://{host}:{port}"
 
     def serve_forever(self) -> None:
         self._httpd.serve_forever(poll_interval=0.2)

@@ -7,6 +7,7 @@ as they are (they carry the prepared request and its headers), only their kind.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -168,8 +169,17 @@ class ApiClient:
         self._stats.add("requests")
         timeout = (self._config.connect_timeout, self._config.read_timeout)
         try:
-            response = self._session().post(self._url, data=payload, timeout=timeout)
+            # verify per request: a session-level setting loses to REQUESTS_CA_BUNDLE
+            response = self._session().post(
+                self._url, data=payload, timeout=timeout, verify=self._config.ca_bundle or True
+            )
             content = response.content
+        except requests.exceptions.SSLError:
+            # a certificate does not become trusted by retrying
+            raise SourceError(
+                f"TLS verification of {self._config.base_url} failed: its certificate is not "
+                "trusted; point EXPRESS_CHAT_CA_BUNDLE at the CA that signed it"
+            ) from None
         except requests.Timeout:
             raise TransientError("timeout", "no answer within the timeout") from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
@@ -213,13 +223,7 @@ class ApiClient:
 def probe(config: ClientConfig) -> int:
     """One real request (an empty millisecond in 1970): raises what a sync would, else the
     number of records it returned. For `etl-contacts doctor`."""
-    single_try = ClientConfig(
-        base_url=config.base_url,
-        token=config.token,
-        connect_timeout=config.connect_timeout,
-        read_timeout=config.read_timeout,
-        max_attempts=1,
-    )
+    single_try = dataclasses.replace(config, max_attempts=1)
     client = ApiClient(single_try, ExtractStats())
     empty = {"startAt": "1970-01-01T00:00:00.000Z", "endsAt": "1970-01-01T00:00:00.001Z"}
     try:

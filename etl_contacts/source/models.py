@@ -36,6 +36,8 @@ class ClientConfig:
     retry_budget_seconds: float = 300.0
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
+    ca_bundle: str | None = None
+    """PEM file of CAs to trust besides the system's (a private CA); TLS is always verified."""
     extra_filters: Mapping[str, object] = field(default_factory=dict)
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 import traceback
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
+import trustme
 
 from etl_contacts.sandbox import FAULT_KINDS, SandboxConfig, SandboxServer
 from etl_contacts.source import (
@@ -19,6 +22,7 @@ from etl_contacts.source import (
     ExtractionFailed,
     ExtractStats,
     RecordsBatch,
+    SourceError,
     Window,
     extract,
 )
@@ -199,3 +203,22 @@ def test_the_token_never_leaks(caplog: pytest.LogCaptureFixture) -> None:
     captured.extend(record.getMessage() for record in caplog.records)
     assert len(captured) > 3
     assert not [text for text in captured if canary in text]
+
+
+def test_tls_is_verified_and_a_private_ca_can_be_trusted(tmp_path: Path) -> None:
+    authority = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    config = SandboxConfig(contacts=50, days=2, token=TOKEN)
+    with SandboxServer(config, tls=context) as sandbox:
+        assert sandbox.base_url.startswith("https://")
+        with pytest.raises(SourceError, match=r"TLS verification of \S+ failed"):
+            _ids(extract(_client(sandbox), _windows(config.anchor_time, 2)))
+        refused = sandbox.truth()["requests"]
+        trusted = _ids(
+            extract(_client(sandbox, ca_bundle=str(bundle)), _windows(config.anchor_time, 2))
+        )
+    assert refused == 0
+    assert len(trusted) > 0
