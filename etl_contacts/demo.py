@@ -23,12 +23,11 @@ from etl_contacts.settings import (
     Account,
     Settings,
 )
-from etl_contacts.warehouse import Warehouse
+from etl_contacts.warehouse import Warehouse, tables
 
 DEMO_CONTACTS = 20_000
 DEMO_DAYS = 30
 DEMO_SEED = 2024
-TABLES = ("contacts", "contact_tags", "contact_attributes", "contact_segments")
 
 
 def run_demo(
@@ -54,7 +53,7 @@ def _summary(outcome: LaunchOutcome, warehouse: Warehouse, schema: str, console:
     rows = Table(title=f"warehouse schema {schema}")
     rows.add_column("table")
     rows.add_column("rows", justify="right")
-    for table in TABLES:
+    for table in tables.CONTACT_TABLES:
         rows.add_row(table, str(outcome.value("dagster/row_count", table)))
     console.print(rows)
     console.print(f"loaded in {outcome.value('seconds')} s, {outcome.value('requests')} requests")

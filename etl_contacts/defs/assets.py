@@ -8,14 +8,8 @@ import dagster as dg
 from etl_contacts.defs.resources import ExpressChatResource, WarehouseResource
 from etl_contacts.settings import DEFAULT_ACCOUNT
 from etl_contacts.sync import day_windows, run_sync
-from etl_contacts.warehouse.tables import SCHEMA, metadata
+from etl_contacts.warehouse.tables import CONTACT_TABLES, SCHEMA, metadata
 
-TABLES = {
-    "contacts": "One row per Express-Chat contact, typed columns plus the raw record.",
-    "contact_tags": "One row per tag of a contact.",
-    "contact_attributes": "Custom attributes of a contact, value as text and JSONB.",
-    "contact_segments": "Segment membership of a contact.",
-}
 GROUP = "express_chat"
 _ONE_DAY = timedelta(days=1)
 
@@ -49,9 +43,12 @@ def build_contact_assets(
         name=f"sync_contacts_{account}",
         specs=[
             dg.AssetSpec(
-                [*key_prefix, name], description=description, group_name=GROUP, kinds={"postgres"}
+                [*key_prefix, name],
+                description=metadata.tables[f"{SCHEMA}.{name}"].comment,
+                group_name=GROUP,
+                kinds={"postgres"},
             )
-            for name, description in TABLES.items()
+            for name in CONTACT_TABLES
         ],
         partitions_def=partitions_def,
         # a backfill is one run per `max_days_per_run` days, not one run per day
@@ -87,7 +84,7 @@ def build_contact_assets(
             "records": int(result.extracted.get("records", 0)),
             "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
         }
-        for table in TABLES:
+        for table in CONTACT_TABLES:
             yield dg.MaterializeResult(
                 asset_key=[*key_prefix, table],
                 metadata={

@@ -152,18 +152,22 @@ def test_each_fault_at_ten_percent_loses_nothing(fault: str) -> None:
     assert not expected - set(seen)
 
 
-@pytest.mark.parametrize("fault", ["429", "503", "reset", "truncated", "html"])
+@pytest.mark.parametrize(
+    "fault", ["429", "500", "502", "503", "504", "reset", "slow", "truncated", "html"]
+)
 def test_a_fault_on_every_request_fails_within_the_budget_naming_it(fault: str) -> None:
-    config = SandboxConfig(contacts=100, days=2, seed=1, token=TOKEN, faults={fault: 1.0})
+    config = SandboxConfig(
+        contacts=100, days=2, seed=1, token=TOKEN, faults={fault: 1.0}, slow_seconds=0.6
+    )
     with SandboxServer(config) as sandbox:
-        client = _client(sandbox, max_attempts=4, retry_budget_seconds=5.0)
+        client = _client(sandbox, max_attempts=4, retry_budget_seconds=5.0, read_timeout=0.3)
         started = time.monotonic()
         with pytest.raises(ExtractionFailed) as failure:
             _ids(extract(client, _windows(config.anchor_time, 2)))
     assert time.monotonic() - started < 10
     assert "could not fetch createdAt" in str(failure.value) or "lastSeenAt" in str(failure.value)
-    cause = {"429": "429", "503": "503", "reset": "connection", "truncated": "connection",
-             "html": "not_json"}[fault]  # fmt: skip
+    cause = {"reset": "connection", "truncated": "connection", "html": "not_json",
+             "slow": "timeout"}.get(fault, fault)  # fmt: skip
     assert cause in str(failure.value)
 
 
