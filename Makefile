@@ -34,6 +34,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/extraction_bench.py
 	$(BIN)/python benchmarks/sandbox_bench.py --contacts 1000000
 

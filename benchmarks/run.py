@@ -1,0 +1,187 @@
+"""`make bench`: what a night costs, case by case, on this machine.
+
+    BENCH_CONTACTS=200000 python benchmarks/run.py
+
+The sandbox runs in its own process (as the real API would run elsewhere), warmed up before any
+case is timed; each case runs in a fresh process, so its peak memory is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+import sqlalchemy as sa
+from psycopg import sql
+
+from etl_contacts.sandbox import DEMO_TOKEN
+from etl_contacts.source import ClientConfig, ExtractStats, RecordsBatch, Window, extract
+from etl_contacts.source.naive import offset_paging
+from etl_contacts.sync import day_windows, run_sync
+from etl_contacts.transform import normalize
+from etl_contacts.warehouse import Warehouse
+from etl_contacts.warehouse.embedded import embedded_database_url
+
+sys.path.insert(0, str(Path(__file__).parent))
+from sandbox_bench import free_port, wait_ready, wait_rendered
+
+DAYS = 90
+LATENCY_CONTACTS = 2_000
+ANCHOR = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def windows() -> list[Window]:
+    return day_windows(
+        (ANCHOR - timedelta(days=DAYS)).date(), (ANCHOR - timedelta(days=1)).date(), "UTC"
+    )
+
+
+def client(base_url: str, concurrency: int = 4) -> ClientConfig:
+    return ClientConfig(base_url=base_url, token=DEMO_TOKEN, max_concurrency=concurrency)
+
+
+def case(name: str, base_url: str, url: str, concurrency: int) -> dict[str, float]:
+    """One case; its own clock, so process start and imports are not counted."""
+    started = time.monotonic()
+    figures = work(name, base_url, url, concurrency)
+    return {"seconds": time.monotonic() - started, **figures}
+
+
+def work(name: str, base_url: str, url: str, concurrency: int) -> dict[str, float]:
+    stats = ExtractStats()
+    if name == "fetch floor":
+        for _ in extract(client(base_url), windows(), stats=stats):
+            pass
+        return {"requests": stats.get("requests")}
+    if name == "load floor":  # every batch fetched and normalized before the clock starts
+        batches, buffer = [], []
+        for event in extract(client(base_url), windows(), stats=stats):
+            if isinstance(event, RecordsBatch):
+                buffer.extend(event.records)
+                if len(buffer) >= 5_000:
+                    batches.append(normalize(buffer, account="default"))
+                    buffer = []
+        batches.append(normalize(buffer, account="default"))
+        warehouse = Warehouse(url)
+        warehouse.begin_run(run_id="load", account="default", started_at=ANCHOR, windows=[])
+        started = time.monotonic()
+        written = sum(warehouse.load(f, run_id="load", account="default").inserted for f in batches)
+        return {"requests": 0, "written": written, "seconds": time.monotonic() - started}
+    if name == "naive baseline":
+        return naive(base_url, url, stats)
+    result = run_sync(client=client(base_url, concurrency), warehouse=Warehouse(url),
+                      windows=windows(), account="default", run_id=str(uuid.uuid4()))  # fmt: skip
+    written = result.loaded.get("inserted", 0) + result.loaded.get("updated", 0)
+    return {"requests": result.extracted["requests"], "written": written}
+
+
+def naive(base_url: str, url: str, stats: ExtractStats) -> dict[str, float]:
+    """What a quick loader does: page numbers, DataFrame.to_sql, one upsert per row."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE naive (id text PRIMARY KEY, doc jsonb)"))
+    written = 0
+    for window in windows():
+        records = [r for page in offset_paging(client(base_url), window, stats) for r in page]
+        frame = pd.json_normalize([r for r in records if isinstance(r, dict)])
+        if frame.empty:
+            continue
+        frame.astype(str).to_sql("naive_stage", engine, if_exists="replace", index=False)
+        with engine.begin() as conn:
+            for record in records:
+                conn.execute(
+                    sa.text("INSERT INTO naive (id, doc) VALUES (:id, CAST(:doc AS jsonb)) "
+                            "ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc"),
+                    {"id": record["_id"], "doc": json.dumps(record)},
+                )  # fmt: skip
+                written += 1
+    return {"requests": stats.get("requests"), "written": written}
+
+
+def fresh_database(admin: str) -> str:
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return name
+
+
+def start_sandbox(contacts: int, latency_ms: float) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    cli = Path(sys.executable).with_name("etl-contacts")
+    command = [str(cli), "sandbox", "serve", "--port", str(port), "--contacts", str(contacts),
+               "--days", str(DAYS), "--latency-ms", str(latency_ms)]  # fmt: skip
+    server = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    started = time.monotonic()
+    wait_ready(port, started + 600)
+    wait_rendered(port, started + 3600)
+    return server, f"http://127.0.0.1:{port}"
+
+
+def measure(name: str, base_url: str, url: str, contacts: int, concurrency: int = 4) -> str:
+    command = [sys.executable, __file__, "--case", name, base_url, url, str(concurrency)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    figures = json.loads(output.strip().splitlines()[-1])
+    seconds = figures["seconds"]
+    written = f"{int(figures['written']):,}" if "written" in figures else "-"
+    return (f"| {name} | {contacts / seconds:,.0f} | {int(figures['requests']):,} | "
+            f"{figures['peak_mb']:,.0f} | {seconds:.1f} | {written} |")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--case", nargs=4, metavar=("NAME", "BASE_URL", "URL", "CONCURRENCY"))
+    args = parser.parse_args()
+    if args.case:
+        name, base_url, url, concurrency = args.case
+        figures = case(name, base_url, url, int(concurrency))
+        figures["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(figures))
+        return
+    contacts = int(os.environ.get("BENCH_CONTACTS", "200000"))
+    server_url = embedded_database_url(Path(".etl_contacts"), database="postgres")
+    admin = server_url.replace("postgresql+psycopg", "postgresql")
+
+    def database() -> str:
+        url = server_url.replace("/postgres?", f"/{fresh_database(admin)}?")
+        Warehouse(url).migrate()
+        return url
+
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    print(f"machine: {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, "
+          f"{contacts:,} contacts over {DAYS} days")  # fmt: skip
+    print("| case | contacts/s | requests | peak MB | seconds | rows written |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    server, base_url = start_sandbox(contacts, 0.0)
+    try:
+        print(measure("fetch floor", base_url, database(), contacts), flush=True)
+        print(measure("load floor", base_url, database(), contacts), flush=True)
+        warm = database()
+        print(measure("cold load", base_url, warm, contacts), flush=True)
+        print(measure("warm re-load", base_url, warm, contacts), flush=True)
+        print(measure("naive baseline", base_url, database(), contacts), flush=True)
+    finally:
+        server.terminate()
+    server, base_url = start_sandbox(LATENCY_CONTACTS, 100.0)
+    try:
+        for concurrency in (1, 4, 8):
+            row = measure(
+                f"latency c={concurrency}", base_url, database(), LATENCY_CONTACTS, concurrency
+            )
+            print(row + f" ({LATENCY_CONTACTS:,} contacts, 100 ms per request)", flush=True)
+    finally:
+        server.terminate()
+
+
+if __name__ == "__main__":
+    main()
