@@ -36,10 +36,6 @@ class SyncResult:
     extracted: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
 
-    @property
-    def records(self) -> int:
-        return sum(self.loaded.get(k, 0) for k in ("inserted", "updated", "unchanged", "rejected"))
-
 
 def day_windows(first: date, last: date, timezone: str) -> list[Window]:
     """Both streams for every local day in [first, last], as UTC half-open windows."""
@@ -139,13 +135,14 @@ def run_sync(
                     )
                 )
                 done += 1
+                records = stats.get("records")
                 log.info(
                     "window %d/%d fetched (%s), %d records so far, %.0f/s",
                     done,
                     len(windows),
                     _describe(window),
-                    stats.as_dict().get("records", 0),
-                    stats.as_dict().get("records", 0) / max(time.monotonic() - started, 1e-9),
+                    records,
+                    records / max(time.monotonic() - started, 1e-9),
                 )
             flush()
         except BaseException as exc:
