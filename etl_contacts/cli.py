@@ -83,6 +83,7 @@ def sync(
 ) -> None:
     """Load these days (both inclusive); without a range, what tonight's schedule would load."""
     from etl_contacts.launch import launch_sync, tonight_range
+    from etl_contacts.progress import shown_on
 
     settings = load_settings()
     try:
@@ -112,7 +113,9 @@ def sync(
             f"{first} is before the first partition day {settings.start_date}",
             "set ETL_CONTACTS_START_DATE earlier or start the range later",
         )
-    _report(launch_sync(settings, chosen, first, last), first, last)
+    with shown_on(console):
+        outcome = launch_sync(settings, chosen, first, last)
+    _report(outcome, first, last)
 
 
 @app.command()
@@ -152,9 +155,11 @@ def psql() -> None:
 def demo() -> None:
     """Everything on embedded defaults: sandbox API, embedded Postgres, 30 days through Dagster."""
     from etl_contacts.demo import run_demo
+    from etl_contacts.progress import shown_on
 
     settings = load_settings()
-    outcome, first, last = run_demo(settings, open_warehouse(settings), console)
+    with shown_on(console):
+        outcome, first, last = run_demo(settings, open_warehouse(settings), console)
     _report(outcome, first, last)
 
 

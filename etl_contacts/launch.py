@@ -65,7 +65,9 @@ def launch_sync(settings: Settings, account: Account, first: date, last: date) -
     job = defs.resolve_job_def(job_name(settings, account))
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            # progress reaches the terminal through etl_contacts.progress, and the cause of a
+            # failure as one line: Dagster's console copy (with tracebacks) stays in the UI
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             instance=instance,
             tags=range_tags(first.isoformat(), last.isoformat()),
             raise_on_error=False,

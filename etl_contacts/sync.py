@@ -24,6 +24,7 @@ STREAMS = ("createdAt", "lastSeenAt")
 DEFAULT_BATCH_SIZE = 5_000
 
 logger = logging.getLogger(__name__)
+progress = logging.getLogger("etl_contacts.progress")
 
 
 @dataclass(frozen=True)
@@ -136,13 +137,19 @@ def run_sync(
                 )
                 done += 1
                 records = stats.get("records")
-                log.info(
-                    "window %d/%d fetched (%s), %d records so far, %.0f/s",
-                    done,
-                    len(windows),
-                    _describe(window),
-                    records,
-                    records / max(time.monotonic() - started, 1e-9),
+                rate = records / max(time.monotonic() - started, 1e-9)
+                line = (
+                    f"window {done}/{len(windows)} fetched ({_describe(window)}), "
+                    f"{records} records so far, {rate:.0f}/s"
+                )
+                log.info(line)
+                progress.info(
+                    line,
+                    extra={
+                        "windows_done": done,
+                        "windows_total": len(windows),
+                        "records_per_second": rate,
+                    },
                 )
             flush()
         except BaseException as exc:
