@@ -1,8 +1,8 @@
-"""Progress of a sync on the terminal: a bar on a TTY, plain lines otherwise (cron, CI, pipes).
+"""Progress of a sync on the terminal: one line per finished window.
 
-The sync reports each finished window on the `etl_contacts.progress` logger; this handler turns
-those records into a rich progress bar (windows done of total, records per second, time left),
-so the CLI needs no hook into Dagster's own logging.
+The sync reports each finished window on the `etl_contacts.progress` logger; this handler prints
+those records on the CLI's console, so the CLI needs no hook into Dagster's own logging (whose
+console copy, tracebacks included, stays in the UI).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 PROGRESS_LOGGER = "etl_contacts.progress"
 
@@ -21,32 +20,9 @@ class _ProgressHandler(logging.Handler):
     def __init__(self, console: Console) -> None:
         super().__init__(logging.INFO)
         self._console = console
-        self._bar: Progress | None = None
-        self._task = 0
-        if console.is_terminal:
-            self._bar = Progress(
-                TextColumn("windows"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]:>8.0f} records/s"),
-                TimeRemainingColumn(),
-                console=console,
-            )
-            self._task = self._bar.add_task("sync", total=None, rate=0.0)
-            self._bar.start()
 
     def emit(self, record: logging.LogRecord) -> None:
-        done, total = getattr(record, "windows_done", 0), getattr(record, "windows_total", 0)
-        if self._bar is None:
-            self._console.print(record.getMessage(), highlight=False, soft_wrap=True)
-            return
-        rate = getattr(record, "records_per_second", 0.0)
-        self._bar.update(self._task, completed=done, total=total, rate=rate)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-        super().close()
+        self._console.print(record.getMessage(), highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -63,4 +39,3 @@ def shown_on(console: Console) -> Iterator[None]:
         logger.level = level
         logger.propagate = True
         logger.removeHandler(handler)
-        handler.close()

@@ -143,14 +143,7 @@ def run_sync(
                     f"{records} records so far, {rate:.0f}/s"
                 )
                 log.info(line)
-                progress.info(
-                    line,
-                    extra={
-                        "windows_done": done,
-                        "windows_total": len(windows),
-                        "records_per_second": rate,
-                    },
-                )
+                progress.info(line)
             flush()
         except BaseException as exc:
             warehouse.finish_run(
