@@ -181,7 +181,7 @@ class WindowFetcher:
                     continue
                 self._ids.add(record_id)
             else:
-                fingerprint = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
+                fingerprint = _fingerprint(item)
                 if fingerprint in self._junk:
                     continue
                 self._junk.add(fingerprint)
@@ -225,6 +225,14 @@ class WindowFetcher:
             return None
         self._learned.learn_sort(sorted_by[0])
         return sorted_by[0]
+
+
+def _fingerprint(item: object) -> bytes:
+    """Identity of a record without a usable `_id`, so it is handed over once per window."""
+    try:
+        return orjson.dumps(item, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes: still one identity
+        return repr(item).encode()
 
 
 def _above(moment: int, upper: tuple[str, int]) -> bool:

@@ -86,6 +86,7 @@ HAND_WRITTEN = [
     {**GOOD, "profile": {"userDetails": {"tags": [None, 1, {"a": 1}, "t"], "attributes": "no"}}},
     {**GOOD, "segments": "seg"}, {**GOOD, "websiteVisits": 10**30}, {**GOOD, "hasOrdered": []},
     {**GOOD, "status": {"deep": _deep(50)}}, {**GOOD, "\x00key": "\x00value"},
+    {**GOOD, "_id": "d" * 24, "lastMessage": _deep(400)}, {"no_id": _deep(400)},
 ]  # fmt: skip
 
 
