@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: install demo dev test lint format bench chaos
+.PHONY: install demo dev test lint format bench chaos ui-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,3 +40,9 @@ bench: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/python benchmarks/chaos.py --kills 25
+
+# Not part of `make test`: needs Debian's chromium, installed here when missing.
+ui-check: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	$(BIN)/python -m pip install --quiet -e '.[dev,ui]'
+	$(BIN)/python tests/ui/ui_check.py
