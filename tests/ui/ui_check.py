@@ -83,9 +83,8 @@ def main() -> None:
     SHOTS.mkdir(exist_ok=True)
     server_url = embedded_database_url(ROOT / ".etl_contacts", database="postgres")
     database = f"ui_check_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(
-        server_url.replace("postgresql+psycopg", "postgresql"), autocommit=True
-    ) as conn:
+    admin = server_url.replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     warehouse_url = server_url.replace("/postgres?", f"/{database}?")
     home = Path(tempfile.mkdtemp(prefix="ui-check-"))
