@@ -1,4 +1,4 @@
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 
@@ -29,17 +29,6 @@ def test_a_bad_setting_names_the_variable(env: dict[str, str], named: str) -> No
         Settings.from_env(env)
 
 
-def test_day_windows_cover_local_days_in_utc() -> None:
-    from etl_contacts.sync import day_windows
-
-    windows = day_windows(date(2024, 3, 30), date(2024, 3, 31), "Europe/Berlin")
-    assert [w.field for w in windows] == ["createdAt", "lastSeenAt"] * 2
-    assert windows[0].start == datetime(2024, 3, 29, 23, tzinfo=UTC)
-    # 31 March 2024 is 23 hours long in Berlin (the clocks go forward)
-    assert windows[2].start == datetime(2024, 3, 30, 23, tzinfo=UTC)
-    assert windows[2].end == datetime(2024, 3, 31, 22, tzinfo=UTC)
-
-
 def test_one_default_account_unless_configured() -> None:
     (account,) = Settings.from_env({}).accounts
     assert (account.name, account.token_env) == ("default", "EXPRESS_CHAT_API_TOKEN")
@@ -60,16 +49,3 @@ def test_several_accounts_each_with_its_token_variable() -> None:
 def test_malformed_accounts_are_refused(raw: str) -> None:
     with pytest.raises(ConfigError, match="ETL_CONTACTS_ACCOUNTS"):
         Settings.from_env({"ETL_CONTACTS_ACCOUNTS": raw})
-
-
-def test_the_watermark_follows_only_the_gap_free_prefix() -> None:
-    from etl_contacts.sync import _GapFree, day_windows
-
-    windows = [
-        w for w in day_windows(date(2024, 1, 1), date(2024, 1, 4), "UTC") if w.field == "createdAt"
-    ]
-    gap_free = _GapFree(windows)
-    assert gap_free.complete(windows[2]) is None
-    assert gap_free.complete(windows[0]) == windows[0].end
-    assert gap_free.complete(windows[1]) == windows[2].end
-    assert gap_free.complete(windows[3]) == windows[3].end
