@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+from typer.models import OptionInfo
 
-from etl_contacts.sandbox.config import DEMO_TOKEN, FAULT_KINDS, SandboxConfig, preset
+from etl_contacts.sandbox.config import DEMO_TOKEN, FAULT_KINDS, PRESETS, SORTS, SandboxConfig
+from etl_contacts.sandbox.config import preset as apply_preset
 from etl_contacts.sandbox.server import SandboxServer
 
 app = typer.Typer(no_args_is_help=True)
+
+
+def _preset_default(help_text: str) -> OptionInfo:
+    return typer.Option(min=0.0, show_default="the preset's", help=help_text)
 
 
 @app.callback()
@@ -20,53 +27,88 @@ def sandbox() -> None:
 
 @app.command()
 def serve(
-    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1 (0: any free port).")] = 8400,
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 8400,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    contacts: Annotated[int, typer.Option(help="Number of contacts.")] = 1_000,
-    days: Annotated[int, typer.Option(help="Days of history before today 00:00 UTC.")] = 30,
-    seed: Annotated[int, typer.Option(help="Seed: same seed, same contacts.")] = 1,
+    contacts: Annotated[int, typer.Option(min=0, help="Number of contacts.")] = 1_000,
+    days: Annotated[int, typer.Option(min=1, help="Days of history before the anchor.")] = 30,
+    seed: Annotated[int, typer.Option(help="Same seed, anchor and sizes: same contacts.")] = 1,
+    anchor: Annotated[
+        str | None, typer.Option(help="End of the history, YYYY-MM-DD (UTC). Default: today.")
+    ] = None,
     token: Annotated[str, typer.Option(help="The accepted API token.")] = DEMO_TOKEN,
-    preset_name: Annotated[
-        str, typer.Option("--preset", help="calm (still), busy (activity), hostile (+ faults).")
+    preset: Annotated[
+        str, typer.Option(help="calm (still), busy (activity), hostile (activity and faults).")
     ] = "calm",
-    page_size: Annotated[int, typer.Option(help="Contacts per page.")] = 20,
+    page_size: Annotated[int, typer.Option(min=1, help="Contacts per page.")] = 20,
     sort: Annotated[str, typer.Option(help="lastSeenAt, createdAt (newest first) or _id.")] = (
         "lastSeenAt"
     ),
     ends_at: Annotated[str, typer.Option(help="Is endsAt inclusive or exclusive?")] = "exclusive",
-    latency_ms: Annotated[float, typer.Option(help="Added to every request, in ms.")] = 0.0,
+    activity_rate: Annotated[
+        float | None, _preset_default("Contacts becoming active, per request (2: two each).")
+    ] = None,
+    create_rate: Annotated[float | None, _preset_default("Contacts created, per request.")] = None,
+    delete_rate: Annotated[float | None, _preset_default("Contacts deleted, per request.")] = None,
     fault: Annotated[
         list[str] | None,
         typer.Option(help=f"KIND=RATE, repeatable; kinds: {', '.join(FAULT_KINDS)}."),
     ] = None,
+    latency_ms: Annotated[float | None, _preset_default("Added to every request, in ms.")] = None,
+    jitter_ms: Annotated[float | None, _preset_default("Plus up to this, at random.")] = None,
+    slow_seconds: Annotated[
+        float | None, _preset_default("How late a 'slow' fault answers.")
+    ] = None,
 ) -> None:
-    """Serve POST /inbox/users and GET /_sandbox/truth until interrupted."""
-    if sort not in ("lastSeenAt", "createdAt", "_id"):
-        raise typer.BadParameter("use lastSeenAt, createdAt or _id", param_hint="--sort")
-    if ends_at not in ("inclusive", "exclusive"):
-        raise typer.BadParameter("use inclusive or exclusive", param_hint="--ends-at")
-    base = SandboxConfig(
-        contacts=contacts,
-        days=days,
-        seed=seed,
-        token=token,
-        page_size=page_size,
-        sort=sort,  # type: ignore[arg-type]
-        ends_at_inclusive=ends_at == "inclusive",
-    )
+    """Serve POST /inbox/users, GET /_sandbox/truth and GET /_sandbox/status until interrupted.
+
+    Rates and latencies default to the preset's; given ones override it.
+    """
+    for name, value, allowed in (
+        ("--preset", preset, PRESETS),
+        ("--sort", sort, SORTS),
+        ("--ends-at", ends_at, ("inclusive", "exclusive")),
+    ):
+        if value not in allowed:
+            raise typer.BadParameter(f"use one of {', '.join(allowed)}", param_hint=name)
+    overrides = {
+        "activity_rate": activity_rate,
+        "create_rate": create_rate,
+        "delete_rate": delete_rate,
+        "latency_ms": latency_ms,
+        "jitter_ms": jitter_ms,
+        "slow_seconds": slow_seconds,
+    }
     try:
-        config = preset(preset_name, base)  # type: ignore[arg-type]
-        extra = dict(_fault(item) for item in fault or [])
-        config = replace(config, faults={**config.faults, **extra}, latency_ms=latency_ms)
+        base = SandboxConfig(
+            contacts=contacts,
+            days=days,
+            seed=seed,
+            token=token,
+            anchor=_day(anchor) if anchor else None,
+            page_size=page_size,
+            sort=sort,  # type: ignore[arg-type]
+            ends_at_inclusive=ends_at == "inclusive",
+        )
+        config = apply_preset(preset, base)  # type: ignore[arg-type]
+        faults = {**config.faults, **dict(_fault(item) for item in fault or [])}
+        given = {name: value for name, value in overrides.items() if value is not None}
+        config = replace(config, faults=faults, **given)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     server = SandboxServer(config, host=host, port=port)
-    typer.echo(f"sandbox: {contacts} contacts over {days} days at {server.base_url}", err=True)
-    typer.echo(f"token: {token}  (send as Authorization: Bearer <token>, authtype: Key)", err=True)
+    typer.echo(f"sandbox: {contacts:,} contacts over {days} days at {server.base_url}", err=True)
+    typer.echo(f"token: {token}  (send Authorization: Bearer <token> and authtype: Key)", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         server.close()
+
+
+def _day(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise ValueError(f"--anchor {text!r} is not YYYY-MM-DD") from exc
 
 
 def _fault(item: str) -> tuple[str, float]:

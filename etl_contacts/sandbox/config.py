@@ -6,57 +6,73 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
 
+from etl_contacts.sandbox.traits import MAX_CONTACTS
+
 DEMO_TOKEN = "5f0c0ffee0ddba11c0ffee00"
 Sort = Literal["lastSeenAt", "createdAt", "_id"]
+SORTS: tuple[Sort, ...] = ("lastSeenAt", "createdAt", "_id")
 Preset = Literal["calm", "busy", "hostile"]
+PRESETS: tuple[Preset, ...] = ("calm", "busy", "hostile")
 
 FAULT_KINDS = (
-    "429",
+    "429",  # Too Many Requests with Retry-After, in seconds or as an HTTP date
     "500",
     "502",
     "503",
     "504",
-    "reset",
-    "slow",
-    "truncated",
-    "html",
-    "malformed",
-    "duplicate",
+    "reset",  # the socket closed without a response (RST)
+    "slow",  # the answer comes after `slow_seconds`, later than a client's read timeout
+    "truncated",  # Content-Length promises more than is sent before the socket closes
+    "html",  # a 200 whose body is a proxy's HTML error page
+    "malformed",  # one broken record among the good ones (never part of the truth)
+    "duplicate",  # a record of the neighbouring page served again on this one
 )
 
 
 @dataclass(frozen=True)
 class SandboxConfig:
-    """A deterministic account: the same seed, anchor and sizes give the same contacts.
+    """A deterministic account: the same seed, anchor, contacts and days give the same contacts.
 
-    Rates are probabilities per request: `activity_rate=0.1` is one contact becoming active per
-    ten requests on average; `faults={"429": 0.1}` answers one request in ten with a 429.
+    Activity rates are expected changes per request (0.1: one per ten requests; 3: three per
+    request). Fault rates are probabilities per request, at most one fault per request, so they
+    add up to at most 1: `faults={"429": 0.1}` answers one request in ten with a 429.
     """
 
     contacts: int = 1_000
     days: int = 30
     seed: int = 1
-    token: str = DEMO_TOKEN
-    anchor: datetime | None = None
+    token: str = field(default=DEMO_TOKEN, repr=False)
+    anchor: datetime | None = None  # end of the history; None: today 00:00 UTC
     page_size: int = 20
     sort: Sort = "lastSeenAt"
     ends_at_inclusive: bool = False
-    bulk_import_share: float = 0.1
-    activity_rate: float = 0.0
-    create_rate: float = 0.0
-    delete_rate: float = 0.0
+    bulk_import_share: float = 0.1  # share of contacts imported in batches with one createdAt
+    activity_rate: float = 0.0  # contacts becoming active (lastSeenAt, updatedAt = now)
+    create_rate: float = 0.0  # contacts created (createdAt = now)
+    delete_rate: float = 0.0  # contacts deleted
     faults: dict[str, float] = field(default_factory=dict)
-    latency_ms: float = 0.0
-    jitter_ms: float = 0.0
-    slow_seconds: float = 3.0
-    retry_after_seconds: int = 1
+    latency_ms: float = 0.0  # added to every API request
+    jitter_ms: float = 0.0  # plus a uniform random share of this
+    slow_seconds: float = 3.0  # how late a "slow" answer comes
+    retry_after_seconds: int = 1  # what a 429 asks the client to wait
 
     def __post_init__(self) -> None:
         unknown = set(self.faults) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS}")
-        if self.page_size < 1:
-            raise ValueError("page_size must be at least 1")
+        if sum(self.faults.values()) > 1.0 + 1e-9:
+            raise ValueError("fault rates are probabilities of one request: their sum is at most 1")
+        if self.sort not in SORTS:
+            raise ValueError(f"unknown sort {self.sort!r}; use one of {SORTS}")
+        if not 0 <= self.contacts < MAX_CONTACTS // 2:
+            raise ValueError(f"contacts must be from 0 to {MAX_CONTACTS // 2 - 1}")
+        if self.days < 1 or self.page_size < 1:
+            raise ValueError("days and page_size must be at least 1")
+        rates = (self.activity_rate, self.create_rate, self.delete_rate, *self.faults.values())
+        if min(rates) < 0 or min(self.latency_ms, self.jitter_ms, self.slow_seconds) < 0:
+            raise ValueError("rates, latencies and delays cannot be negative")
+        if self.anchor is not None and self.anchor.tzinfo is None:
+            raise ValueError("anchor must be timezone-aware (UTC)")
 
     @property
     def anchor_time(self) -> datetime:
@@ -68,7 +84,11 @@ class SandboxConfig:
 
 
 def preset(name: Preset, base: SandboxConfig | None = None) -> SandboxConfig:
-    """`calm`: a still account; `busy`: steady activity; `hostile`: activity and every fault."""
+    """`calm`: a still account; `busy`: steady activity; `hostile`: activity and every fault.
+
+    Hostile rates leave about one request in four failing, so a client that makes 8 attempts
+    per request with backoff completes (all 8 fail for one request in ~50,000).
+    """
     config = base or SandboxConfig()
     if name == "calm":
         return replace(config, activity_rate=0.0, create_rate=0.0, delete_rate=0.0, faults={})
@@ -83,4 +103,4 @@ def preset(name: Preset, base: SandboxConfig | None = None) -> SandboxConfig:
             jitter_ms=3.0,
             slow_seconds=2.0,
         )
-    raise ValueError(f"unknown preset {name!r}; use calm, busy or hostile")
+    raise ValueError(f"unknown preset {name!r}; use one of {PRESETS}")

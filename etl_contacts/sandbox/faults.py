@@ -1,54 +1,77 @@
-"""Faults the sandbox injects, drawn from a seeded generator so a failing test can be replayed."""
+"""Faults the sandbox injects, drawn from a seeded generator so a failing run can be replayed.
+
+With one client asking one request after another, the same seed gives the same faults on the
+same requests. Malformed records are copies of good ones broken in one way each; their `_id`
+(when they have one) starts with ffffffff, which no sandbox contact's does before 2106.
+"""
 
 from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
+from email.utils import formatdate
 
 from etl_contacts.sandbox.config import FAULT_KINDS, SandboxConfig
-from etl_contacts.timestamps import format_ms
+
+Breaker = Callable[[dict[str, object], int], object]
 
 
 class FaultPlan:
-    """Decides, per request, which fault (if any) to inject, and counts what it injected."""
+    """Decides, per request, which fault (if any) to inject, and counts what was injected."""
 
     def __init__(self, config: SandboxConfig) -> None:
+        self._config = config
         self._rates = [(kind, config.faults.get(kind, 0.0)) for kind in FAULT_KINDS]
         self._rng = random.Random(config.seed ^ 0xFA017)
         self._lock = threading.Lock()
-        self.counts: Counter[str] = Counter()
-        self.malformed: list[object] = []
-        self._serial = 0
+        self._counts: Counter[str] = Counter()
+        self._malformed: list[object] = []
 
     def draw(self) -> str | None:
+        """The fault this request gets, if any; count it with `injected` once it is applied."""
         with self._lock:
             roll = self._rng.random()
             for kind, rate in self._rates:
                 if roll < rate:
-                    self.counts[kind] += 1
                     return kind
                 roll -= rate
             return None
 
-    def jitter(self, jitter_ms: float) -> float:
+    def injected(self, kind: str) -> None:
         with self._lock:
-            return self._rng.random() * jitter_ms
+            self._counts[kind] += 1
+
+    def delay_seconds(self) -> float:
+        """Latency for this request: the fixed part plus a random share of the jitter."""
+        config = self._config
+        if not config.jitter_ms:
+            return config.latency_ms / 1000
+        with self._lock:
+            return (config.latency_ms + self._rng.random() * config.jitter_ms) / 1000
+
+    def retry_after(self) -> str:
+        """A Retry-After value: seconds, or (one time in three) the same moment as an HTTP date."""
+        seconds = self._config.retry_after_seconds
+        with self._lock:
+            as_date = self._rng.random() < 1 / 3
+        return formatdate(time.time() + seconds, usegmt=True) if as_date else str(seconds)
 
     def malformed_record(self, template: dict[str, object]) -> object:
-        """A copy of a good record broken in one of many ways, or a non-object item."""
+        """A copy of a good record broken in one of many ways, or an item that is no object."""
         with self._lock:
-            self._serial += 1
-            serial = self._serial
+            serial = len(self._malformed) + 1
             breaker = self._rng.choice(BREAKERS)
-        record = breaker(dict(template), serial)
-        self.malformed.append(record)
+            record = breaker(dict(template), serial)
+            self._malformed.append(record)
+            self._counts["malformed"] += 1
         return record
 
-
-def _bad_id(serial: int) -> str:
-    return f"ffffffff{serial:016x}"
+    def report(self) -> dict[str, object]:
+        with self._lock:
+            return {"malformed": list(self._malformed), "faults": dict(self._counts)}
 
 
 def _no_id(record: dict[str, object], serial: int) -> object:
@@ -57,9 +80,9 @@ def _no_id(record: dict[str, object], serial: int) -> object:
     return record
 
 
-def _with(field: str, value: object) -> Callable[[dict[str, object], int], object]:
+def _with(field: str, value: object) -> Breaker:
     def breaker(record: dict[str, object], serial: int) -> object:
-        record["_id"] = _bad_id(serial)
+        record["_id"] = f"ffffffff{serial:016x}"
         record[field] = value
         return record
 
@@ -73,19 +96,25 @@ def _nested(depth: int) -> object:
     return value
 
 
-BREAKERS: tuple[Callable[[dict[str, object], int], object], ...] = (
+BREAKERS: tuple[Breaker, ...] = (
     _no_id,
+    _with("_id", 12345),
     _with("createdAt", "2024-13-45T99:61:00.000Z"),
     _with("createdAt", 1714150222134),
+    _with("createdAt", None),
     _with("lastSeenAt", "yesterday"),
-    _with("updatedAt", format_ms(32503680000000)),
+    _with("updatedAt", "9999-12-31T23:59:59.999Z"),
     _with("status", {"unexpected": ["object"]}),
+    _with("isOnline", "yes"),
+    _with("segments", "not-a-list"),
     _with("profile", "not an object"),
     _with("profile", {"userDetails": {"userProvidedName": "NUL\x00byte", "tags": ["a\x00b"]}}),
     _with("profile", {"userDetails": {"userProvidedName": "x" * 100_000}}),
+    _with("profile", {"userDetails": {"attributes": {"key": "not", "value": "a list"}}}),
     _with("lastMessage", _nested(100)),
     _with("websiteVisits", "many"),
     lambda record, serial: f"not an object {serial}",
     lambda record, serial: [serial, "list item"],
     lambda record, serial: serial,
+    lambda record, serial: None,
 )

@@ -1,38 +1,40 @@
-"""The HTTP face of the sandbox: `POST /inbox/users` as documented, `GET /_sandbox/truth`.
+"""The HTTP face of the sandbox: `POST /inbox/users` as documented, plus its ground truth.
 
-Python's own HTTP server, because faults need the socket: a reset is a close with SO_LINGER 0,
-a truncated body is a Content-Length the body never reaches.
+`GET /_sandbox/truth` answers what a perfect sync would hold now; `GET /_sandbox/status` says
+whether every record is encoded yet (benchmarks wait for it).
 """
 
 from __future__ import annotations
 
 import logging
-import socket
 import ssl
-import struct
 import threading
 import time
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
 import orjson
 
 from etl_contacts.sandbox.config import SandboxConfig
 from etl_contacts.sandbox.faults import FaultPlan
-from etl_contacts.sandbox.filters import BadRequestError, parse_query
+from etl_contacts.sandbox.filters import BadRequestError, parse_body
 from etl_contacts.sandbox.store import ContactStore
+from etl_contacts.sandbox.wire import Connection, Request, Server
+from etl_contacts.timestamps import format_ms
 
 WRONG_TOKEN = (
     "Argument passed in must be a single String of 12 bytes or a string of 24 hex characters"
 )
-RETRY_AFTER_DATE = "Wed, 21 Oct 2015 07:28:00 GMT"
+HTML_PAGE = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 
 logger = logging.getLogger(__name__)
 
 
+def _error(status: int, message: str) -> bytes:
+    return orjson.dumps({"success": False, "message": message, "code": status})
+
+
 class SandboxServer:
-    """A sandbox on 127.0.0.1, served from a background thread; use it as a context manager."""
+    """A sandbox on its own threads; use it as a context manager, or `serve_forever`."""
 
     def __init__(
         self,
@@ -43,24 +45,23 @@ class SandboxServer:
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self.config = config
-        self.store = ContactStore(config)
-        self.faults = FaultPlan(config)
-        self.requests = 0
+        self._store = ContactStore(config)
+        self._faults = FaultPlan(config)
+        self._counts = {"requests": 0, "refused": 0}
         self._count_lock = threading.Lock()
-        self._httpd = _QuietServer((host, port), _handler_for(self))
-        self._httpd.daemon_threads = True
+        self._server = Server((host, port), self._respond)
         if tls is not None:
-            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._scheme = "https" if tls else "http"
         self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
+        host, port = self._server.server_address[:2]
         return f"{self._scheme}://{host}:{port}"
 
     def serve_forever(self) -> None:
-        self._httpd.serve_forever(poll_interval=0.2)
+        self._server.serve_forever(poll_interval=0.2)
 
     def __enter__(self) -> SandboxServer:
         self._thread = threading.Thread(target=self.serve_forever, daemon=True, name="sandbox")
@@ -76,140 +77,122 @@ class SandboxServer:
         self.close()
 
     def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def count_request(self) -> None:
-        with self._count_lock:
-            self.requests += 1
+        if self._thread is not None:
+            self._server.shutdown()
+        self._server.server_close()
+        self._server.close_connections()
+        self._store.close()
 
     def truth(self) -> dict[str, object]:
-        """Every live contact as it stands now, deletions, malformed records, fault counts."""
-        truth = self.store.truth()
-        truth["malformed"] = list(self.faults.malformed)
-        truth["faults"] = dict(self.faults.counts)
-        truth["requests"] = self.requests
-        return truth
+        """Every live contact as it stands now, deletions, malformed records, counts."""
+        return orjson.loads(self.truth_json())
 
+    def truth_json(self) -> bytes:
+        """The truth as JSON; contacts are spliced in as the very bytes the API serves."""
+        snapshot = self._store.snapshot()
+        with self._count_lock:
+            counts = dict(self._counts)
+        rest = orjson.dumps(
+            {
+                "deleted": snapshot.deleted,
+                **self._faults.report(),
+                **counts,
+                "now": format_ms(snapshot.now_ms),
+                "config": self._settings(),
+            }
+        )
+        return b'{"contacts":[' + b",".join(snapshot.contacts) + b"]," + rest[1:]
 
-class _QuietServer(ThreadingHTTPServer):
-    """A client that hangs up mid-request (a killed sync, a timeout) is routine, not an error."""
+    def _settings(self) -> dict[str, object]:
+        config = self.config
+        return {
+            "contacts": config.contacts,
+            "days": config.days,
+            "seed": config.seed,
+            "anchor": self._store.anchor.isoformat(),
+            "page_size": config.page_size,
+            "sort": config.sort,
+            "ends_at_inclusive": config.ends_at_inclusive,
+            "activity_rate": config.activity_rate,
+            "create_rate": config.create_rate,
+            "delete_rate": config.delete_rate,
+            "faults": config.faults,
+        }
 
-    def handle_error(self, request: object, client_address: object) -> None:
-        logger.debug("sandbox: client %s went away", client_address, exc_info=True)
+    def _count(self, name: str) -> None:
+        with self._count_lock:
+            self._counts[name] += 1
 
-
-def _handler_for(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(_Handler):
-        pass
-
-    Handler.sandbox = sandbox
-    return Handler
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms stall
-    sandbox: SandboxServer
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)
-        logger.debug("sandbox: " + format, *args)
-
-    def do_GET(self) -> None:
-        path = self.path.split("?")[0]
-        if path == "/_sandbox/truth":
-            self._json(200, self.sandbox.truth())
-        elif path == "/_sandbox/status":
-            store = self.sandbox.store
-            self._json(200, {"contacts": store.size, "rendered": store.rendered})
+    def _respond(self, request: Request, connection: Connection) -> bool:
+        route = (request.method, request.path)
+        if route == ("POST", "/inbox/users"):
+            return self._inbox(request, connection)
+        if route == ("GET", "/_sandbox/truth"):
+            connection.send(200, self.truth_json())
+        elif route == ("GET", "/_sandbox/status"):
+            connection.send(200, orjson.dumps(self._store.status()))
         else:
-            self._json(404, {"success": False, "message": "Not found", "code": 404})
+            connection.send(404, _error(404, f"Cannot {request.method} {request.path}"))
+        return True
 
-    def do_POST(self) -> None:
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path.split("?")[0] != "/inbox/users":
-            self._json(404, {"success": False, "message": "Not found", "code": 404})
-            return
-        sandbox, config = self.sandbox, self.sandbox.config
-        if config.latency_ms or config.jitter_ms:
-            time.sleep((config.latency_ms + sandbox.faults.jitter(config.jitter_ms)) / 1000)
-        if self.headers.get("authtype") != "Key":
-            self._json(401, {"success": False, "message": "Unauthorized", "code": 401})
-            return
-        if self.headers.get("Authorization") != f"Bearer {config.token}":
-            self._json(400, {"success": False, "message": WRONG_TOKEN, "code": 400})
-            return
+    def _inbox(self, request: Request, connection: Connection) -> bool:
+        """The documented endpoint: auth, filters, then whatever fault this request draws."""
+        delay = self._faults.delay_seconds()
+        if delay:
+            time.sleep(delay)
+        if request.headers.get("authtype") != "Key":
+            self._count("refused")
+            connection.send(401, _error(401, "Unauthorized: the authtype: Key header is missing"))
+            return True
+        if request.headers.get("authorization") != f"Bearer {self.config.token}":
+            self._count("refused")
+            connection.send(400, _error(400, WRONG_TOKEN))
+            return True
+        self._count("requests")
         try:
-            query, page = parse_query(orjson.loads(raw))
+            query, page = parse_body(orjson.loads(request.body))
         except (orjson.JSONDecodeError, BadRequestError) as exc:
-            self._json(422, {"success": False, "message": str(exc), "code": 422})
-            return
-        sandbox.count_request()
-        sandbox.store.act()
-        fault = sandbox.faults.draw()
-        if self._transport_fault(fault):
-            return
-        result = sandbox.store.page(query, page)
-        data = list(result.records)
+            connection.send(422, _error(422, str(exc)))
+            return True
+        self._store.act()
+        fault = self._faults.draw()
+        if fault in ("429", "500", "502", "503", "504", "reset"):
+            return self._fail(fault, connection)
+        if fault == "slow":
+            self._faults.injected(fault)
+            time.sleep(self.config.slow_seconds)
+        result = self._store.page(query, page, duplicate=fault == "duplicate")
+        data = result.records
+        if fault == "duplicate" and result.duplicate is not None:
+            self._faults.injected(fault)
+            data = [result.duplicate, *data]
         if fault == "malformed" and data:
-            broken = sandbox.faults.malformed_record(orjson.loads(data[0]))
-            data.insert(len(data) // 2, orjson.dumps(broken))
-        if fault == "duplicate" and result.previous is not None:
-            data.insert(0, result.previous)
+            broken = self._faults.malformed_record(orjson.loads(data[0]))
+            data = [*data[: len(data) // 2], orjson.dumps(broken), *data[len(data) // 2 :]]
         body = b'{"success":true,"message":"","data":[%s],"code":200}' % b",".join(data)
         if fault == "truncated":
-            self._send(200, body, "application/json", truncate=True)
-        elif fault == "html":
-            self._send(200, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
+            self._faults.injected(fault)
+            connection.send(200, body, truncate=True)
+            return False
+        if fault == "html":
+            self._faults.injected(fault)
+            connection.send(200, HTML_PAGE, "text/html")
         else:
-            self._send(200, body, "application/json")
+            connection.send(200, body)
+        return True
 
-    def _transport_fault(self, fault: str | None) -> bool:
-        """Answer with a fault instead of data; True when the request is done."""
-        if fault == "429":
-            retry_after = (
-                RETRY_AFTER_DATE
-                if self.sandbox.faults.jitter(1.0) < 0.3
-                else str(self.sandbox.config.retry_after_seconds)
-            )
-            body = orjson.dumps({"success": False, "message": "Too many requests", "code": 429})
-            self._send(429, body, "application/json", headers={"Retry-After": retry_after})
-            return True
-        if fault in ("500", "502", "503", "504"):
-            status = int(fault)
-            self._json(status, {"success": False, "message": "Server error", "code": status})
-            return True
+    def _fail(self, fault: str, connection: Connection) -> bool:
+        """A fault instead of data; returns whether the connection lives on."""
+        self._faults.injected(fault)
         if fault == "reset":
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
-            return True
-        if fault == "slow":
-            time.sleep(self.sandbox.config.slow_seconds)
-        return False
-
-    def _json(self, status: int, payload: object) -> None:
-        self._send(status, orjson.dumps(payload), "application/json")
-
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        content_type: str,
-        *,
-        truncate: bool = False,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        # one write for status line, headers and body: half the syscalls of send_header()
-        lines = [
-            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
-            f"Content-Type: {content_type}",
-            f"Content-Length: {len(body)}",
-            *(f"{name}: {value}" for name, value in (headers or {}).items()),
-        ]
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        if truncate:
-            self.wfile.write(head + body[: len(body) // 2])
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        self.wfile.write(head + body)
+            connection.reset()
+            return False
+        if fault == "429":
+            headers = {"Retry-After": self._faults.retry_after()}
+            connection.send(
+                429, _error(429, "Too many requests, please try again later."), headers=headers
+            )
+        else:
+            status = int(fault)
+            connection.send(status, _error(status, "Internal server error"))
+        return True

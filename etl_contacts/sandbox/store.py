@@ -1,9 +1,8 @@
 """The sandbox's account: contacts in arrays, indexed by the fields the API filters on.
 
-Two sorted indexes (by createdAt, by lastSeenAt) answer a date-range filter with a binary search,
-and give the default sort orders without sorting. Activity keeps them sorted cheaply: a contact
-that becomes active moves to the end of the lastSeenAt index (its new value is the largest), and a
-new contact is appended to both.
+Two time indexes (createdAt, lastSeenAt) answer a date range with a binary search and give the
+date sort orders without sorting; the other filters are vectorized over the candidates. Records
+are encoded once (ahead of time, in the background) and kept as bytes until the contact changes.
 """
 
 from __future__ import annotations
@@ -14,218 +13,233 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import orjson
 
 from etl_contacts.sandbox.config import SandboxConfig
-from etl_contacts.sandbox.data import STATUSES, generate_times, object_id, render
-from etl_contacts.sandbox.filters import Query, matches
+from etl_contacts.sandbox.data import generate_times
+from etl_contacts.sandbox.draws import STATUS, Draws
+from etl_contacts.sandbox.filters import Matcher, Query
+from etl_contacts.sandbox.index import UNBOUNDED, TimeIndex, within
+from etl_contacts.sandbox.render import renderer
+from etl_contacts.sandbox.traits import Traits, object_id
 from etl_contacts.timestamps import format_ms, to_ms
 
-PRERENDER_STEP = 500
+STATUS_WEIGHTS = (0.30, 0.15, 0.10, 0.10, 0.05, 0.30)
+RENDER_BLOCK = 512  # contacts encoded per turn of the background thread (one lock hold)
+ORDER_CACHE = 64  # queries whose ordered matches are kept until the data changes
 
 
-@dataclass
+@dataclass(frozen=True)
 class Page:
-    """The encoded records of one page plus what a fault may need (the record before it)."""
-
     records: list[bytes]
-    previous: bytes | None
+    duplicate: bytes | None  # a record of the neighbouring page, when asked for
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    contacts: list[bytes]
+    deleted: list[dict[str, str]]
+    now_ms: int
 
 
 class ContactStore:
-    """Thread-safe state of one sandbox account."""
+    """Thread-safe state of one sandbox account, and its activity."""
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
+        seed, n = config.seed, config.contacts
         self._lock = threading.Lock()
-        self._rng = random.Random(config.seed ^ 0x5EED)
+        self._rng = random.Random(seed ^ 0x5EED)
+        self.anchor = config.anchor_time  # once: a default anchor moves at midnight
+        anchor_ms = to_ms(self.anchor)
         created, last_seen = generate_times(
-            config.contacts,
-            config.days,
-            to_ms(config.anchor_time),
-            config.seed,
-            config.bulk_import_share,
+            n, config.days, anchor_ms, seed, config.bulk_import_share
         )
-        n = config.contacts
-        self.created = created
-        self.last_seen = last_seen
-        self.updated = last_seen.copy()
-        self.status = np.random.default_rng(config.seed + 1).integers(
-            0, len(STATUSES), size=n, dtype=np.int8
-        )
-        self.alive = np.ones(n, dtype=bool)
-        self.by_created = np.arange(n, dtype=np.int64)
-        self.by_last_seen = np.argsort(last_seen, kind="stable").astype(np.int64)
-        self.deleted: list[dict[str, str]] = []
-        self._cache: dict[int, bytes] = {}
-        self._orders: dict[str, tuple[int, np.ndarray]] = {}
+        self._n = n
+        self._traits = Traits.generate(seed, 0, n)
+        self._created, self._last_seen, self._updated = created, last_seen, last_seen.copy()
+        self._status = Draws(seed, STATUS, np.arange(n)).pick(STATUS_WEIGHTS).astype(np.int8)
+        self._alive = np.ones(n, dtype=bool)
+        self._index = {"createdAt": TimeIndex(created), "lastSeenAt": TimeIndex(last_seen)}
+        self._renderer = renderer(seed)
+        self._matcher = Matcher(seed)
+        self._json: list[bytes | None] = [None] * n
+        self._rendered = 0
+        self._clock = int(last_seen.max(initial=anchor_ms - 1))
+        self._deleted: list[dict[str, str]] = []
+        self._orders: dict[Query, tuple[int, np.ndarray]] = {}
         self._version = 0
+        self._stop = threading.Event()
+        self._ready = threading.Event()
         threading.Thread(target=self._prerender, daemon=True, name="sandbox-render").start()
 
-    @property
-    def size(self) -> int:
-        return len(self.created)
+    def close(self) -> None:
+        self._stop.set()
 
-    def encoded(self, index: int) -> bytes:
-        """A contact's JSON, rendered once and kept until the contact changes."""
-        cached = self._cache.get(index)
-        if cached is None:
-            record = render(
-                self.config.seed,
-                index,
-                int(self.created[index]),
-                int(self.last_seen[index]),
-                int(self.updated[index]),
-                int(self.status[index]),
-            )
-            # orjson hands back an over-allocated buffer (~8 KB); a copy keeps only the ~900 bytes
-            cached = bytes(memoryview(orjson.dumps(record)))
-            self._cache[index] = cached
-        return cached
+    def status(self) -> dict[str, object]:
+        """Progress of the background encoding: benchmarks wait for `ready`."""
+        with self._lock:
+            live = int(self._alive.sum())
+            return {"contacts": live, "rendered": self._rendered, "ready": self._ready.is_set()}
 
-    @property
-    def rendered(self) -> int:
-        """How many contacts have their JSON ready (all of them once warmed up)."""
-        return len(self._cache)
-
-    def record(self, index: int) -> dict[str, object]:
-        return orjson.loads(self.encoded(index))
-
-    def _prerender(self) -> None:
-        """Render every contact in the background, so pages are served from ready-made JSON.
-
-        Rendering is most of the cost of a first page; doing it ahead of time, in small steps
-        that let requests through, keeps the sandbox from being what a benchmark measures.
-        """
-        for start in range(0, self.size, PRERENDER_STEP):
-            with self._lock:
-                for index in range(start, min(start + PRERENDER_STEP, self.size)):
-                    self.encoded(index)
-
-    def page(self, query: Query, page: int) -> Page:
+    def page(self, query: Query, page: int, *, duplicate: bool = False) -> Page:
         """The `page`-th page (from 1) of the contacts matching `query`, in the configured sort."""
         with self._lock:
             ordered = self._ordered(query)
             size = self.config.page_size
             start = (page - 1) * size
-            chosen = ordered[start : start + size]
-            records = [self.encoded(int(i)) for i in chosen]
-            previous = self.encoded(int(ordered[start - 1])) if 0 < start <= len(ordered) else None
-        return Page(records, previous)
+            records = self._encoded(ordered[start : start + size])
+            extra = None
+            if duplicate and records:
+                neighbour = start - 1 if start > 0 else start + size
+                extra = self._encoded(ordered[neighbour : neighbour + 1]) or records[-1:]
+            return Page(records, extra[0] if extra else None)
 
-    def _ordered(self, query: Query) -> np.ndarray:
-        """Matching contacts in sort order; cached per query until the data next changes."""
-        key = query.key
-        cached = self._orders.get(key)
-        if cached is not None and cached[0] == self._version:
-            return cached[1]
-        if query.created != (None, None):
-            candidates = self._range(self.by_created, self.created, query.created)
-        elif query.last_seen != (None, None):
-            candidates = self._range(self.by_last_seen, self.last_seen, query.last_seen)
-        else:
-            candidates = self.by_created
-        candidates = self._keep(candidates, query)
-        if self.config.sort == "_id":
-            ordered = np.sort(candidates)
-        else:
-            keys = self.created if self.config.sort == "createdAt" else self.last_seen
-            # newest first, ties by _id ascending (= index ascending)
-            ordered = candidates[np.lexsort((candidates, -keys[candidates]))]
-        if len(self._orders) >= 64:
-            self._orders.clear()
-        self._orders[key] = (self._version, ordered)
-        return ordered
-
-    def _range(
-        self, index: np.ndarray, values: np.ndarray, bounds: tuple[int | None, int | None]
-    ) -> np.ndarray:
-        lo, hi = bounds
-        sorted_values = values[index]
-        left = 0 if lo is None else int(np.searchsorted(sorted_values, lo, side="left"))
-        if hi is None:
-            right = len(index)
-        else:
-            side = "right" if self.config.ends_at_inclusive else "left"
-            right = int(np.searchsorted(sorted_values, hi, side=side))
-        return index[left:right]
-
-    def _keep(self, candidates: np.ndarray, query: Query) -> np.ndarray:
-        mask = self.alive[candidates]
-        mask &= self._within(self.created[candidates], query.created)
-        mask &= self._within(self.last_seen[candidates], query.last_seen)
-        kept = candidates[mask]
-        if query.needs_records:
-            kept = np.array(
-                [i for i in kept if matches(self.record(int(i)), query)], dtype=np.int64
-            )
-        return kept
-
-    def _within(self, values: np.ndarray, bounds: tuple[int | None, int | None]) -> np.ndarray:
-        lo, hi = bounds
-        mask = np.ones(len(values), dtype=bool)
-        if lo is not None:
-            mask &= values >= lo
-        if hi is not None:
-            mask &= (values <= hi) if self.config.ends_at_inclusive else (values < hi)
-        return mask
+    def snapshot(self) -> Snapshot:
+        """Every live contact as it stands now (in creation order), and the deletions."""
+        with self._lock:
+            live = np.flatnonzero(self._alive)
+            return Snapshot(self._encoded(live), list(self._deleted), self._clock)
 
     def act(self) -> None:
         """One request's worth of activity, at the configured rates."""
         config = self.config
         with self._lock:
-            if config.activity_rate and self._rng.random() < config.activity_rate:
-                self._touch(self._random_alive())
-            if config.create_rate and self._rng.random() < config.create_rate:
+            for _ in range(self._events(config.activity_rate)):
+                self._touch()
+            for _ in range(self._events(config.create_rate)):
                 self._create()
-            if config.delete_rate and self._rng.random() < config.delete_rate:
-                self._delete(self._random_alive())
+            for _ in range(self._events(config.delete_rate)):
+                self._delete()
 
-    def _now(self) -> int:
-        now = int(time.time() * 1000)
-        return max(now, int(self.last_seen[self.by_last_seen[-1]]) + 1)
+    def _ordered(self, query: Query) -> np.ndarray:
+        """Matching live contacts in sort order; kept per query until the data next changes."""
+        cached = self._orders.get(query)
+        if cached is not None and cached[0] == self._version:
+            return cached[1]
+        inclusive, sort = self.config.ends_at_inclusive, self.config.sort
+        bounded = {f: b for f, b in (("createdAt", query.created), ("lastSeenAt", query.last_seen))
+                   if b != UNBOUNDED}  # fmt: skip
+        spans = {f: self._index[f].span(b, inclusive) for f, b in bounded.items()}
+        field = min(spans, key=lambda f: spans[f][1] - spans[f][0]) if spans else sort
+        if field == "_id":
+            field = "createdAt"
+        start, stop = spans.get(field, (0, self._n))
+        candidates = self._index[field].order[start:stop]
+        mask = self._alive[candidates]
+        for other, bounds in bounded.items():
+            if other != field:
+                mask &= within(self._values(other)[candidates], bounds, inclusive)
+        kept = self._matcher.keep(query, self._traits, self._status, candidates[mask])
+        if sort == field:
+            ordered = kept[::-1]
+        elif sort == "_id":
+            ordered = np.sort(kept)
+        else:
+            ordered = kept[np.lexsort((kept, -self._values(sort)[kept]))]
+        if len(self._orders) >= ORDER_CACHE:
+            self._orders.clear()
+        self._orders[query] = (self._version, ordered)
+        return ordered
 
-    def _random_alive(self) -> int:
-        while True:
-            index = self._rng.randrange(self.size)
-            if self.alive[index]:
-                return index
+    def _values(self, field: str) -> np.ndarray:
+        return self._created if field == "createdAt" else self._last_seen
 
-    def _touch(self, index: int) -> None:
+    def _encoded(self, indexes: np.ndarray) -> list[bytes]:
+        missing = [i for i in indexes.tolist() if self._json[i] is None]
+        if missing:
+            self._render(np.array(missing, dtype=np.int64))
+        return [self._json[i] for i in indexes.tolist()]  # type: ignore[misc]
+
+    def _render(self, indexes: np.ndarray) -> None:
+        encoded = self._renderer.encode(
+            self._traits.take(indexes),
+            indexes,
+            self._created[indexes],
+            self._last_seen[indexes],
+            self._updated[indexes],
+            self._status[indexes],
+        )
+        for index, blob in zip(indexes.tolist(), encoded, strict=True):
+            self._json[index] = blob
+        self._rendered += len(indexes)
+
+    def _forget(self, index: int) -> None:
+        if self._json[index] is not None:
+            self._json[index] = None
+            self._rendered -= 1
+
+    def _prerender(self) -> None:
+        """Encode every contact in the background, so pages are served from ready-made JSON.
+
+        Encoding is most of the cost of a first page; doing it ahead, a block per lock hold so
+        requests get through, keeps the sandbox from being what a benchmark measures.
+        """
+        start = 0
+        while not self._stop.is_set():
+            with self._lock:
+                if start >= self._n:
+                    break
+                block = np.arange(start, min(start + RENDER_BLOCK, self._n))
+                todo = [i for i in block.tolist() if self._json[i] is None and self._alive[i]]
+                if todo:
+                    self._render(np.array(todo, dtype=np.int64))
+            start += RENDER_BLOCK
+        self._ready.set()
+
+    def _events(self, rate: float) -> int:
+        """How many changes of a kind this request brings: `rate` on average."""
+        whole = int(rate)
+        return whole + (self._rng.random() < rate - whole)
+
+    def _tick(self) -> int:
+        """The sandbox clock: wall time in ms, strictly increasing from change to change."""
+        self._clock = max(int(time.time() * 1000), self._clock + 1)
         self._version += 1
-        now = self._now()
-        position = int(np.flatnonzero(self.by_last_seen == index)[0])
-        self.by_last_seen = np.append(np.delete(self.by_last_seen, position), index)
-        self.last_seen[index] = now
-        self.updated[index] = now
+        return self._clock
+
+    def _random_alive(self) -> int | None:
+        """A live contact, drawn with the seeded generator (None when all are gone)."""
+        for _ in range(64 if self._n else 0):
+            index = self._rng.randrange(self._n)
+            if self._alive[index]:
+                return index
+        alive = np.flatnonzero(self._alive)
+        return int(alive[self._rng.randrange(len(alive))]) if len(alive) else None
+
+    def _touch(self) -> None:
+        index = self._random_alive()
+        if index is None:
+            return
+        now = self._tick()
+        self._index["lastSeenAt"].move_to_end(index, int(self._last_seen[index]), now)
+        self._last_seen[index] = self._updated[index] = now
         if self._rng.random() < 0.5:
-            self.status[index] = self._rng.randrange(len(STATUSES))
-        self._cache.pop(index, None)
+            self._status[index] = self._rng.randrange(len(STATUS_WEIGHTS))
+        self._forget(index)
 
     def _create(self) -> None:
-        self._version += 1
-        now = self._now()
-        index = self.size
-        self.created = np.append(self.created, now)
-        self.last_seen = np.append(self.last_seen, now)
-        self.updated = np.append(self.updated, now)
-        self.status = np.append(self.status, np.int8(0))
-        self.alive = np.append(self.alive, True)
-        self.by_created = np.append(self.by_created, index)
-        self.by_last_seen = np.append(self.by_last_seen, index)
+        now, index = self._tick(), self._n
+        if index >= len(self._traits):
+            extra = max(1024, index // 8)
+            self._traits = self._traits.extend(
+                Traits.generate(self.config.seed, index, index + extra)
+            )
+        self._n += 1
+        self._created = np.append(self._created, now)
+        self._last_seen = np.append(self._last_seen, now)
+        self._updated = np.append(self._updated, now)
+        self._status = np.append(self._status, np.int8(0))
+        self._alive = np.append(self._alive, True)
+        self._json.append(None)
+        for field in ("createdAt", "lastSeenAt"):
+            self._index[field].move_to_end(index, None, now)
 
-    def _delete(self, index: int) -> None:
-        self._version += 1
-        self.alive[index] = False
-        self.deleted.append(
-            {"_id": object_id(self.config.seed, index), "deletedAt": format_ms(self._now())}
-        )
-        self._cache.pop(index, None)
-
-    def truth(self) -> dict[str, object]:
-        with self._lock:
-            live = np.flatnonzero(self.alive)
-            return {
-                "contacts": [self.record(int(i)) for i in live],
-                "deleted": list(self.deleted),
-            }
+    def _delete(self) -> None:
+        index = self._random_alive()
+        if index is None:
+            return
+        now = self._tick()
+        self._alive[index] = False
+        contact_id = object_id(self.config.seed, index, int(self._created[index]))
+        self._deleted.append({"_id": contact_id, "deletedAt": format_ms(now)})
+        self._forget(index)

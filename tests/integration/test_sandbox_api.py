@@ -1,0 +1,151 @@
+"""The sandbox over real HTTP: the documented endpoint, its errors, keep-alive and the truth."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+import requests
+
+from etl_contacts.sandbox import DEMO_TOKEN, SandboxConfig, SandboxServer, preset
+from etl_contacts.sandbox.server import WRONG_TOKEN
+
+HEADERS = {"Authorization": f"Bearer {DEMO_TOKEN}", "authtype": "Key"}
+BASE = SandboxConfig(contacts=300, days=10, seed=4, anchor=datetime(2024, 6, 1, tzinfo=UTC))
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer(BASE) as server:
+        yield server
+
+
+def post(server: SandboxServer, body: object, **options: object) -> requests.Response:
+    settings: dict[str, object] = {"headers": HEADERS, "timeout": 5, **options}
+    return requests.post(f"{server.base_url}/inbox/users", json=body, **settings)  # type: ignore[arg-type]
+
+
+def everything(server: SandboxServer, body: dict[str, object]) -> list[dict[str, object]]:
+    records, page = [], 1
+    with requests.Session() as session:
+        while data := session.post(
+            f"{server.base_url}/inbox/users", json={**body, "page": page}, headers=HEADERS
+        ).json()["data"]:
+            records.extend(data)
+            page += 1
+    return records
+
+
+def test_auth_errors_are_the_documented_ones() -> None:
+    with SandboxServer(BASE) as server:
+        missing = post(server, {}, headers={"Authorization": f"Bearer {DEMO_TOKEN}"})
+        wrong = post(server, {}, headers={"Authorization": "Bearer nope", "authtype": "Key"})
+        counts = server.truth()
+    assert missing.status_code == 401 and missing.json()["success"] is False
+    assert missing.headers["Content-Type"].startswith("application/json")
+    assert wrong.status_code == 400
+    assert wrong.json() == {"success": False, "message": WRONG_TOKEN, "code": 400}
+    assert (counts["requests"], counts["refused"]) == (0, 2)
+
+
+def test_another_token_is_accepted_when_configured() -> None:
+    with SandboxServer(replace(BASE, token="ab" * 12)) as server:
+        assert post(server, {}).status_code == 400
+        ok = post(server, {}, headers={"Authorization": f"Bearer {'ab' * 12}", "authtype": "Key"})
+        assert ok.status_code == 200
+
+
+def test_the_envelope_and_its_pages(sandbox: SandboxServer) -> None:
+    response = post(sandbox, {"page": 1})
+    body = response.json()
+    assert list(body) == ["success", "message", "data", "code"]
+    assert (body["success"], body["message"], body["code"]) == (True, "", 200)
+    assert len(body["data"]) == 20 and response.headers["Content-Type"].startswith(
+        "application/json"
+    )
+    assert post(sandbox, {"page": 999}).json()["data"] == []
+    records = everything(sandbox, {})
+    assert [r["_id"] for r in records] == [r["_id"] for r in _newest_first(sandbox)]
+
+
+def _newest_first(server: SandboxServer) -> list[dict[str, object]]:
+    contacts = server.truth()["contacts"]
+    by_id = sorted(contacts, key=lambda r: r["_id"])
+    return sorted(by_id, key=lambda r: r["lastSeenAt"], reverse=True)
+
+
+def test_bodies_it_cannot_understand_are_422_and_other_paths_404(sandbox: SandboxServer) -> None:
+    for body in ({"page": 0}, {"tags": "vip"}, [1, 2]):
+        response = post(sandbox, body)
+        assert response.status_code == 422 and response.json()["success"] is False
+    garbage = requests.post(
+        f"{sandbox.base_url}/inbox/users", data=b"{not json", headers=HEADERS, timeout=5
+    )
+    assert garbage.status_code == 422
+    assert requests.get(f"{sandbox.base_url}/inbox/users", timeout=5).status_code == 404
+
+
+def test_one_connection_serves_many_requests(sandbox: SandboxServer) -> None:
+    host, port = sandbox.base_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    headers = {**HEADERS, "Content-Type": "application/json"}
+    conn.request("POST", "/inbox/users", b'{"page": 1}', headers)
+    first = conn.getresponse().read()
+    sock = conn.sock
+    for page in (2, 3, 1):
+        conn.request("POST", "/inbox/users", orjson.dumps({"page": page}), headers)
+        body = conn.getresponse().read()
+    assert conn.sock is sock and body == first
+    conn.close()
+
+
+def test_connection_close_is_honoured(sandbox: SandboxServer) -> None:
+    host, port = sandbox.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        token = DEMO_TOKEN.encode()
+        sock.sendall(b"POST /inbox/users HTTP/1.0\r\nauthtype: Key\r\nAuthorization: Bearer "
+                     + token + b"\r\nContent-Length: 2\r\n\r\n{}")  # fmt: skip
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"Connection: close" in head
+    assert len(orjson.loads(body)["data"]) == 20
+
+
+def test_the_truth_endpoint_and_the_method_agree(sandbox: SandboxServer) -> None:
+    over_http = requests.get(f"{sandbox.base_url}/_sandbox/truth", timeout=5).json()
+    direct = sandbox.truth()
+    for key in ("contacts", "deleted", "malformed", "faults"):
+        assert over_http[key] == direct[key]
+    assert len(direct["contacts"]) == 300 and direct["deleted"] == direct["malformed"] == []
+    assert direct["config"]["seed"] == 4 and DEMO_TOKEN not in str(direct)
+    status = requests.get(f"{sandbox.base_url}/_sandbox/status", timeout=5).json()
+    assert status["contacts"] == 300 and 0 < status["rendered"] <= 300
+
+
+def test_the_same_seed_serves_the_same_contacts() -> None:
+    with SandboxServer(BASE) as one, SandboxServer(BASE) as two:
+        assert post(one, {"page": 3}).content == post(two, {"page": 3}).content
+        assert one.truth()["contacts"] == two.truth()["contacts"]
+    with SandboxServer(replace(BASE, seed=5)) as other:
+        assert other.truth()["contacts"] != one.truth()["contacts"]
+
+
+def test_a_busy_account_changes_between_requests_and_the_truth_follows() -> None:
+    with SandboxServer(preset("busy", BASE)) as server:
+        before = {r["_id"]: r["lastSeenAt"] for r in server.truth()["contacts"]}
+        with requests.Session() as session:
+            for page in range(1, 61):
+                session.post(f"{server.base_url}/inbox/users", json={"page": page}, headers=HEADERS)
+        truth = server.truth()
+    after = {r["_id"]: r["lastSeenAt"] for r in truth["contacts"]}
+    deleted = {d["_id"] for d in truth["deleted"]}
+    assert truth["requests"] == 60 and deleted and not deleted & set(after)
+    assert set(after) - set(before), "contacts were created"
+    assert any(after[i] > before[i] for i in set(before) & set(after)), "contacts became active"

@@ -1,0 +1,135 @@
+"""Every fault kind over real HTTP, as a client sees it, and what the truth counts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+import requests
+
+from etl_contacts.sandbox import DEMO_TOKEN, FAULT_KINDS, SandboxConfig, SandboxServer, preset
+
+HEADERS = {"Authorization": f"Bearer {DEMO_TOKEN}", "authtype": "Key"}
+BASE = SandboxConfig(contacts=200, days=5, seed=7, anchor=datetime(2024, 6, 1, tzinfo=UTC))
+Outcome = tuple[int, dict[str, str], bytes] | str
+
+
+def ask(session: requests.Session, server: SandboxServer, page: int, timeout: float) -> Outcome:
+    """The response, or the name of the exception the client got instead."""
+    try:
+        response = session.post(
+            f"{server.base_url}/inbox/users", json={"page": page}, headers=HEADERS, timeout=timeout
+        )
+        return response.status_code, dict(response.headers), response.content
+    except requests.RequestException as exc:
+        return type(exc).__name__
+
+
+def _page(outcome: Outcome) -> list[object]:
+    assert not isinstance(outcome, str), outcome
+    return orjson.loads(outcome[2])["data"]
+
+
+EXPECTED: dict[str, Callable[[Outcome], bool]] = {
+    "429": lambda o: o[0] == 429 and o[1]["Retry-After"] != "",
+    "500": lambda o: o[0] == 500 and orjson.loads(o[2])["success"] is False,
+    "502": lambda o: o[0] == 502,
+    "503": lambda o: o[0] == 503,
+    "504": lambda o: o[0] == 504,
+    "reset": lambda o: o == "ConnectionError",
+    "slow": lambda o: o == "ReadTimeout",
+    "truncated": lambda o: o in ("ChunkedEncodingError", "ConnectionError"),
+    "html": lambda o: o[0] == 200 and o[1]["Content-Type"] == "text/html" and o[2].startswith(b"<"),
+    "malformed": lambda o: len(_page(o)) == 21,
+    "duplicate": lambda o: len(_page(o)) == 21,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("fault", FAULT_KINDS)
+def test_each_fault_kind_as_the_client_sees_it(fault: str) -> None:
+    with SandboxServer(replace(BASE, faults={fault: 1.0}, slow_seconds=0.4)) as server:
+        outcome = ask(requests.Session(), server, 2, timeout=0.2)
+        truth = server.truth()
+    assert EXPECTED[fault](outcome), outcome
+    assert truth["faults"] == {fault: 1} and truth["requests"] == 1
+    assert len(truth["contacts"]) == 200 and len(truth["malformed"]) == (fault == "malformed")
+
+
+def test_a_reset_is_a_tcp_reset() -> None:
+    server = SandboxServer(replace(BASE, faults={"reset": 1.0}))
+    with server, pytest.raises(requests.ConnectionError, match="reset by peer"):
+        requests.post(f"{server.base_url}/inbox/users", json={}, headers=HEADERS, timeout=5)
+
+
+def test_a_slow_answer_does_come_for_a_patient_client() -> None:
+    with SandboxServer(replace(BASE, faults={"slow": 1.0}, slow_seconds=0.3)) as server:
+        started = time.monotonic()
+        outcome = ask(requests.Session(), server, 1, timeout=5)
+    assert time.monotonic() - started >= 0.3 and len(_page(outcome)) == 20
+
+
+def test_retry_after_comes_as_seconds_and_as_an_http_date() -> None:
+    config = replace(BASE, faults={"429": 1.0}, retry_after_seconds=2)
+    with SandboxServer(config) as server, requests.Session() as session:
+        values = {ask(session, server, 1, 5)[1]["Retry-After"] for _ in range(12)}  # type: ignore[index]
+    assert "2" in values and any(value.endswith(" GMT") for value in values)
+
+
+def test_malformed_records_are_extra_and_listed_in_the_truth_not_the_contacts() -> None:
+    with SandboxServer(replace(BASE, faults={"malformed": 1.0})) as server:
+        session = requests.Session()
+        served = [item for page in (1, 2, 3) for item in _page(ask(session, server, page, 5))]
+        truth = server.truth()
+    good = {r["_id"] for r in truth["contacts"]}
+    extra = [item for item in served if not (isinstance(item, dict) and item.get("_id") in good)]
+    assert len(served) == 63 and extra == truth["malformed"] and len(extra) == 3
+
+
+def test_a_duplicate_is_the_same_record_on_two_pages() -> None:
+    config = replace(BASE, faults={"duplicate": 1.0})
+    with SandboxServer(config) as server, requests.Session() as session:
+        first, second = (_page(ask(session, server, page, 5)) for page in (1, 2))
+    ids = [r["_id"] for r in first + second]  # type: ignore[index]
+    assert len(ids) - len(set(ids)) == 2, "page 1 repeats page 2's first, page 2 page 1's last"
+
+
+def test_latency_is_added_to_every_request() -> None:
+    with SandboxServer(replace(BASE, latency_ms=60)) as server, requests.Session() as session:
+        started = time.monotonic()
+        for page in (1, 2, 3):
+            ask(session, server, page, 5)
+    assert time.monotonic() - started >= 0.18
+
+
+def test_the_same_seed_injects_the_same_faults_on_the_same_requests() -> None:
+    config = replace(BASE, faults=dict.fromkeys(FAULT_KINDS, 0.05), slow_seconds=0.3)
+    runs = []
+    for _ in range(2):
+        with SandboxServer(config) as server, requests.Session() as session:
+            runs.append([_kind(ask(session, server, 1 + n % 5, 0.2)) for n in range(60)])
+    assert runs[0] == runs[1] and len(set(runs[0])) > 4
+
+
+def _kind(outcome: Outcome) -> object:
+    return outcome if isinstance(outcome, str) else (outcome[0], len(outcome[2]))
+
+
+def test_a_client_with_eight_attempts_completes_against_the_hostile_preset() -> None:
+    config = replace(preset("hostile", BASE), slow_seconds=0.3)
+    attempts = []
+    with SandboxServer(config) as server, requests.Session() as session:
+        for n in range(250):
+            for attempt in range(1, 9):
+                outcome = ask(session, server, 1 + n % 10, timeout=0.2)
+                if not isinstance(outcome, str) and outcome[0] == 200 and outcome[2][:1] == b"{":
+                    break
+                time.sleep(0.001 * attempt)
+            attempts.append(attempt)
+            assert outcome[0] == 200, f"request {n} failed 8 times"  # type: ignore[index]
+        truth = server.truth()
+    assert set(truth["faults"]) == set(FAULT_KINDS), "every kind of fault was met"
+    assert max(attempts) > 1
