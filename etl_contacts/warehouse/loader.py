@@ -116,10 +116,11 @@ class BatchLoader:
             "ON COMMIT DROP"
         )
         # temp tables have no statistics until analyzed; without them the planner guesses
-        # nested loops over thousands of rows
+        # nested loops over thousands of rows. Only the join key: sampling `raw` and the other
+        # columns took a fifth of the load's SQL time.
         cur.execute(
-            "ANALYZE stage_contacts, stage_contact_tags, stage_contact_attributes, "
-            "stage_contact_segments"
+            "ANALYZE stage_contacts (contact_id), stage_contact_tags (contact_id), "
+            "stage_contact_attributes (contact_id), stage_contact_segments (contact_id)"
         )
 
     def _upsert(self, cur: psycopg.Cursor) -> tuple[int, int]:
@@ -158,7 +159,8 @@ class BatchLoader:
             cur.execute(
                 sql.SQL(
                     "DELETE FROM {table} t USING stage_contacts s JOIN changed USING (contact_id) "
-                    "WHERE t.account = s.account AND t.contact_id = s.contact_id"
+                    "WHERE NOT changed.inserted "  # a contact new to the table has no children
+                    "AND t.account = s.account AND t.contact_id = s.contact_id"
                 ).format(table=self.table(table))
             )
             cur.execute(
@@ -186,7 +188,8 @@ class BatchLoader:
                        greatest(coalesce(s.updated_at, s.last_seen_at, s.created_at),
                                 h.valid_from + interval '1 millisecond') AS valid_from,
                        s.status, s.agent_id, coalesce(tags.tags, '{{}}') AS tags,
-                       s.name, s.email, s.phone_e164, s.tracked_hash
+                       s.name, s.email, s.phone_e164, s.tracked_hash,
+                       h.contact_id IS NOT NULL AS supersedes
                 FROM stage_contacts s
                 JOIN changed USING (contact_id)
                 LEFT JOIN tags USING (contact_id)
@@ -199,8 +202,8 @@ class BatchLoader:
         cur.execute(
             sql.SQL(
                 "UPDATE {history} h SET valid_to = n.valid_from, is_current = false "
-                "FROM new_versions n WHERE h.account = n.account AND h.contact_id = n.contact_id "
-                "AND h.is_current"
+                "FROM new_versions n WHERE n.supersedes AND h.account = n.account "
+                "AND h.contact_id = n.contact_id AND h.is_current"
             ).format(history=history)
         )
         cur.execute(
