@@ -1,23 +1,28 @@
 """One sync run: extract windows, normalize each batch, load it (for Dagster and benchmarks).
 
-Fetching happens on the source's worker threads; this thread transforms and loads, so HTTP and
-Postgres overlap. A batch is flushed when it is large enough for COPY to pay off. A finished
-window rides along with the next flush, so it is recorded complete in the same transaction as
-its last rows (or a later one), never before them.
+Three things run at once: fetching on the source's worker threads, normalizing on a worker
+process, loading on this thread (with Postgres on its own process). A batch is flushed when it
+is large enough for COPY to pay off. A finished window rides along with the next flush, so it
+is recorded complete in the same transaction as its last rows (or a later one), never before.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
-from collections import Counter
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections import Counter, deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from etl_contacts.normalizer import Normalizer
+from etl_contacts.run_windows import GapFree, Repeats
 from etl_contacts.source import ClientConfig, ExtractStats, RecordsBatch, Window, extract
-from etl_contacts.transform import normalize
+from etl_contacts.transform import Frames
 from etl_contacts.warehouse import CompletedWindow, Warehouse
 
 STREAMS = ("createdAt", "lastSeenAt")
@@ -59,30 +64,20 @@ def day_windows(first: date, last: date, timezone: str) -> list[Window]:
     return windows
 
 
-class _GapFree:
-    """Per stream, how far the run's windows are complete without a gap from the first.
-
-    Windows finish out of order (several are fetched at once); a watermark must never claim a
-    window that is still loading, so it follows only the gap-free prefix.
-    """
-
-    def __init__(self, windows: Sequence[Window]) -> None:
-        self._order = {
-            stream: sorted((w for w in windows if w.field == stream), key=lambda w: w.start)
-            for stream in {w.field for w in windows}
-        }
-        self._next = dict.fromkeys(self._order, 0)
-        self._done: set[Window] = set()
-
-    def complete(self, window: Window) -> datetime | None:
-        """The new watermark of the window's stream, if this completion moved it."""
-        self._done.add(window)
-        order, position, moved = self._order[window.field], self._next[window.field], None
-        while position < len(order) and order[position] in self._done:
-            moved = order[position].end
-            position += 1
-        self._next[window.field] = position
-        return moved
+@contextmanager
+def _few_collections() -> Iterator[None]:
+    """A run allocates millions of short-lived objects, and each full collection would walk
+    every long-lived one (Dagster and pandas hold hundreds of thousands). Freeze those and
+    collect less often while the run lasts: at 50,000 contacts, collection time went from 2.6 s
+    to 0.7 s of 18 s of CPU."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 10)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def run_sync(
@@ -102,17 +97,29 @@ def run_sync(
     loaded: Counter[str] = Counter()
     buffer: list[object] = []
     completed: list[CompletedWindow] = []
-    gap_free = _GapFree(windows)
-    done = 0
+    gap_free = GapFree(windows)
+    repeats = Repeats(windows, datetime.now(ZoneInfo("UTC")))
+    pending: deque[tuple[Future[Frames], int, list[CompletedWindow]]] = deque()
+    done = skipped = 0
 
-    def flush() -> None:
-        frames = normalize(buffer, account=account, pii_key=pii_key)
-        counts = warehouse.load(frames, run_id=run_id, account=account, completed=completed)
-        loaded.update(asdict(counts))
-        buffer.clear()
-        completed.clear()
+    def flush(*, last: bool) -> None:
+        """Hand the buffer to the normalizer and load what it finished, oldest first; one
+        batch stays in flight, so normalizing the next overlaps loading this one."""
+        nonlocal buffer, completed, skipped
+        pending.append((normalizer.submit(buffer, last=last), skipped, completed))
+        buffer, completed, skipped = [], [], 0
+        while len(pending) > (0 if last else 1):
+            future, repeated, windows_done = pending.popleft()
+            frames = future.result()
+            frames = replace(frames, collapsed=frames.collapsed + repeated)
+            counts = warehouse.load(frames, run_id=run_id, account=account, completed=windows_done)
+            loaded.update(asdict(counts))
 
-    with warehouse.account_lock(account):
+    with (
+        warehouse.account_lock(account),
+        _few_collections(),
+        Normalizer(account=account, pii_key=pii_key) as normalizer,
+    ):
         warehouse.begin_run(
             run_id=run_id,
             account=account,
@@ -122,9 +129,11 @@ def run_sync(
         try:
             for event in extract(client, windows, stats=stats):
                 if isinstance(event, RecordsBatch):
-                    buffer.extend(event.records)
+                    fresh = repeats.fresh(event)
+                    skipped += len(event.records) - len(fresh)
+                    buffer.extend(fresh)
                     if len(buffer) >= batch_size:
-                        flush()
+                        flush(last=False)
                     continue
                 window = event.window
                 completed.append(
@@ -144,7 +153,7 @@ def run_sync(
                 )
                 log.info(line)
                 progress.info(line)
-            flush()
+            flush(last=True)
         except BaseException as exc:
             warehouse.finish_run(
                 run_id=run_id, status="failed", stats=stats.as_dict(), error=_one_line(exc)

@@ -41,7 +41,8 @@ class Frames:
     segments: pd.DataFrame
     rejects: pd.DataFrame
     collapsed: int = 0
-    """Older copies of a contact dropped because a newer one was in the same batch."""
+    """Records that bring nothing new, counted as unchanged: older copies of a contact in the
+    same batch, or copies of what the run has already loaded."""
 
 
 class Rejected(Exception):  # noqa: N818 (a verdict, not a failure of the program)

@@ -19,7 +19,7 @@ from etl_contacts.source.models import ClientConfig, Event, RecordsBatch, Window
 from etl_contacts.source.stats import ExtractStats
 from etl_contacts.source.windows import WindowFetcher
 
-QUEUE_BATCHES = 64
+QUEUE_BATCHES = 1024
 
 
 class _StoppedError(Exception):

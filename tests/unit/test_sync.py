@@ -1,8 +1,11 @@
-"""Pure pieces of the sync loop: day windows and the gap-free watermark."""
+"""Pure pieces of the sync loop: day windows, the gap-free watermark, repeated records."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from etl_contacts.sync import _GapFree, day_windows
+from etl_contacts.run_windows import CLOCK_MARGIN, GapFree, Repeats
+from etl_contacts.source import RecordsBatch
+from etl_contacts.sync import day_windows
+from etl_contacts.timestamps import format_ms, to_ms
 
 
 def test_day_windows_cover_local_days_in_utc() -> None:
@@ -18,8 +21,41 @@ def test_the_watermark_follows_only_the_gap_free_prefix() -> None:
     windows = [
         w for w in day_windows(date(2024, 1, 1), date(2024, 1, 4), "UTC") if w.field == "createdAt"
     ]
-    gap_free = _GapFree(windows)
+    gap_free = GapFree(windows)
     assert gap_free.complete(windows[2]) is None
     assert gap_free.complete(windows[0]) == windows[0].end
     assert gap_free.complete(windows[1]) == windows[2].end
     assert gap_free.complete(windows[3]) == windows[3].end
+
+
+def _record(created: datetime, touched: datetime, **overrides: object) -> dict[str, object]:
+    record: dict[str, object] = {
+        "_id": "a" * 24,
+        "createdAt": format_ms(to_ms(created)),
+        "updatedAt": format_ms(to_ms(touched)),
+        "lastSeenAt": format_ms(to_ms(touched)),
+    }
+    return {**record, **overrides}
+
+
+def test_a_last_seen_copy_of_a_record_the_run_creates_is_skipped_only_when_untouched() -> None:
+    windows = day_windows(date(2024, 1, 1), date(2024, 1, 3), "UTC")
+    started = datetime(2024, 1, 10, tzinfo=UTC)
+    repeats = Repeats(windows, started)
+    seen_window = next(w for w in windows if w.field == "lastSeenAt")
+    inside, before = datetime(2024, 1, 2, 5, tzinfo=UTC), datetime(2023, 12, 31, tzinfo=UTC)
+    quiet, busy = datetime(2024, 1, 3, tzinfo=UTC), started - CLOCK_MARGIN + timedelta(seconds=1)
+    copy = _record(inside, quiet)
+    kept = [
+        _record(before, quiet),  # created before the run's days: no createdAt window has it
+        _record(inside, busy),  # touched as the run began: may be newer than the other copy
+        _record(inside, quiet, updatedAt=None),  # cannot tell when it was touched
+        _record(inside, quiet, createdAt="not a date"),
+        "not an object",
+    ]
+    batch = RecordsBatch(seen_window, [copy, *kept])
+    assert repeats.fresh(batch) == kept
+    created_window = next(w for w in windows if w.field == "createdAt")
+    assert repeats.fresh(RecordsBatch(created_window, [copy])) == [copy]
+    only_seen = Repeats([w for w in windows if w.field == "lastSeenAt"], started)
+    assert only_seen.fresh(batch) == [copy, *kept]

@@ -1,0 +1,76 @@
+"""The sync loop's batches: normalized on a worker process or in-process, the warehouse is one."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import psycopg
+import sqlalchemy as sa
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from etl_contacts.sandbox import SandboxConfig, SandboxServer
+from etl_contacts.source import ClientConfig
+from etl_contacts.sync import day_windows, run_sync
+from etl_contacts.warehouse import Warehouse
+
+TOKEN = "0123456789abcdef01234567"
+TABLES = {
+    "contacts": "contact_id, content_hash, deleted_at IS NULL",
+    "contact_tags": "contact_id, tag",
+    "contact_attributes": "contact_id, key, value_json::text",
+    "contact_segments": "contact_id, segment",
+    "contact_history": "contact_id, tracked_hash, is_current",
+}
+
+
+def _another_database(url: str) -> str:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = make_url(url).set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def _tables(url: str) -> dict[str, list[tuple[object, ...]]]:
+    with sa.create_engine(url).connect() as conn:
+        return {
+            table: sorted(
+                conn.execute(sa.text(f"SELECT {columns} FROM express_chat.{table}")).all()
+            )
+            for table, columns in TABLES.items()
+        }
+
+
+def test_a_worker_process_and_this_process_load_the_same_warehouse(database_url: str) -> None:
+    config = SandboxConfig(contacts=1_500, days=10, seed=11, token=TOKEN)
+    urls = {"worker": database_url, "in-process": _another_database(database_url)}
+    runs = {}
+    with SandboxServer(config) as sandbox:
+        anchor = config.anchor_time
+        windows = day_windows(
+            (anchor - timedelta(days=10)).date(), (anchor - timedelta(days=1)).date(), "UTC"
+        )
+        client = ClientConfig(base_url=sandbox.base_url, token=TOKEN, max_concurrency=2)
+        for mode, url in urls.items():
+            warehouse = Warehouse(url)
+            warehouse.migrate()
+            # a batch smaller than the run starts the worker; one batch for all stays here
+            batch_size = 200 if mode == "worker" else 1_000_000
+            runs[mode] = run_sync(
+                client=client,
+                warehouse=warehouse,
+                windows=windows,
+                account="default",
+                run_id=mode,
+                batch_size=batch_size,
+            )
+    worker, here = runs["worker"], runs["in-process"]
+    assert worker.loaded == here.loaded
+    assert worker.loaded["inserted"] == config.contacts
+    # every contact is received twice (the day it was created, the day it was last seen); the
+    # second copy is counted unchanged without being loaded again
+    assert worker.extracted["records"] == 2 * config.contacts
+    assert worker.loaded["inserted"] + worker.loaded["unchanged"] == worker.extracted["records"]
+    assert _tables(urls["worker"]) == _tables(urls["in-process"])
