@@ -152,7 +152,9 @@ def run_sync(
                     f"{records} records so far, {rate:.0f}/s"
                 )
                 log.info(line)
-                progress.info(line)
+                progress.info(
+                    line, extra={"windows_done": done, "windows_total": len(windows), "rate": rate}
+                )
             flush(last=True)
         except BaseException as exc:
             warehouse.finish_run(

@@ -1,7 +1,8 @@
 """The HTTP face of the sandbox: `POST /inbox/users` as documented, plus its ground truth.
 
 `GET /_sandbox/truth` answers what a perfect sync would hold now; `GET /_sandbox/status` says
-whether every record is encoded yet (benchmarks wait for it).
+whether every record is encoded yet (benchmarks wait for it); `POST /_sandbox/touch` with
+`{"contacts": N}` makes N random contacts active now (a benchmark's busy day).
 """
 
 from __future__ import annotations
@@ -131,6 +132,13 @@ class SandboxServer:
             connection.send(200, self.truth_json())
         elif route == ("GET", "/_sandbox/status"):
             connection.send(200, orjson.dumps(self._store.status()))
+        elif route == ("POST", "/_sandbox/touch"):
+            try:
+                contacts = int(orjson.loads(request.body)["contacts"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                connection.send(422, _error(422, 'send {"contacts": N}'))
+                return True
+            connection.send(200, orjson.dumps({"touched": self._store.touch(contacts)}))
         else:
             connection.send(404, _error(404, f"Cannot {request.method} {request.path}"))
         return True

@@ -111,6 +111,15 @@ class ContactStore:
             for _ in range(self._events(config.delete_rate)):
                 self._delete()
 
+    def touch(self, contacts: int) -> int:
+        """Make that many distinct random live contacts active now; how many there were."""
+        with self._lock:
+            alive = np.flatnonzero(self._alive)
+            chosen = self._rng.sample(range(len(alive)), min(max(0, contacts), len(alive)))
+            for position in chosen:
+                self._activate(int(alive[position]))
+        return len(chosen)
+
     def _ordered(self, query: Query) -> np.ndarray:
         """Matching live contacts in sort order; kept per query until the data next changes."""
         cached = self._orders.get(query)
@@ -208,8 +217,10 @@ class ContactStore:
 
     def _touch(self) -> None:
         index = self._random_alive()
-        if index is None:
-            return
+        if index is not None:
+            self._activate(index)
+
+    def _activate(self, index: int) -> None:
         now = self._tick()
         self._index["lastSeenAt"].move_to_end(index, int(self._last_seen[index]), now)
         self._last_seen[index] = self._updated[index] = now

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +44,40 @@ def test_sync_loads_the_days_and_status_shows_the_run(
     status = cli.invoke(app, ["status"])
     assert status.exit_code == 0, status.output
     assert "success" in status.output
+
+
+def test_on_a_terminal_sync_draws_a_bar_with_rate_and_time_left(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", TOKEN)
+    monkeypatch.setenv("COLUMNS", "160")
+    first = (datetime.now(UTC) - timedelta(days=3)).date().isoformat()
+    last = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    main, terminal = pty.openpty()
+    command = [
+        Path(sys.executable).with_name("etl-contacts"),
+        "sync",
+        "--start",
+        first,
+        "--end",
+        last,
+    ]
+    process = subprocess.Popen(command, stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the other end closed: the command is done
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert process.wait(timeout=120) == 0, output.decode(errors="replace")
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode(errors="replace"))  # colours
+    assert "6/6 windows" in text and "contacts/s" in text and "left" in text
+    assert "window 6/6 fetched" not in text, "a bar on a terminal, not the plain lines"
+    assert f"loaded {first}..{last}:" in text
 
 
 def test_a_wrong_token_fails_with_the_cause_and_exit_code_1(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ import requests
 
 from etl_contacts.sandbox import DEMO_TOKEN, SandboxConfig, SandboxServer, preset
 from etl_contacts.sandbox.server import WRONG_TOKEN
+from etl_contacts.timestamps import format_ms
 
 HEADERS = {"Authorization": f"Bearer {DEMO_TOKEN}", "authtype": "Key"}
 BASE = SandboxConfig(contacts=300, days=10, seed=4, anchor=datetime(2024, 6, 1, tzinfo=UTC))
@@ -149,3 +151,16 @@ def test_a_busy_account_changes_between_requests_and_the_truth_follows() -> None
     assert truth["requests"] == 60 and deleted and not deleted & set(after)
     assert set(after) - set(before), "contacts were created"
     assert any(after[i] > before[i] for i in set(before) & set(after)), "contacts became active"
+
+
+def test_touch_makes_that_many_distinct_contacts_active_now() -> None:
+    with SandboxServer(BASE) as sandbox:
+        before = format_ms(int(time.time() * 1000))
+        touched = requests.post(
+            f"{sandbox.base_url}/_sandbox/touch", data=b'{"contacts": 30}', timeout=5
+        )
+        refused = requests.post(f"{sandbox.base_url}/_sandbox/touch", data=b"{}", timeout=5)
+        contacts = sandbox.truth()["contacts"]
+    assert touched.json() == {"touched": 30}
+    assert refused.status_code == 422
+    assert sum(c["lastSeenAt"] >= before for c in contacts) == 30
