@@ -6,8 +6,9 @@ moves out cheaply: the records cross as one orjson document (7 ms for 5,000 reco
 250 ms to normalize them) and the frames come back pickled (12 ms to unpickle).
 
 Results come back in submission order, so batches still load in the order they were received.
-A run whose first batch is also its last (every nightly run of a small account) is normalized
-in-process: starting a process would cost more than it saves.
+A run whose first batch is also its last (every nightly run of a small account), and an empty
+batch (a re-run finds every record unchanged), are normalized in-process: starting a process, or
+a round trip to it, would cost more than it saves.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class Normalizer:
         self._pool: ProcessPoolExecutor | None = None
 
     def submit(self, records: list[object], *, last: bool) -> Future[Frames]:
-        if self._pool is None and last:
+        if not records or (self._pool is None and last):
             return _done(normalize(records, account=self._account, pii_key=self._pii_key))
         try:
             document = orjson.dumps(records)

@@ -23,6 +23,7 @@ from etl_contacts.normalizer import Normalizer
 from etl_contacts.run_windows import GapFree, Repeats
 from etl_contacts.source import ClientConfig, ExtractStats, RecordsBatch, Window, extract
 from etl_contacts.transform import Frames
+from etl_contacts.unchanged import Split, split_unchanged
 from etl_contacts.warehouse import CompletedWindow, Warehouse
 
 STREAMS = ("createdAt", "lastSeenAt")
@@ -99,20 +100,31 @@ def run_sync(
     completed: list[CompletedWindow] = []
     gap_free = GapFree(windows)
     repeats = Repeats(windows, datetime.now(ZoneInfo("UTC")))
-    pending: deque[tuple[Future[Frames], int, list[CompletedWindow]]] = deque()
+    pending: deque[tuple[Future[Frames], Split, int, list[CompletedWindow]]] = deque()
     done = skipped = 0
 
+    def stored_hashes(contact_ids: list[str]) -> dict[str, str]:
+        return warehouse.stored_hashes(account, contact_ids)
+
     def flush(*, last: bool) -> None:
-        """Hand the buffer to the normalizer and load what it finished, oldest first; one
-        batch stays in flight, so normalizing the next overlaps loading this one."""
+        """Hand the buffer's changed records to the normalizer and load what it finished,
+        oldest first; one batch stays in flight, so normalizing the next overlaps loading."""
         nonlocal buffer, completed, skipped
-        pending.append((normalizer.submit(buffer, last=last), skipped, completed))
+        split = split_unchanged(buffer, stored_hashes, pii_key)
+        future = normalizer.submit(split.changed, last=last)
+        pending.append((future, split, skipped, completed))
         buffer, completed, skipped = [], [], 0
         while len(pending) > (0 if last else 1):
-            future, repeated, windows_done = pending.popleft()
+            future, split, repeated, windows_done = pending.popleft()
             frames = future.result()
             frames = replace(frames, collapsed=frames.collapsed + repeated)
-            counts = warehouse.load(frames, run_id=run_id, account=account, completed=windows_done)
+            counts = warehouse.load(
+                frames,
+                run_id=run_id,
+                account=account,
+                completed=windows_done,
+                unchanged=split.unchanged,
+            )
             loaded.update(asdict(counts))
 
     with (

@@ -22,7 +22,7 @@ def parse_ms(value: object) -> int | None:
     if not isinstance(value, str) or len(value) < 10:
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value)  # reads a trailing Z since Python 3.11
     except ValueError:
         return None
     if moment.tzinfo is None:

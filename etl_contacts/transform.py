@@ -108,10 +108,7 @@ def _contact(
         raise Rejected("missing_id", "the record has no _id")
     if not isinstance(contact_id, str) or not OBJECT_ID.fullmatch(contact_id):
         raise Rejected("invalid_id", f"_id {str(contact_id)[:40]!r} is not 24 hex characters")
-    raw = _json(item)
-    if b"\\u0000" in raw:
-        item = _without_nul(item)
-        raw = _json(item)
+    item, raw = _stored(item, pii_key)
     created = _timestamp(item, "createdAt", required=True, now=now)
     updated = _timestamp(item, "updatedAt", required=False, now=now)
     last_seen = _timestamp(item, "lastSeenAt", required=False, now=now)
@@ -130,8 +127,6 @@ def _contact(
     agent = _text(item.get("_agentAssigned"))
     tracked = _json([status, agent, children.tags, name, email, phone])
     if pii_key is not None:
-        item = _without_contact_details(item)
-        raw = _json(item)
         email = _keyed(pii_key, email)
         phone = _keyed(pii_key, phone)
     row = (
@@ -144,6 +139,29 @@ def _contact(
         created, updated, last_seen, raw.decode(), _digest(raw, pii_key), _digest(tracked, None),
     )  # fmt: skip
     return row, children
+
+
+def content_hash(item: object, pii_key: bytes | None = None) -> str | None:
+    """The `content_hash` that `normalize` gives this record, without normalizing it (None for
+    what it would reject before hashing): equal to the stored one, the row would not change."""
+    if not isinstance(item, dict):
+        return None
+    try:
+        return _digest(_stored(item, pii_key)[1], pii_key)
+    except Rejected:
+        return None
+
+
+def _stored(item: dict[str, object], pii_key: bytes | None) -> tuple[dict[str, object], bytes]:
+    """The record without NULs (PostgreSQL refuses them), and the JSON kept in `raw`: without
+    the contact details when they are stored keyed."""
+    raw = _json(item)
+    if b"\\u0000" in raw:
+        item = _without_nul(item)
+        raw = _json(item)
+    if pii_key is not None:
+        raw = _json(_without_contact_details(item))
+    return item, raw
 
 
 def _json(value: object) -> bytes:

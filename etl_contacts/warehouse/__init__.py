@@ -1,7 +1,7 @@
 """The PostgreSQL warehouse: table metadata, COPY + upsert loading, run records, embedded server."""
 
 from etl_contacts.warehouse import tables
-from etl_contacts.warehouse.loader import CompletedWindow, LoadCounts
+from etl_contacts.warehouse.loader import CompletedWindow, LoadCounts, Seen
 from etl_contacts.warehouse.warehouse import Warehouse
 
-__all__ = ["CompletedWindow", "LoadCounts", "Warehouse", "tables"]
+__all__ = ["CompletedWindow", "LoadCounts", "Seen", "Warehouse", "tables"]

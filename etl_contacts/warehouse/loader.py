@@ -30,6 +30,8 @@ CHILDREN = {
     "contact_segments": ("segments", ("account", "contact_id", "segment")),
 }
 REJECT_FIELDS = ("account", "contact_id", "reason", "detail", "record")
+Seen = tuple[str, datetime | None]
+"""A contact received but not loaded (its row would not change): its id and createdAt."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class BatchLoader:
         run_id: str,
         account: str,
         completed: Sequence[CompletedWindow],
+        unchanged: Sequence[Seen],
     ) -> LoadCounts:
         with conn.cursor() as cur:
             self._stage(cur, frames)
@@ -79,12 +82,13 @@ class BatchLoader:
             self._replace_children(cur)
             self._record_history(cur)
             self._reject(cur, frames.rejects, run_id)
-            self._remember_seen(cur, frames, run_id, account)
+            self._remember_seen(cur, frames, unchanged, run_id, account)
             deleted = sum(self._complete(cur, window, run_id, account) for window in completed)
+            received = len(frames.contacts) + frames.collapsed + len(unchanged)
             counts = LoadCounts(
                 inserted=inserted,
                 updated=updated,
-                unchanged=len(frames.contacts) + frames.collapsed - inserted - updated,
+                unchanged=received - inserted - updated,
                 rejected=len(frames.rejects),
                 deleted=deleted,
             )
@@ -227,8 +231,26 @@ class BatchLoader:
             for row in _rows(rejects, REJECT_FIELDS):
                 copy.write_row((*row, run_id))
 
+    def stored_hashes(
+        self, conn: psycopg.Connection, account: str, contact_ids: Sequence[str]
+    ) -> dict[str, str]:
+        """Content hashes of those contacts as stored, for the ones not marked deleted."""
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT contact_id, content_hash FROM {contacts} "
+                "WHERE account = %s AND contact_id = ANY(%s) AND deleted_at IS NULL"
+            ).format(contacts=self.table("contacts")),
+            (account, list(contact_ids)),
+        )
+        return dict(rows.fetchall())
+
     def _remember_seen(
-        self, cur: psycopg.Cursor, frames: Frames, run_id: str, account: str
+        self,
+        cur: psycopg.Cursor,
+        frames: Frames,
+        unchanged: Sequence[Seen],
+        run_id: str,
+        account: str,
     ) -> None:
         seen = zip(frames.contacts["contact_id"], frames.contacts["created_at"], strict=True)
         rejected = ((i, None) for i in frames.rejects["contact_id"].dropna())
@@ -237,7 +259,7 @@ class BatchLoader:
                 table=self.table("sync_seen")
             )
         ) as copy:
-            for contact_id, created_at in [*seen, *rejected]:
+            for contact_id, created_at in [*seen, *rejected, *unchanged]:
                 copy.write_row((run_id, account, contact_id, created_at))
 
     def _complete(

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from etl_contacts.transform import Frames
 from etl_contacts.warehouse import tables
-from etl_contacts.warehouse.loader import BatchLoader, CompletedWindow, LoadCounts
+from etl_contacts.warehouse.loader import BatchLoader, CompletedWindow, LoadCounts, Seen
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 RUN_COUNTERS = {
@@ -101,13 +101,28 @@ class Warehouse:
         run_id: str,
         account: str,
         completed: Sequence[CompletedWindow] = (),
+        unchanged: Sequence[Seen] = (),
     ) -> LoadCounts:
-        """One batch in one transaction: data, child rows, history, rejects, counters, state."""
+        """One batch in one transaction: data, child rows, history, rejects, counters, state.
+
+        `unchanged` are contacts received whose rows would not change: only remembered as seen.
+        """
         with self.engine.begin() as conn:
             driver = conn.connection.driver_connection
             return self._loader.load(
-                driver, frames, run_id=run_id, account=account, completed=completed
+                driver,
+                frames,
+                run_id=run_id,
+                account=account,
+                completed=completed,
+                unchanged=unchanged,
             )
+
+    def stored_hashes(self, account: str, contact_ids: Sequence[str]) -> dict[str, str]:
+        """Content hashes of those contacts as stored (deleted ones left out)."""
+        with self.engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            return self._loader.stored_hashes(driver, account, contact_ids)
 
     def finish_run(
         self, *, run_id: str, status: str, stats: Mapping[str, float], error: str | None

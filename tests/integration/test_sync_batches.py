@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 
 import psycopg
+import requests
 import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.engine import make_url
@@ -74,3 +75,42 @@ def test_a_worker_process_and_this_process_load_the_same_warehouse(database_url:
     assert worker.extracted["records"] == 2 * config.contacts
     assert worker.loaded["inserted"] + worker.loaded["unchanged"] == worker.extracted["records"]
     assert _tables(urls["worker"]) == _tables(urls["in-process"])
+
+
+def test_a_rerun_loads_what_changed_and_still_sees_the_rest(database_url: str) -> None:
+    config = SandboxConfig(contacts=1_000, days=5, seed=12, token=TOKEN)
+    warehouse = Warehouse(database_url)
+    warehouse.migrate()
+    with SandboxServer(config) as sandbox:
+        anchor = config.anchor_time
+        windows = day_windows(
+            (anchor - timedelta(days=5)).date(), (anchor - timedelta(days=1)).date(), "UTC"
+        )
+        client = ClientConfig(base_url=sandbox.base_url, token=TOKEN, max_concurrency=2)
+
+        def sync(run_id: str) -> dict[str, int]:
+            return run_sync(client=client, warehouse=warehouse, windows=windows,
+                            account="default", run_id=run_id, batch_size=300).loaded  # fmt: skip
+
+        sync("first")
+        with warehouse.engine.begin() as conn:
+            undeleted = conn.execute(sa.text(
+                "UPDATE express_chat.contacts SET deleted_at = now() "
+                "WHERE contact_id = (SELECT min(contact_id) FROM express_chat.contacts) "
+                "RETURNING contact_id"
+            )).scalar_one()  # fmt: skip
+        touched = requests.post(
+            f"{sandbox.base_url}/_sandbox/touch", data=b'{"contacts": 10}', timeout=5
+        ).json()["touched"]
+        again = sync("again")
+        truth = {c["_id"]: c for c in sandbox.truth()["contacts"]}
+    assert touched == 10
+    # the ten touched contacts changed; the one marked deleted comes back; nothing else is written
+    assert again["inserted"] == 0 and again["updated"] == 11
+    assert again["deleted"] == 0, "records skipped as unchanged still count as seen"
+    with warehouse.engine.connect() as conn:
+        rows = dict(conn.execute(sa.text(
+            "SELECT contact_id, raw FROM express_chat.contacts WHERE deleted_at IS NULL"
+        )).all())  # fmt: skip
+    assert undeleted in rows
+    assert rows == truth

@@ -6,7 +6,7 @@ import hypothesis.strategies as st
 from hypothesis import given, settings
 
 from etl_contacts.sandbox.data import render
-from etl_contacts.transform import normalize
+from etl_contacts.transform import content_hash, normalize
 
 GOOD = render(9, 1, 1_700_000_000_000, 1_700_000_500_000, 1_700_000_500_000, 0)
 
@@ -109,3 +109,22 @@ def test_pii_mode_stores_keyed_hashes_and_scrubs_raw() -> None:
     assert row["email"] is None or len(row["email"]) == 64
     assert email is None or email.strip() not in row["raw"]
     assert '"phone"' not in row["raw"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(contact_like, st.sampled_from([None, b"k" * 32]))
+def test_content_hash_is_the_hash_normalize_stores(
+    record: dict[str, object], key: bytes | None
+) -> None:
+    contacts = normalize([record], account="a", pii_key=key).contacts
+    if len(contacts):
+        assert content_hash(record, key) == contacts.iloc[0]["content_hash"]
+
+
+def test_content_hash_of_nul_and_pii_records_matches_normalize() -> None:
+    record = {**GOOD, "name": "A\x00na"}
+    for key in (None, b"secret"):
+        stored = normalize([record], account="a", pii_key=key).contacts.iloc[0]["content_hash"]
+        assert content_hash(record, key) == stored
+    assert content_hash(record, None) != content_hash(record, b"secret")
+    assert content_hash(["not", "a", "contact"]) is None
