@@ -94,8 +94,9 @@ def _tree_rss_kb(pid: int) -> int:
         ]
     except (FileNotFoundError, ProcessLookupError):  # it ended while we looked
         return 0
-    rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
-    return rss + sum(_tree_rss_kb(child) for child in children)
+    # a process that has exited but not been reaped has no VmRSS line
+    rss = [int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")]
+    return sum(rss) + sum(_tree_rss_kb(child) for child in children)
 
 
 def case(name: str, base_url: str, url: str, concurrency: int) -> dict[str, float]:
