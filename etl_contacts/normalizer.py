@@ -14,6 +14,9 @@ a round trip to it, would cost more than it saves.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from types import TracebackType
 
@@ -41,7 +44,12 @@ class Normalizer:
             # spawn, not fork: fetching threads are running, and a forked child would inherit
             # their locks in whatever state they were
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=context,
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
+            )
         return self._pool.submit(_normalize_document, document, self._account, self._pii_key)
 
     def __enter__(self) -> Normalizer:
@@ -55,6 +63,18 @@ class Normalizer:
     ) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker outliving a killed run would wait for work forever: it holds both ends of its
+    task queue, so it never sees the queue close. It watches its parent instead."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _normalize_document(document: bytes, account: str, pii_key: bytes | None) -> Frames:

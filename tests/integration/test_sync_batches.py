@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import psycopg
 import requests
@@ -114,3 +118,52 @@ def test_a_rerun_loads_what_changed_and_still_sees_the_rest(database_url: str) -
         )).all())  # fmt: skip
     assert undeleted in rows
     assert rows == truth
+
+
+SYNC_SCRIPT = """
+import sys
+from datetime import timedelta
+from etl_contacts.source import ClientConfig
+from etl_contacts.sync import day_windows, run_sync
+from etl_contacts.warehouse import Warehouse
+base_url, url, token, first, last = sys.argv[1:]
+from datetime import date
+if __name__ == "__main__":
+    run_sync(client=ClientConfig(base_url=base_url, token=token, max_concurrency=2),
+             warehouse=Warehouse(url), windows=day_windows(date.fromisoformat(first),
+             date.fromisoformat(last), "UTC"), account="default", run_id="killed", batch_size=100)
+"""
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(c) for task in tasks.iterdir() for c in (task / "children").read_text().split()]
+
+
+def test_the_normalizer_process_ends_with_a_killed_run(database_url: str) -> None:
+    Warehouse(database_url).migrate()
+    config = SandboxConfig(contacts=3_000, days=10, seed=13, token=TOKEN, latency_ms=20)
+    with SandboxServer(config) as sandbox:
+        anchor = config.anchor_time
+        first, last = (anchor - timedelta(days=10)).date(), (anchor - timedelta(days=1)).date()
+        command = [sys.executable, "-c", SYNC_SCRIPT, sandbox.base_url, database_url, TOKEN,
+                   first.isoformat(), last.isoformat()]  # fmt: skip
+        run = subprocess.Popen(command)
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while not workers and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.2)
+            workers = [c for c in _children(run.pid) if "spawn_main" in _command(c)]
+        assert workers, "the run never started its normalizer"
+        run.kill()
+        run.wait()
+        while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+            time.sleep(0.2)
+    assert not any(Path(f"/proc/{w}").exists() for w in workers), "the worker outlived its run"
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except FileNotFoundError:
+        return ""
