@@ -28,9 +28,10 @@ from etl_contacts.warehouse import CompletedWindow, Warehouse
 
 STREAMS = ("createdAt", "lastSeenAt")
 # Records per transaction: COPY pays off from thousands on, and each batch in flight costs
-# memory twice (here and in the normalizer). At 4,000 a cold load peaked at 490 MB for both
-# processes, at 5,000 at 524 MB, at 3,000 at 445 MB but 15 % slower.
-DEFAULT_BATCH_SIZE = 4_000
+# memory twice (here and in the normalizer). A cold load of 50,000 contacts peaked, for both
+# processes, at 524 MB with 5,000, 490 MB with 4,000 (531 MB at 1,000,000 contacts), 445 MB
+# with 3,000, which was up to 15 % slower: 500 MB is the ceiling we hold to.
+DEFAULT_BATCH_SIZE = 3_000
 
 logger = logging.getLogger(__name__)
 progress = logging.getLogger("etl_contacts.progress")
