@@ -206,13 +206,15 @@ def start_sandbox(contacts: int, latency_ms: float) -> tuple[subprocess.Popen, s
     return server, f"http://127.0.0.1:{port}"
 
 
-def measure(name: str, base_url: str, url: str, contacts: int, concurrency: int = 4) -> str:
+def measure(
+    name: str, base_url: str, url: str, contacts: int, concurrency: int = 4, note: str = ""
+) -> str:
     command = [sys.executable, __file__, "--case", name, base_url, url, str(concurrency)]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     figures = json.loads(output.strip().splitlines()[-1])
     seconds = figures["seconds"]
     written = f"{int(figures['written']):,}" if "written" in figures else "-"
-    return (f"| {name} | {contacts / seconds:,.0f} | {int(figures['requests']):,} | "
+    return (f"| {name}{note} | {contacts / seconds:,.0f} | {int(figures['requests']):,} | "
             f"{figures['peak_mb']:,.0f} | {seconds:.1f} | {written} |")  # fmt: skip
 
 
@@ -243,7 +245,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, {memory:.0f} GiB; Python {platform.python_version()}, "
           f"PostgreSQL {server}, {libraries}; {contacts:,} contacts over {DAYS} days, "
           f"page size {PAGE_SIZE}")  # fmt: skip
-    print("| case | contacts/s | requests | peak MB | seconds | rows written |")
+    print("\n| case | contacts/s | requests | peak MB | seconds | rows written |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     server, base_url = start_sandbox(contacts, 0.0)
     try:
@@ -253,18 +255,18 @@ def main() -> None:
         print(measure("cold load", base_url, warm, contacts), flush=True)
         print(measure("warm re-load", base_url, warm, contacts), flush=True)
         changed = touch(base_url, contacts // 20)
-        row = measure("incremental", base_url, warm, changed)
-        print(row + f" ({changed:,} of {contacts:,} contacts changed today)", flush=True)
+        note = f" ({changed:,} of {contacts:,} contacts changed today)"
+        print(measure("incremental", base_url, warm, changed, note=note), flush=True)
         print(measure("naive baseline", base_url, database(), contacts), flush=True)
     finally:
         server.terminate()
     server, base_url = start_sandbox(LATENCY_CONTACTS, 100.0)
     try:
         for concurrency in (1, 4, 8):
-            row = measure(
-                f"latency c={concurrency}", base_url, database(), LATENCY_CONTACTS, concurrency
-            )
-            print(row + f" ({LATENCY_CONTACTS:,} contacts, 100 ms per request)", flush=True)
+            note = f" ({LATENCY_CONTACTS:,} contacts, 100 ms per request)"
+            row = measure(f"latency c={concurrency}", base_url, database(), LATENCY_CONTACTS,
+                          concurrency, note=note)  # fmt: skip
+            print(row, flush=True)
     finally:
         server.terminate()
 
