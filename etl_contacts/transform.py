@@ -108,7 +108,7 @@ def _contact(
         raise Rejected("missing_id", "the record has no _id")
     if not isinstance(contact_id, str) or not OBJECT_ID.fullmatch(contact_id):
         raise Rejected("invalid_id", f"_id {str(contact_id)[:40]!r} is not 24 hex characters")
-    item, raw = _stored(item, pii_key)
+    item, raw, digest = _stored(item, pii_key)
     created = _timestamp(item, "createdAt", required=True, now=now)
     updated = _timestamp(item, "updatedAt", required=False, now=now)
     last_seen = _timestamp(item, "lastSeenAt", required=False, now=now)
@@ -136,7 +136,7 @@ def _contact(
         _flag(item.get("userInteracted")), _flag(item.get("isLiveChatActive")),
         _text(item.get("lastMessageBy")), _count(item.get("websiteVisits")),
         _flag(ordered.get("status")), parse_ms(ordered.get("lastAt")),
-        created, updated, last_seen, raw.decode(), _digest(raw, pii_key), _digest(tracked, None),
+        created, updated, last_seen, raw.decode(), digest, _digest(tracked, None),
     )  # fmt: skip
     return row, children
 
@@ -147,21 +147,22 @@ def content_hash(item: object, pii_key: bytes | None = None) -> str | None:
     if not isinstance(item, dict):
         return None
     try:
-        return _digest(_stored(item, pii_key)[1], pii_key)
+        return _stored(item, pii_key)[2]
     except Rejected:
         return None
 
 
-def _stored(item: dict[str, object], pii_key: bytes | None) -> tuple[dict[str, object], bytes]:
-    """The record without NULs (PostgreSQL refuses them), and the JSON kept in `raw`: without
-    the contact details when they are stored keyed."""
-    raw = _json(item)
-    if b"\\u0000" in raw:
+def _stored(item: dict[str, object], pii_key: bytes | None) -> tuple[dict[str, object], bytes, str]:
+    """The record without NULs (PostgreSQL refuses them), the JSON kept in `raw` (without the
+    contact details when they are stored keyed), and the content hash. The hash covers the whole
+    record, keyed in PII mode: of `raw` alone, a changed email would leave it equal, and the
+    upsert would keep the old one."""
+    whole = _json(item)
+    if b"\\u0000" in whole:
         item = _without_nul(item)
-        raw = _json(item)
-    if pii_key is not None:
-        raw = _json(_without_contact_details(item))
-    return item, raw
+        whole = _json(item)
+    raw = whole if pii_key is None else _json(_without_contact_details(item))
+    return item, raw, _digest(whole, pii_key)
 
 
 def _json(value: object) -> bytes:

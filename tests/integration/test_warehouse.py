@@ -151,6 +151,12 @@ def test_pii_mode(warehouse: Warehouse) -> None:
     )[0]
     assert len(email) == 64 and len(phone) == 64 and domain == "example.com"
     assert "Secret" not in raw and "9876543210" not in raw
+    # a new email alone is a change, though `raw` (without it) stays the same
+    record["profile"]["userDetails"]["contact"]["email"] = "new@example.com"  # type: ignore[index]
+    counts = warehouse.load(normalize([record], account="a", pii_key=b"k"), run_id=RUN, account="a")
+    assert counts.updated == 1
+    (new_email,) = rows(warehouse, "SELECT email FROM express_chat.contacts")[0]
+    assert new_email != email and len(new_email) == 64
 
 
 def test_a_hostile_schema_name_is_only_a_name(database_url: str) -> None:
