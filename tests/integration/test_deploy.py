@@ -46,7 +46,8 @@ def test_a_three_day_backfill_runs_through_the_queue(
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
     first = yesterday - timedelta(days=2)
     bin_dir = Path(sys.executable).parent
-    with SandboxServer(SandboxConfig(contacts=300, days=5, token=TOKEN)) as sandbox:
+    # enough contacts for several batches: the sync's normalizer process starts inside the step
+    with SandboxServer(SandboxConfig(contacts=6_000, days=5, token=TOKEN)) as sandbox:
         monkeypatch.setenv("EXPRESS_CHAT_BASE_URL", sandbox.base_url)
         tags = (
             f'{{"dagster/asset_partition_range_start": "{first}", '
@@ -77,9 +78,18 @@ def test_a_three_day_backfill_runs_through_the_queue(
             assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
             partitions = instance.get_materialized_partitions(dg.AssetKey("contacts"))
+        low, high = first.isoformat(), (yesterday + timedelta(days=1)).isoformat()
+        expected = {
+            c["_id"]
+            for c in sandbox.truth()["contacts"]
+            if low <= c["createdAt"] < high or low <= c["lastSeenAt"] < high
+        }
     assert partitions == {str(first + timedelta(days=d)) for d in range(3)}
     with sa.create_engine(warehouse_url).connect() as conn:
         runs = conn.execute(sa.text("SELECT status FROM express_chat.sync_runs")).scalars().all()
-        contacts = conn.execute(sa.text("SELECT count(*) FROM express_chat.contacts")).scalar()
+        contacts = set(
+            conn.execute(sa.text("SELECT contact_id FROM express_chat.contacts")).scalars()
+        )
     assert runs == ["success"]
-    assert contacts > 0
+    assert len(expected) > 3_000, "more records than one batch of the sync"
+    assert contacts == expected
