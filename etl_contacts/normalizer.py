@@ -13,7 +13,6 @@ a round trip to it, would cost more than it saves.
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import os
 import threading
@@ -48,7 +47,7 @@ class Normalizer:
             self._pool = ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=context,
-                initializer=_start_worker,
+                initializer=_exit_with_parent,
                 initargs=(os.getpid(),),
             )
         return self._pool.submit(_normalize_document, document, self._account, self._pii_key)
@@ -66,15 +65,9 @@ class Normalizer:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _start_worker(parent: int) -> None:
-    """Collect garbage rarely: the worker's long-lived objects (pandas, phonenumbers) would be
-    walked again and again while it decodes and normalizes, which took a fifth of its time.
-
-    And exit with the parent: a worker outliving a killed run would wait for work forever (it
-    holds both ends of its task queue, so it never sees the queue close).
-    """
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 10)
+def _exit_with_parent(parent: int) -> None:
+    """A worker outliving a killed run would wait for work forever: it holds both ends of its
+    task queue, so it never sees the queue close. It watches its parent instead."""
 
     def watch() -> None:
         while os.getppid() == parent:
