@@ -18,7 +18,9 @@ class GapFree:
     """Per stream, how far the run's windows are complete without a gap from the first.
 
     Windows finish out of order (several are fetched at once); a watermark must never claim a
-    window that is still loading, so it follows only the gap-free prefix.
+    window that is still loading, so it follows only the gap-free prefix. The lastSeenAt
+    watermark also waits for the createdAt one: `Repeats` leaves to the createdAt windows the
+    records both streams would hand over, and those have createdAt <= lastSeenAt.
     """
 
     def __init__(self, windows: Sequence[Window]) -> None:
@@ -28,16 +30,32 @@ class GapFree:
         }
         self._next = dict.fromkeys(self._order, 0)
         self._done: set[Window] = set()
+        self._reported: dict[str, datetime] = {}
 
-    def complete(self, window: Window) -> datetime | None:
-        """The new watermark of the window's stream, if this completion moved it."""
+    def complete(self, window: Window) -> dict[str, datetime]:
+        """The streams whose watermark this completion moves, and to where."""
         self._done.add(window)
-        order, position, moved = self._order[window.field], self._next[window.field], None
+        order, position = self._order[window.field], self._next[window.field]
         while position < len(order) and order[position] in self._done:
-            moved = order[position].end
             position += 1
         self._next[window.field] = position
+        moved = {}
+        for stream in self._order:
+            mark = self._watermark(stream)
+            if mark is not None and mark != self._reported.get(stream):
+                moved[stream] = self._reported[stream] = mark
         return moved
+
+    def _prefix_end(self, stream: str) -> datetime | None:
+        position = self._next.get(stream, 0)
+        return self._order[stream][position - 1].end if position else None
+
+    def _watermark(self, stream: str) -> datetime | None:
+        mark = self._prefix_end(stream)
+        if stream == "lastSeenAt" and "createdAt" in self._order and mark is not None:
+            created = self._prefix_end("createdAt")
+            mark = None if created is None else min(mark, created)
+        return mark
 
 
 class Repeats:

@@ -157,7 +157,7 @@ def run_sync(
                         stream=window.field,
                         start=window.start,
                         end=window.end,
-                        watermark=gap_free.complete(window),
+                        watermarks=gap_free.complete(window),
                     )
                 )
                 done += 1

@@ -11,8 +11,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
@@ -47,14 +47,14 @@ class LoadCounts:
 class CompletedWindow:
     """A top-level window all of whose records this run has passed to `load()`.
 
-    `watermark` is set when this completion closes a gap-free run of windows from the run's
-    first one: the stream is then completely loaded up to it, and only then may it move.
+    `watermarks` holds the streams whose watermark this completion moves, and to where: a
+    stream is completely loaded up to its watermark, and only then may the watermark move.
     """
 
     stream: str
     start: datetime
     end: datetime
-    watermark: datetime | None = None
+    watermarks: Mapping[str, datetime] = field(default_factory=dict)
 
 
 class BatchLoader:
@@ -287,17 +287,16 @@ class BatchLoader:
                 {"account": account, "start": window.start, "end": window.end, "run_id": run_id},
             )
             deleted = cur.rowcount
-        if window.watermark is None:
-            return deleted
-        cur.execute(
-            sql.SQL(
-                "INSERT INTO {state} (account, stream, watermark, updated_at) "
-                "VALUES (%s, %s, %s, now()) ON CONFLICT (account, stream) DO UPDATE "
-                "SET watermark = greatest({state}.watermark, EXCLUDED.watermark), "
-                "updated_at = now()"
-            ).format(state=self.table("sync_state")),
-            (account, window.stream, window.watermark),
-        )
+        for stream, watermark in window.watermarks.items():
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO {state} (account, stream, watermark, updated_at) "
+                    "VALUES (%s, %s, %s, now()) ON CONFLICT (account, stream) DO UPDATE "
+                    "SET watermark = greatest({state}.watermark, EXCLUDED.watermark), "
+                    "updated_at = now()"
+                ).format(state=self.table("sync_state")),
+                (account, stream, watermark),
+            )
         return deleted
 
     def _count(self, cur: psycopg.Cursor, counts: LoadCounts, run_id: str) -> None:

@@ -113,7 +113,9 @@ def test_a_completed_window_soft_deletes_what_the_source_stopped_returning(
     records = [contact(i) for i in range(10)]
     load(warehouse, records)
     end = datetime.fromtimestamp(T0 / 1000 + 60, UTC)
-    window = CompletedWindow("createdAt", datetime.fromtimestamp(T0 / 1000, UTC), end, end)
+    window = CompletedWindow(
+        "createdAt", datetime.fromtimestamp(T0 / 1000, UTC), end, {"createdAt": end}
+    )
     second = Warehouse(database_url)
     second.begin_run(run_id="run-2", account="a", started_at=datetime.now(UTC), windows=[])
     counts = second.load(

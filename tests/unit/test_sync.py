@@ -22,10 +22,25 @@ def test_the_watermark_follows_only_the_gap_free_prefix() -> None:
         w for w in day_windows(date(2024, 1, 1), date(2024, 1, 4), "UTC") if w.field == "createdAt"
     ]
     gap_free = GapFree(windows)
-    assert gap_free.complete(windows[2]) is None
-    assert gap_free.complete(windows[0]) == windows[0].end
-    assert gap_free.complete(windows[1]) == windows[2].end
-    assert gap_free.complete(windows[3]) == windows[3].end
+    assert gap_free.complete(windows[2]) == {}
+    assert gap_free.complete(windows[0]) == {"createdAt": windows[0].end}
+    assert gap_free.complete(windows[1]) == {"createdAt": windows[2].end}
+    assert gap_free.complete(windows[3]) == {"createdAt": windows[3].end}
+
+
+def test_the_last_seen_watermark_waits_for_the_created_one() -> None:
+    created, seen = (
+        [w for w in day_windows(date(2024, 1, 1), date(2024, 1, 3), "UTC") if w.field == f]
+        for f in ("createdAt", "lastSeenAt")
+    )
+    gap_free = GapFree([*created, *seen])
+    # lastSeenAt copies of contacts created on those days were left to the createdAt windows
+    assert gap_free.complete(seen[0]) == {}
+    assert gap_free.complete(seen[1]) == {}
+    assert gap_free.complete(created[0]) == {"createdAt": created[0].end, "lastSeenAt": seen[0].end}
+    assert gap_free.complete(created[1]) == {"createdAt": created[1].end, "lastSeenAt": seen[1].end}
+    assert gap_free.complete(created[2]) == {"createdAt": created[2].end}
+    assert gap_free.complete(seen[2]) == {"lastSeenAt": seen[2].end}
 
 
 def _record(created: datetime, touched: datetime, **overrides: object) -> dict[str, object]:
