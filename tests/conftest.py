@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,16 +29,29 @@ def pg_server_url() -> str:
 
 
 @pytest.fixture
-def database_url(pg_server_url: str) -> Iterator[str]:
-    """A new empty database for one test, dropped afterwards."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
+def new_database(pg_server_url: str) -> Iterator[Callable[[], str]]:
+    """Makes new empty databases for one test (as many as it asks for), dropped afterwards."""
     admin = make_url(pg_server_url).set(drivername="postgresql")
     conninfo = admin.render_as_string(hide_password=False)
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        made.append(name)
+        return make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+
+    yield make
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        for name in made:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def database_url(new_database: Callable[[], str]) -> str:
+    """A new empty database for one test, dropped afterwards."""
+    return new_database()
 
 
 @pytest.fixture(scope="session")

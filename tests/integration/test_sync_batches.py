@@ -5,15 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg
 import requests
 import sqlalchemy as sa
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from etl_contacts.sandbox import SandboxConfig, SandboxServer
 from etl_contacts.source import ClientConfig
@@ -30,14 +27,6 @@ TABLES = {
 }
 
 
-def _another_database(url: str) -> str:
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = make_url(url).set(drivername="postgresql", database="postgres")
-    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
 def _tables(url: str) -> dict[str, list[tuple[object, ...]]]:
     with sa.create_engine(url).connect() as conn:
         return {
@@ -48,9 +37,11 @@ def _tables(url: str) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
-def test_a_worker_process_and_this_process_load_the_same_warehouse(database_url: str) -> None:
+def test_a_worker_process_and_this_process_load_the_same_warehouse(
+    new_database: Callable[[], str],
+) -> None:
     config = SandboxConfig(contacts=1_500, days=10, seed=11, token=TOKEN)
-    urls = {"worker": database_url, "in-process": _another_database(database_url)}
+    urls = {"worker": new_database(), "in-process": new_database()}
     runs = {}
     with SandboxServer(config) as sandbox:
         anchor = config.anchor_time
@@ -122,16 +113,18 @@ def test_a_rerun_loads_what_changed_and_still_sees_the_rest(database_url: str) -
 
 SYNC_SCRIPT = """
 import sys
-from datetime import timedelta
+from datetime import date
+
 from etl_contacts.source import ClientConfig
 from etl_contacts.sync import day_windows, run_sync
 from etl_contacts.warehouse import Warehouse
-base_url, url, token, first, last = sys.argv[1:]
-from datetime import date
+
 if __name__ == "__main__":
+    base_url, url, token, first, last = sys.argv[1:]
+    windows = day_windows(date.fromisoformat(first), date.fromisoformat(last), "UTC")
     run_sync(client=ClientConfig(base_url=base_url, token=token, max_concurrency=2),
-             warehouse=Warehouse(url), windows=day_windows(date.fromisoformat(first),
-             date.fromisoformat(last), "UTC"), account="default", run_id="killed", batch_size=100)
+             warehouse=Warehouse(url), windows=windows, account="default", run_id="killed",
+             batch_size=100)
 """
 
 
