@@ -1,17 +1,11 @@
-"""What a run knows of its own windows: how far they are complete, and what it already has."""
+"""How far a run's windows are complete, for the watermarks."""
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from etl_contacts.source import RecordsBatch, Window
-from etl_contacts.timestamps import parse_ms, to_ms
-
-# Clocks of ours and the server's may disagree by this much: a record touched this close to the
-# run's start is not trusted to be the same copy the run's createdAt window received.
-CLOCK_MARGIN = timedelta(minutes=10)
+from etl_contacts.source import Window
 
 
 class GapFree:
@@ -19,8 +13,8 @@ class GapFree:
 
     Windows finish out of order (several are fetched at once); a watermark must never claim a
     window that is still loading, so it follows only the gap-free prefix. The lastSeenAt
-    watermark also waits for the createdAt one: `Repeats` leaves to the createdAt windows the
-    records both streams would hand over, and those have createdAt <= lastSeenAt.
+    watermark also waits for the createdAt one: the run's lastSeenAt window leaves to the
+    createdAt windows the contacts created in the run's days.
     """
 
     def __init__(self, windows: Sequence[Window]) -> None:
@@ -56,39 +50,3 @@ class GapFree:
             created = self._prefix_end("createdAt")
             mark = None if created is None else min(mark, created)
         return mark
-
-
-class Repeats:
-    """lastSeenAt records that are copies of what this run's createdAt windows hand over.
-
-    A backfill receives most contacts twice: through the day they were created and the day they
-    were last seen. The second copy costs a transform and an upsert that finds nothing new. It is
-    a copy when its createdAt lies in one of the run's createdAt windows and it was last touched
-    (updatedAt, lastSeenAt) before the run began: both copies were then served after the last
-    change. Anything touched since may be newer than the createdAt copy, and is loaded.
-    """
-
-    def __init__(self, windows: Sequence[Window], started: datetime) -> None:
-        spans = sorted((to_ms(w.start), to_ms(w.end)) for w in windows if w.field == "createdAt")
-        self._starts = [lo for lo, _ in spans]
-        self._ends = [hi for _, hi in spans]
-        self._quiet_before = to_ms(started - CLOCK_MARGIN)
-
-    def fresh(self, batch: RecordsBatch) -> list[object]:
-        """The records of a batch that are not such copies."""
-        if batch.window.field != "lastSeenAt" or not self._starts:
-            return batch.records
-        return [r for r in batch.records if not self._is_copy(r)]
-
-    def _is_copy(self, record: object) -> bool:
-        if not isinstance(record, dict):
-            return False
-        created, updated, seen = (
-            parse_ms(record.get(key)) for key in ("createdAt", "updatedAt", "lastSeenAt")
-        )
-        if created is None or updated is None or seen is None:
-            return False
-        if max(updated, seen) >= self._quiet_before:
-            return False
-        position = bisect_right(self._starts, created) - 1
-        return position >= 0 and created < self._ends[position]

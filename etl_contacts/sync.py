@@ -15,18 +15,17 @@ from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from etl_contacts.normalizer import Normalizer
-from etl_contacts.run_windows import GapFree, Repeats
+from etl_contacts.run_windows import GapFree
 from etl_contacts.source import ClientConfig, ExtractStats, RecordsBatch, Window, extract
 from etl_contacts.transform import Frames
 from etl_contacts.unchanged import Split, split_unchanged
 from etl_contacts.warehouse import CompletedWindow, Warehouse
 
-STREAMS = ("createdAt", "lastSeenAt")
 # Records per transaction: COPY pays off from thousands on, and each batch in flight costs
 # memory twice (here and in the normalizer). A cold load of 50,000 contacts peaked, for both
 # processes, at 524 MB with 5,000, 490 MB with 4,000 (531 MB at 1,000,000 contacts), 445 MB
@@ -49,23 +48,24 @@ class SyncResult:
 
 
 def day_windows(first: date, last: date, timezone: str) -> list[Window]:
-    """Both streams for every local day in [first, last], as UTC half-open windows."""
-    tz = ZoneInfo(timezone)
-    windows = []
-    day = first
-    while day <= last:
-        start = datetime(day.year, day.month, day.day, tzinfo=tz)
-        end_day = day + timedelta(days=1)
-        end = datetime(end_day.year, end_day.month, end_day.day, tzinfo=tz)
-        windows.extend(
-            Window(
-                field=stream,
-                start=start.astimezone(ZoneInfo("UTC")),
-                end=end.astimezone(ZoneInfo("UTC")),
-            )
-            for stream in STREAMS
-        )
-        day = end_day
+    """What a run over the local days [first, last] reads, each contact once.
+
+    One createdAt window per day, the unit of completeness (createdAt never changes), and one
+    window for the contacts active in those days but created outside them (before, or later
+    when imported): the source gets both ranges in one body.
+    """
+    tz, utc = ZoneInfo(timezone), ZoneInfo("UTC")
+
+    def midnight(day: date) -> datetime:
+        return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(utc)
+
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    windows = [
+        Window("createdAt", midnight(day), midnight(day + timedelta(days=1))) for day in days
+    ]
+    if windows:
+        start, end = windows[0].start, windows[-1].end
+        windows.append(Window("lastSeenAt", start, end, created_outside=(start, end)))
     return windows
 
 
@@ -103,9 +103,8 @@ def run_sync(
     buffer: list[object] = []
     completed: list[CompletedWindow] = []
     gap_free = GapFree(windows)
-    repeats = Repeats(windows, datetime.now(ZoneInfo("UTC")))
-    pending: deque[tuple[Future[Frames], Split, int, list[CompletedWindow]]] = deque()
-    done = skipped = 0
+    pending: deque[tuple[Future[Frames], Split, list[CompletedWindow]]] = deque()
+    done = 0
 
     def stored_hashes(contact_ids: list[str]) -> dict[str, str]:
         return warehouse.stored_hashes(account, contact_ids)
@@ -113,23 +112,71 @@ def run_sync(
     def flush(*, last: bool) -> None:
         """Hand the buffer's changed records to the normalizer and load what it finished,
         oldest first; one batch stays in flight, so normalizing the next overlaps loading."""
-        nonlocal buffer, completed, skipped
+        nonlocal buffer, completed
         split = split_unchanged(buffer, stored_hashes, pii_key)
         future = normalizer.submit(split.changed, last=last)
-        pending.append((future, split, skipped, completed))
-        buffer, completed, skipped = [], [], 0
+        pending.append((future, split, completed))
+        buffer, completed = [], []
         while len(pending) > (0 if last else 1):
-            future, split, repeated, windows_done = pending.popleft()
-            frames = future.result()
-            frames = replace(frames, collapsed=frames.collapsed + repeated)
+            future, split, windows_done = pending.popleft()
             counts = warehouse.load(
-                frames,
+                future.result(),
                 run_id=run_id,
                 account=account,
                 completed=windows_done,
                 unchanged=split.unchanged,
             )
             loaded.update(asdict(counts))
+            for window in windows_done:
+                if window.stream == "createdAt":
+                    buffer.extend(prove_deletions(window))
+
+    def prove_deletions(window: CompletedWindow) -> list[object]:
+        """Mark deleted what the source no longer has; return the holes it still has.
+
+        A contact missing from a completely read window is asked for by its own createdAt
+        millisecond: one the source returns was missed by the read (a hole), and is loaded
+        instead of deleted. One not returned is asked for once more, so that one answer that
+        lost a record cannot delete it.
+        """
+        candidates = dict(warehouse.deletion_candidates(account, run_id, window.start, window.end))
+        holes: list[object] = []
+        for _ in range(2):
+            found = probe(candidates)
+            holes.extend(found)
+            for record in found:
+                candidates.pop(record["_id"])
+        if candidates:
+            warehouse.mark_deleted(account, run_id, list(candidates))
+        if holes:
+            stats.add("holes_repaired", len(holes))
+            stats.add("records", len(holes))
+            log.warning(
+                "%d contacts created %s..%s were missed by the read and are loaded now "
+                "(holes repaired)",
+                len(holes),
+                f"{window.start:%Y-%m-%dT%H:%MZ}",
+                f"{window.end:%Y-%m-%dT%H:%MZ}",
+            )
+        return holes
+
+    def probe(candidates: dict[str, datetime]) -> list[dict[str, object]]:
+        """The candidates the source returns when asked for their createdAt milliseconds."""
+        if not candidates:
+            return []
+        moments = sorted(set(candidates.values()))
+        windows = [Window("createdAt", m, m + timedelta(milliseconds=1)) for m in moments]
+        probed = ExtractStats()
+        found = {
+            record["_id"]: record
+            for event in extract(client, windows, stats=probed)
+            if isinstance(event, RecordsBatch)
+            for record in event.records
+            if isinstance(record, dict) and record.get("_id") in candidates
+        }
+        for counter in ("requests", "pages"):
+            stats.add(counter, probed.get(counter))
+        return list(found.values())
 
     with (
         warehouse.account_lock(account),
@@ -145,9 +192,7 @@ def run_sync(
         try:
             for event in extract(client, windows, stats=stats):
                 if isinstance(event, RecordsBatch):
-                    fresh = repeats.fresh(event)
-                    skipped += len(event.records) - len(fresh)
-                    buffer.extend(fresh)
+                    buffer.extend(event.records)
                     if len(buffer) >= batch_size:
                         flush(last=False)
                     continue
@@ -172,6 +217,8 @@ def run_sync(
                     line, extra={"windows_done": done, "windows_total": len(windows), "rate": rate}
                 )
             flush(last=True)
+            if buffer:  # holes found by the last windows' deletion proofs
+                flush(last=True)
         except BaseException as exc:
             warehouse.finish_run(
                 run_id=run_id, status="failed", stats=stats.as_dict(), error=_one_line(exc)

@@ -1,8 +1,10 @@
 """Raw contact records -> typed pandas frames, plus rejects. No HTTP, no SQL.
 
-Every record ends in exactly one of two places: `contacts` (with its tags, attributes and
-segments) or `rejects` (whole, with a reason). Nothing raises on bad input. NUL bytes, which
-PostgreSQL refuses in text and JSONB, are removed, and the contact is loaded.
+Every record ends in exactly one place: `contacts` (with its tags, attributes and segments),
+`rejects` (whole, with a reason), `superseded` (a differing copy of a contact that lost to a newer
+one in the same batch), or the `collapsed` count (a copy identical to the one kept), so that the
+loader can count each where it ends. Nothing raises on bad input. NUL bytes, which PostgreSQL
+refuses in text and JSONB, are removed, and the contact is loaded.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ CONTACT_COLUMNS = (
     "updated_at", "last_seen_at", "raw", "content_hash", "tracked_hash",
 )  # fmt: skip
 TIMESTAMP_COLUMNS = ("last_order_at", "created_at", "updated_at", "last_seen_at")
+REJECT_COLUMNS = ["account", "contact_id", "reason", "detail", "record"]
 
 
 @dataclass(frozen=True)
@@ -40,9 +43,12 @@ class Frames:
     attributes: pd.DataFrame
     segments: pd.DataFrame
     rejects: pd.DataFrame
+    superseded: pd.DataFrame
+    """Copies of a contact that differ from the copy the batch keeps and are not newer than it,
+    shaped like `rejects` (reason `superseded_in_batch`): refused as older, and quarantined, so
+    that the counts say what happened to them and their content is not lost."""
     collapsed: int = 0
-    """Records that bring nothing new, counted as unchanged: older copies of a contact in the
-    same batch, or copies of what the run has already loaded."""
+    """Copies in the same batch identical to the one kept: nothing new, counted as unchanged."""
 
 
 class Rejected(Exception):  # noqa: N818 (a verdict, not a failure of the program)
@@ -76,18 +82,17 @@ def normalize(records: Sequence[object], *, account: str, pii_key: bytes | None 
     for column in TIMESTAMP_COLUMNS:
         frame[column] = pd.to_datetime(frame[column], unit="ms", utc=True)
     frame["website_visits"] = frame["website_visits"].astype("Int64")
-    received = len(frame)
-    frame = _newest_per_contact(frame)
+    frame, losers = _newest_per_contact(frame)
+    identical, superseded = _split_copies(losers, frame)
     winners = set(frame.index)
     return Frames(
         contacts=frame.reset_index(drop=True),
         tags=_children(tags, ["tag"], winners),
         attributes=_children(attributes, ["key", "value_text", "value_json"], winners),
         segments=_children(segments, ["segment"], winners),
-        rejects=pd.DataFrame(
-            rejects, columns=["account", "contact_id", "reason", "detail", "record"]
-        ),
-        collapsed=received - len(frame),
+        rejects=pd.DataFrame(rejects, columns=REJECT_COLUMNS),
+        superseded=superseded,
+        collapsed=identical,
     )
 
 
@@ -298,15 +303,57 @@ def _reject(item: object, account: str, verdict: Rejected) -> tuple[str, str | N
     )
 
 
-def _newest_per_contact(frame: pd.DataFrame) -> pd.DataFrame:
-    """Duplicates in one batch: keep the version with the latest updatedAt / lastSeenAt."""
-    if frame.empty:
-        return frame
+def _newest_per_contact(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Duplicates in one batch: keep the version with the latest updatedAt / lastSeenAt (of equal
+    ones, the last received, as the upsert lets an equally recent record win); also return the
+    versions that lost."""
     recency = frame[["updated_at", "last_seen_at"]].max(axis=1)
-    ordered = frame.assign(_recency=recency).sort_values(
-        "_recency", kind="stable", na_position="first"
+    ordered = (
+        frame.assign(_recency=recency)
+        .sort_values("_recency", kind="stable", na_position="first")
+        .drop(columns="_recency")
     )
-    return ordered.drop_duplicates("contact_id", keep="last").drop(columns="_recency")
+    lost = ordered.duplicated("contact_id", keep="last")
+    return ordered[~lost], ordered[lost]
+
+
+def _split_copies(losers: pd.DataFrame, kept: pd.DataFrame) -> tuple[int, pd.DataFrame]:
+    """The copies that lost: how many are identical to the kept one (nothing new: unchanged), and
+    the differing ones as rejects that name both versions' times."""
+    pairs = losers.merge(
+        kept[["contact_id", "content_hash", "updated_at", "last_seen_at"]],
+        on="contact_id",
+        suffixes=("", "_kept"),
+    )
+    differ = pairs[pairs["content_hash"] != pairs["content_hash_kept"]]
+    rows = [
+        (
+            account,
+            contact_id,
+            "superseded_in_batch",
+            f"{_times(updated, seen)}: not newer than the copy kept from the same batch "
+            f"({_times(updated_kept, seen_kept)})",
+            raw,
+        )
+        for account, contact_id, updated, seen, raw, updated_kept, seen_kept in differ[
+            ["account", "contact_id", "updated_at", "last_seen_at", "raw",
+             "updated_at_kept", "last_seen_at_kept"]
+        ].itertuples(index=False, name=None)
+    ]  # fmt: skip
+    return len(pairs) - len(differ), pd.DataFrame(rows, columns=REJECT_COLUMNS)
+
+
+def _times(updated: datetime | None, last_seen: datetime | None) -> str:
+    """A record's recency as a reject's detail gives it, e.g. `updatedAt 2024-05-01T10:00:00.000Z,
+    lastSeenAt none`: the warehouse's SQL writes the same format."""
+    return f"updatedAt {_iso(updated)}, lastSeenAt {_iso(last_seen)}"
+
+
+def _iso(moment: datetime | None) -> str:
+    if moment is None or pd.isna(moment):
+        return "none"
+    utc = moment.astimezone(UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
 
 
 def _children(

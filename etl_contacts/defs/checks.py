@@ -1,7 +1,7 @@
 """Asset checks on the contacts table, evaluated after each sync in the same run.
 
 Blocking checks (keys, future timestamps, reconciliation) stop the downstream summary when they
-fail: those mean the table cannot be trusted. Reject rate and freshness warn.
+fail: those mean the table cannot be trusted. Reject rate, holes repaired and freshness warn.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -32,12 +32,17 @@ def build_checks(contacts: dg.AssetKey, account: str) -> list[dg.AssetChecksDefi
     def window_reconciliation(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> dg.AssetCheckResult:
-        """Every record this run received was loaded (inserted, updated, unchanged) or rejected."""
+        """Every record this run received is counted exactly once, where it ended: inserted,
+        updated, unchanged, refused as older than the stored row, or rejected."""
         counts = quality.run_counts(warehouse.warehouse(), context.run.run_id)
-        accounted = sum(counts[k] for k in ("inserted", "updated", "unchanged", "rejected"))
+        accounted = sum(counts[k] for k in quality.OUTCOMES)
         return dg.AssetCheckResult(
             passed=accounted == counts["records"],
-            metadata={"received": counts["records"], "accounted_for": accounted},
+            metadata={
+                "received": counts["records"],
+                **{k: counts[k] for k in quality.OUTCOMES},
+                "accounted_for": accounted,
+            },
         )
 
     @dg.asset_check(asset=contacts, name="reject_rate")
@@ -53,6 +58,20 @@ def build_checks(contacts: dg.AssetKey, account: str) -> list[dg.AssetChecksDefi
             metadata={"reject_rate": dg.MetadataValue.float(round(rate, 4))},
         )
 
+    @dg.asset_check(asset=contacts, name="holes_repaired")
+    def holes_repaired(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        """No contact was missing from a window this run read completely yet still at the
+        source when asked for by itself. The run loaded each such hole, but a hole means that
+        reading windows lost records: the extraction needs a look."""
+        holes = quality.run_counts(warehouse.warehouse(), context.run.run_id)["holes_repaired"]
+        return dg.AssetCheckResult(
+            passed=holes == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"holes_repaired": holes},
+        )
+
     @dg.asset_check(asset=contacts, name="freshness")
     def freshness(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         """A sync of this account succeeded within the last 36 hours."""
@@ -64,4 +83,11 @@ def build_checks(contacts: dg.AssetKey, account: str) -> list[dg.AssetChecksDefi
             metadata={"last_success": str(last)},
         )
 
-    return [keys_unique, no_future_timestamps, window_reconciliation, reject_rate, freshness]
+    return [
+        keys_unique,
+        no_future_timestamps,
+        window_reconciliation,
+        reject_rate,
+        holes_repaired,
+        freshness,
+    ]

@@ -9,7 +9,14 @@ from typing import Annotated
 import typer
 from typer.models import OptionInfo
 
-from etl_contacts.sandbox.config import DEMO_TOKEN, FAULT_KINDS, PRESETS, SORTS, SandboxConfig
+from etl_contacts.sandbox.config import (
+    DEMO_TOKEN,
+    FAULT_KINDS,
+    PRESETS,
+    SILENT_FAULT_KINDS,
+    SORTS,
+    SandboxConfig,
+)
 from etl_contacts.sandbox.config import preset as apply_preset
 from etl_contacts.sandbox.server import SandboxServer
 
@@ -44,6 +51,16 @@ def serve(
         "lastSeenAt"
     ),
     ends_at: Annotated[str, typer.Option(help="Is endsAt inclusive or exclusive?")] = "exclusive",
+    never_active_share: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Share of contacts never active (no lastSeenAt)."),
+    ] = 0.0,
+    nulls: Annotated[
+        str, typer.Option(help="Where a lastSeenAt sort puts those: last (as MongoDB) or first.")
+    ] = "last",
+    clock_offset_ms: Annotated[
+        int, typer.Option(help="The server's clock minus ours, in ms (timestamps, Date header).")
+    ] = 0,
     activity_rate: Annotated[
         float | None, _preset_default("Contacts becoming active, per request (2: two each).")
     ] = None,
@@ -51,7 +68,9 @@ def serve(
     delete_rate: Annotated[float | None, _preset_default("Contacts deleted, per request.")] = None,
     fault: Annotated[
         list[str] | None,
-        typer.Option(help=f"KIND=RATE, repeatable; kinds: {', '.join(FAULT_KINDS)}."),
+        typer.Option(
+            help=f"KIND=RATE, repeatable; kinds: {', '.join(FAULT_KINDS + SILENT_FAULT_KINDS)}."
+        ),
     ] = None,
     latency_ms: Annotated[float | None, _preset_default("Added to every request, in ms.")] = None,
     jitter_ms: Annotated[float | None, _preset_default("Plus up to this, at random.")] = None,
@@ -67,6 +86,7 @@ def serve(
         ("--preset", preset, PRESETS),
         ("--sort", sort, SORTS),
         ("--ends-at", ends_at, ("inclusive", "exclusive")),
+        ("--nulls", nulls, ("last", "first")),
     ):
         if value not in allowed:
             raise typer.BadParameter(f"use one of {', '.join(allowed)}", param_hint=name)
@@ -88,6 +108,9 @@ def serve(
             page_size=page_size,
             sort=sort,  # type: ignore[arg-type]
             ends_at_inclusive=ends_at == "inclusive",
+            never_active_share=never_active_share,
+            nulls_first=nulls == "first",
+            clock_offset_ms=clock_offset_ms,
         )
         config = apply_preset(preset, base)  # type: ignore[arg-type]
         faults = {**config.faults, **dict(_fault(item) for item in fault or [])}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
@@ -27,6 +28,10 @@ FAULT_KINDS = (
     "malformed",  # one broken record among the good ones (never part of the truth)
     "duplicate",  # a record of the neighbouring page served again on this one
 )
+# Faults no response shows, so only asked for by name (not in FAULT_KINDS nor the hostile preset):
+SILENT_FAULT_KINDS = (
+    "hide",  # a record left out of its page, the next one not pulled up: the page is one short
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,9 @@ class SandboxConfig:
     sort: Sort = "lastSeenAt"
     ends_at_inclusive: bool = False
     bulk_import_share: float = 0.1  # share of contacts imported in batches with one createdAt
+    never_active_share: float = 0.0  # share of contacts never active: lastSeenAt null or absent
+    nulls_first: bool = False  # a lastSeenAt sort puts those first (MongoDB: last)
+    clock_offset_ms: int = 0  # the server's clock minus ours: its timestamps and Date header
     activity_rate: float = 0.0  # contacts becoming active (lastSeenAt, updatedAt = now)
     create_rate: float = 0.0  # contacts created (createdAt = now)
     delete_rate: float = 0.0  # contacts deleted
@@ -57,9 +65,10 @@ class SandboxConfig:
     retry_after_seconds: int = 1  # what a 429 asks the client to wait
 
     def __post_init__(self) -> None:
-        unknown = set(self.faults) - set(FAULT_KINDS)
+        known = FAULT_KINDS + SILENT_FAULT_KINDS
+        unknown = set(self.faults) - set(known)
         if unknown:
-            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS}")
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {known}")
         if sum(self.faults.values()) > 1.0 + 1e-9:
             raise ValueError("fault rates are probabilities of one request: their sum is at most 1")
         if self.sort not in SORTS:
@@ -68,6 +77,8 @@ class SandboxConfig:
             raise ValueError(f"contacts must be from 0 to {MAX_CONTACTS // 2 - 1}")
         if self.days < 1 or self.page_size < 1:
             raise ValueError("days and page_size must be at least 1")
+        if not 0 <= self.never_active_share <= 1:
+            raise ValueError("never_active_share is a share of the contacts: from 0 to 1")
         rates = (self.activity_rate, self.create_rate, self.delete_rate, *self.faults.values())
         if min(rates) < 0 or min(self.latency_ms, self.jitter_ms, self.slow_seconds) < 0:
             raise ValueError("rates, latencies and delays cannot be negative")
@@ -81,6 +92,10 @@ class SandboxConfig:
             return self.anchor
         now = datetime.now(UTC)
         return datetime(now.year, now.month, now.day, tzinfo=UTC)
+
+    def server_time(self) -> float:
+        """The server's clock (seconds since the epoch): one for its data and its headers."""
+        return time.time() + self.clock_offset_ms / 1000
 
 
 def preset(name: Preset, base: SandboxConfig | None = None) -> SandboxConfig:

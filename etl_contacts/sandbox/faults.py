@@ -2,19 +2,21 @@
 
 With one client asking one request after another, the same seed gives the same faults on the
 same requests. Malformed records are copies of good ones broken in one way each; their `_id`
-(when they have one) starts with ffffffff, which no sandbox contact's does before 2106.
+(when they have one) starts with ffffffff, which no sandbox contact's does before 2106. Hidden
+records are listed by `_id`: nothing in a response tells a client one is missing.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from email.utils import formatdate
 
-from etl_contacts.sandbox.config import FAULT_KINDS, SandboxConfig
+import orjson
+
+from etl_contacts.sandbox.config import FAULT_KINDS, SILENT_FAULT_KINDS, SandboxConfig
 
 Breaker = Callable[[dict[str, object], int], object]
 
@@ -24,11 +26,13 @@ class FaultPlan:
 
     def __init__(self, config: SandboxConfig) -> None:
         self._config = config
-        self._rates = [(kind, config.faults.get(kind, 0.0)) for kind in FAULT_KINDS]
+        kinds = FAULT_KINDS + SILENT_FAULT_KINDS
+        self._rates = [(kind, config.faults.get(kind, 0.0)) for kind in kinds]
         self._rng = random.Random(config.seed ^ 0xFA017)
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._malformed: list[object] = []
+        self._hidden: list[str] = []
 
     def draw(self) -> str | None:
         """The fault this request gets, if any; count it with `injected` once it is applied."""
@@ -57,7 +61,8 @@ class FaultPlan:
         seconds = self._config.retry_after_seconds
         with self._lock:
             as_date = self._rng.random() < 1 / 3
-        return formatdate(time.time() + seconds, usegmt=True) if as_date else str(seconds)
+        moment = self._config.server_time() + seconds  # a date by the server's clock, as sent
+        return formatdate(moment, usegmt=True) if as_date else str(seconds)
 
     def malformed_record(self, template: dict[str, object]) -> object:
         """A copy of a good record broken in one of many ways, or an item that is no object."""
@@ -69,9 +74,28 @@ class FaultPlan:
             self._counts["malformed"] += 1
         return record
 
+    def hide(self, records: list[bytes]) -> list[bytes]:
+        """The page without one of its records, its neighbours where they were.
+
+        A record is hidden from one answer only (a lost record, not a missing one), so the
+        page is left whole when the record drawn was hidden before.
+        """
+        with self._lock:
+            position = self._rng.randrange(len(records))
+            record_id = orjson.loads(records[position])["_id"]
+            if record_id in self._hidden:
+                return records
+            self._hidden.append(record_id)
+            self._counts["hide"] += 1
+        return records[:position] + records[position + 1 :]
+
     def report(self) -> dict[str, object]:
         with self._lock:
-            return {"malformed": list(self._malformed), "faults": dict(self._counts)}
+            return {
+                "malformed": list(self._malformed),
+                "hidden": list(self._hidden),
+                "faults": dict(self._counts),
+            }
 
 
 def _no_id(record: dict[str, object], serial: int) -> object:

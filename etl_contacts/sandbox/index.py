@@ -2,7 +2,9 @@
 
 Each index lists contacts by (value ascending, index descending), so a slice read backwards is
 newest first with ties by `_id` ascending (ids follow the index). A contact that becomes active,
-or is created, gets the newest timestamp of all and simply goes to the end.
+or is created, gets the newest timestamp of all and simply goes to the end. A contact never
+active has NEVER for lastSeenAt: first in the index (so last when read backwards, as MongoDB
+sorts a missing or null value descending), and in no range, as MongoDB's $gte/$lt match no null.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import numpy as np
 
 Bounds = tuple[int | None, int | None]
 UNBOUNDED: Bounds = (None, None)
+NEVER = -(1 << 62)  # below every real time, and still an int64 once negated for a sort
 
 
 class TimeIndex:
@@ -21,8 +24,10 @@ class TimeIndex:
         self.values = values[self.order]
 
     def span(self, bounds: Bounds, ends_inclusive: bool) -> tuple[int, int]:
+        """Where the values within the bounds lie: after every NEVER, whatever the bounds."""
         low, high = bounds
-        start = 0 if low is None else int(np.searchsorted(self.values, low, side="left"))
+        low = NEVER + 1 if low is None else max(low, NEVER + 1)
+        start = int(np.searchsorted(self.values, low, side="left"))
         side = "right" if ends_inclusive else "left"
         stop = len(self.values) if high is None else int(np.searchsorted(self.values, high, side))
         return start, max(start, stop)
@@ -30,7 +35,8 @@ class TimeIndex:
     def move_to_end(self, index: int, old: int | None, new: int) -> None:
         """Contact `index` now has the newest value `new` (it had `old`, or is new)."""
         if old is not None:
-            start, stop = self.span((old, old), ends_inclusive=True)
+            start = int(np.searchsorted(self.values, old, side="left"))
+            stop = int(np.searchsorted(self.values, old, side="right"))
             position = start + int(np.flatnonzero(self.order[start:stop] == index)[0])
             self.order = np.delete(self.order, position)
             self.values = np.delete(self.values, position)
@@ -41,7 +47,7 @@ class TimeIndex:
 def within(values: np.ndarray, bounds: Bounds, ends_inclusive: bool) -> np.ndarray:
     """Which values lie in the bounds: the check of a range that is not the index's own."""
     low, high = bounds
-    mask = np.ones(len(values), dtype=bool)
+    mask = values != NEVER
     if low is not None:
         mask &= values >= low
     if high is not None:

@@ -4,6 +4,7 @@ Encoding is the sandbox's hot path (a million records at startup), so values are
 timestamps formatted for a whole block at once, JSON fragments of pooled values are prepared
 once, and each record is one string template. Records with null or missing fields (about a
 third) take a slower path through a dict, which keeps the template free of special cases.
+A contact never active (lastSeenAt NEVER) shows `"lastSeenAt":null` or, half of them, no key.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from etl_contacts.sandbox.details import (
     to_json,
 )
 from etl_contacts.sandbox.draws import LOOKS, Draws
-from etl_contacts.sandbox.traits import MISSING, NULL, OPTIONAL, Ids, Traits, object_id
+from etl_contacts.sandbox.index import NEVER
+from etl_contacts.sandbox.traits import MISSING, NULL, OPTIONAL, PRESENT, Ids, Traits, object_id
 from etl_contacts.sandbox.vocabulary import (
     CHANNELS,
     LAST_MESSAGE_BY,
@@ -91,7 +93,7 @@ class Renderer:
                 agent: int, segments: int, tags: int, flags: int, last_by: int, absent: int,
                 uuid: str, digits: int, prefix: int, junk: int, visits: int, message: int,
                 variant: int, created_at: str, seen_at: str, updated_at: str,
-                ordered_at: str) -> bytes:  # fmt: skip
+                ordered_at: str, seen_form: int) -> bytes:  # fmt: skip
         ordered = f'{{"status":true,"lastAt":"{ordered_at}Z"}}' if flags & 8 else NOT_ORDERED
         phone_json = (
             f'{{"number":"{digits:010d}","prefix":{PREFIXES_JSON[prefix]}}}'
@@ -118,8 +120,8 @@ class Renderer:
         lacks_a_key = (
             name_form == NAME_MISSING or email_form == EMAIL_MISSING or phone_form == PHONE_MISSING
         )
-        if absent or lacks_a_key:
-            record = _drop(orjson.loads(text), absent, name_form, email_form, phone_form)
+        if absent or lacks_a_key or seen_form != PRESENT:
+            record = _drop(orjson.loads(text), absent, name_form, email_form, phone_form, seen_form)
             # orjson's buffer is allocated for kilobytes; a copy keeps only the record's bytes
             return bytes(memoryview(orjson.dumps(record)))
         return text.encode()
@@ -130,17 +132,14 @@ class Renderer:
 
 
 def _drop(
-    record: dict, absent: int, name_form: int, email_form: int, phone_form: int
+    record: dict, absent: int, name_form: int, email_form: int, phone_form: int, seen_form: int
 ) -> dict[str, object]:
     """Make fields null or missing as the contact's absent bits and forms say."""
     details = record["profile"]["userDetails"]
+    _drop_field(record, "lastSeenAt", seen_form)
     for position, field in enumerate(OPTIONAL):
-        state = absent >> (2 * position) & 3
         target = details if field in ("tags", "attributes") else record
-        if state == NULL:
-            target[field] = None
-        elif state == MISSING:
-            del target[field]
+        _drop_field(target, field, absent >> (2 * position) & 3)
     if name_form == NAME_MISSING:
         del details["userProvidedName"]
     if email_form == EMAIL_MISSING:
@@ -148,6 +147,13 @@ def _drop(
     if phone_form == PHONE_MISSING:
         del details["contact"]["phone"]
     return record
+
+
+def _drop_field(target: dict, field: str, state: int) -> None:
+    if state == NULL:
+        target[field] = None
+    elif state == MISSING:
+        del target[field]
 
 
 class _Looks:
@@ -167,8 +173,12 @@ class _Looks:
         self.visits = draw.below(40)
         self.message = draw.below(len(MESSAGES))
         self.variant = draw.below(ATTRIBUTE_VARIANTS)
+        never = last_seen == NEVER
+        last_seen = np.where(never, created, last_seen)  # for the times shown beside it
         ordered = created + (draw.uniform() * (last_seen - created)).astype(np.int64)
         self.times = [_iso_block(t) for t in (created, last_seen, updated, ordered)]
+        # drawn last, so that every draw above keeps its value: records stay as they were
+        self.seen_form = np.where(never, np.where(draw.chance(0.5), MISSING, NULL), PRESENT)
 
     def columns(self) -> list[list]:
         return [
@@ -180,6 +190,7 @@ class _Looks:
             self.message.tolist(),
             self.variant.tolist(),
             *self.times,
+            self.seen_form.tolist(),
         ]
 
 

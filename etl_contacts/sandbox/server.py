@@ -50,7 +50,7 @@ class SandboxServer:
         self._faults = FaultPlan(config)
         self._counts = {"requests": 0, "refused": 0}
         self._count_lock = threading.Lock()
-        self._server = Server((host, port), self._respond)
+        self._server = Server((host, port), self._respond, config.server_time)
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._scheme = "https" if tls else "http"
@@ -114,6 +114,9 @@ class SandboxServer:
             "page_size": config.page_size,
             "sort": config.sort,
             "ends_at_inclusive": config.ends_at_inclusive,
+            "never_active_share": config.never_active_share,
+            "nulls_first": config.nulls_first,
+            "clock_offset_ms": config.clock_offset_ms,
             "activity_rate": config.activity_rate,
             "create_rate": config.create_rate,
             "delete_rate": config.delete_rate,
@@ -174,6 +177,8 @@ class SandboxServer:
         if fault == "duplicate" and result.duplicate is not None:
             self._faults.injected(fault)
             data = [result.duplicate, *data]
+        if fault == "hide" and data:
+            data = self._faults.hide(data)
         if fault == "malformed" and data:
             broken = self._faults.malformed_record(orjson.loads(data[0]))
             data = [*data[: len(data) // 2], orjson.dumps(broken), *data[len(data) // 2 :]]

@@ -3,13 +3,13 @@
 Two time indexes (createdAt, lastSeenAt) answer a date range with a binary search and give the
 date sort orders without sorting; the other filters are vectorized over the candidates. Records
 are encoded once (ahead of time, in the background) and kept as bytes until the contact changes.
+Contacts never active have NEVER for lastSeenAt (see index.py) until they first are.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +18,7 @@ from etl_contacts.sandbox.config import SandboxConfig
 from etl_contacts.sandbox.data import generate_times
 from etl_contacts.sandbox.draws import STATUS, Draws
 from etl_contacts.sandbox.filters import Matcher, Query
-from etl_contacts.sandbox.index import UNBOUNDED, TimeIndex, within
+from etl_contacts.sandbox.index import NEVER, UNBOUNDED, TimeIndex, within
 from etl_contacts.sandbox.render import renderer
 from etl_contacts.sandbox.traits import Traits, object_id
 from etl_contacts.timestamps import format_ms, to_ms
@@ -52,11 +52,12 @@ class ContactStore:
         self.anchor = config.anchor_time  # once: a default anchor moves at midnight
         anchor_ms = to_ms(self.anchor)
         created, last_seen = generate_times(
-            n, config.days, anchor_ms, seed, config.bulk_import_share
+            n, config.days, anchor_ms, seed, config.bulk_import_share, config.never_active_share
         )
         self._n = n
         self._traits = Traits.generate(seed, 0, n)
-        self._created, self._last_seen, self._updated = created, last_seen, last_seen.copy()
+        self._created, self._last_seen = created, last_seen
+        self._updated = np.where(last_seen == NEVER, created, last_seen)
         self._status = Draws(seed, STATUS, np.arange(n)).pick(STATUS_WEIGHTS).astype(np.int8)
         self._alive = np.ones(n, dtype=bool)
         self._index = {"createdAt": TimeIndex(created), "lastSeenAt": TimeIndex(last_seen)}
@@ -145,6 +146,9 @@ class ContactStore:
             ordered = np.sort(kept)
         else:
             ordered = kept[np.lexsort((kept, -self._values(sort)[kept]))]
+        if sort == "lastSeenAt" and self.config.nulls_first:
+            never = self._last_seen[ordered] == NEVER  # last so far, and in _id order
+            ordered = np.concatenate((ordered[never], ordered[~never]))
         if len(self._orders) >= ORDER_CACHE:
             self._orders.clear()
         self._orders[query] = (self._version, ordered)
@@ -201,8 +205,8 @@ class ContactStore:
         return whole + (self._rng.random() < rate - whole)
 
     def _tick(self) -> int:
-        """The sandbox clock: wall time in ms, strictly increasing from change to change."""
-        self._clock = max(int(time.time() * 1000), self._clock + 1)
+        """The sandbox clock: the server's time in ms, strictly increasing from change to change."""
+        self._clock = max(int(self.config.server_time() * 1000), self._clock + 1)
         self._version += 1
         return self._clock
 

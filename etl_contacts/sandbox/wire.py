@@ -13,8 +13,11 @@ import socket
 import socketserver
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import formatdate
+from functools import lru_cache
 from http import HTTPStatus
 
 MAX_LINE = 65_536
@@ -41,11 +44,15 @@ class ProtocolError(Exception):
         self.status = status
 
 
+Clock = Callable[[], float]  # seconds since the epoch, by the server's clock
+
+
 class Connection:
     """One client connection: read requests, write responses, or break it on purpose."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, clock: Clock = time.time) -> None:
         self._sock = sock
+        self._clock = clock
         self._reader = sock.makefile("rb", buffering=65_536)
         self.closing = False  # the response says Connection: close
 
@@ -103,6 +110,7 @@ class Connection:
             f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
             f"Content-Type: {content_type}",
             f"Content-Length: {len(body)}",
+            f"Date: {_http_date(int(self._clock()))}",
             *(f"{name}: {value}" for name, value in (headers or {}).items()),
             *(["Connection: close"] if self.closing else []),
         ]
@@ -120,6 +128,12 @@ class Connection:
         self._sock.close()
 
 
+@lru_cache(maxsize=2)
+def _http_date(second: int) -> str:
+    """The Date header of that second: computed once, as it serves every response in it."""
+    return formatdate(second, usegmt=True)
+
+
 # Answers one request; returns whether the connection can take another.
 Responder = Callable[[Request, Connection], bool]
 
@@ -131,9 +145,12 @@ class Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], respond: Responder) -> None:
+    def __init__(
+        self, address: tuple[str, int], respond: Responder, clock: Clock = time.time
+    ) -> None:
         super().__init__(address, _Handler)
         self.respond = respond
+        self.clock = clock
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
 
@@ -162,7 +179,7 @@ class _Handler(socketserver.BaseRequestHandler):
         sock: socket.socket = self.request
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.track(sock, is_open=True)
-        connection = Connection(sock)
+        connection = Connection(sock, self.server.clock)
         try:
             while True:
                 try:

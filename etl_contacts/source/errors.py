@@ -1,5 +1,5 @@
-"""Errors of the source. Messages never contain the token: they are built from status codes,
-the server's own message and our window, never from a request object."""
+"""Errors of the source, one class per cause. Messages never contain the token: they are built
+from status codes, the server's own message and our window, never from a request object."""
 
 from __future__ import annotations
 
@@ -23,8 +23,20 @@ class TransientError(SourceError):
         self.retry_after = retry_after
 
 
+class FilterIgnoredError(SourceError):
+    """The server answered a date range with records outside it: no window can be read."""
+
+
+class RangesNotCombinedError(SourceError):
+    """Two date ranges in one body were not both applied: the caller reads one range only."""
+
+
+class NotConvergedError(SourceError):
+    """A strategy gave up before it could prove its window complete; never reported complete."""
+
+
 class ExtractionFailed(SourceError):  # noqa: N818 (the name reads as the event it reports)
-    """Retries ran out for a window; the window is not loaded and the run fails."""
+    """Retries ran out for a window, or it could not be proven complete; the run fails."""
 
     def __init__(self, window: Window, cause: str) -> None:
         super().__init__(f"could not fetch {window}: {cause}")

@@ -70,8 +70,8 @@ def extract(
 ) -> Iterator[Event]:
     """Every record of every window, as batches, each window closed by a WindowDone."""
     stats = stats or ExtractStats()
-    api = ApiClient(config, stats)
     learned = Learned()
+    api = ApiClient(config, stats, on_date=learned.observe_date)
     stop = threading.Event()
     events = _Backlog(BACKLOG_RECORDS, stop)
 
@@ -113,3 +113,5 @@ def extract(
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
         api.close()
+        if learned.ranges_combined is not None:
+            stats.add("ranges_combined", int(learned.ranges_combined))

@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 
 import orjson
@@ -134,9 +135,15 @@ class _BearerKey(requests.auth.AuthBase):
 class ApiClient:
     """Thread-safe: one pooled session per thread, one rate limit and one set of counters."""
 
-    def __init__(self, config: ClientConfig, stats: ExtractStats) -> None:
+    def __init__(
+        self,
+        config: ClientConfig,
+        stats: ExtractStats,
+        on_date: Callable[[str | None, float], None] | None = None,
+    ) -> None:
         self._config = config
         self._stats = stats
+        self._on_date = on_date
         self._url = config.base_url.rstrip("/") + ENDPOINT
         self._local = threading.local()
         self._limiter = RateLimiter(config.requests_per_second)
@@ -205,6 +212,8 @@ class ApiClient:
             ) from None
         except requests.RequestException as exc:
             raise TransientError("http", f"the request failed ({type(exc).__name__})") from None
+        if self._on_date is not None:
+            self._on_date(response.headers.get("Date"), time.time())
         return classify(
             response.status_code,
             response.headers.get("Content-Type", ""),

@@ -1,24 +1,42 @@
 """What the client learns about the server from its answers, shared by every window of a run.
 
-Nothing here is configuration: page size, sort order and whether `endsAt` is inclusive are
-observed. Each fact is learned only from evidence that cannot mislead: a page is known to have
-been full when a narrower query found records it had left out, and the page size is the smallest
-such page (a malformed record injected into a page can only make a page look longer).
+Nothing here is configuration: page size, sort order, where records without `lastSeenAt` sort,
+whether `endsAt` is inclusive, how far the server's clock is from ours, and whether it ANDs two
+date ranges are observed. Each fact is learned only from evidence that cannot mislead: a page is
+known to have been full when a narrower query found records it had left out, and the page size
+is the smallest such page (a malformed record injected into a page can only make it look longer).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import NamedTuple
+
+from etl_contacts.source.query import Field, Inclusive
 
 CONFIRMATIONS = 3
 
 
+class Order(NamedTuple):
+    """The field answers are sorted by, and in which direction."""
+
+    field: Field
+    descending: bool
+
+
 @dataclass
 class Learned:
-    ends_inclusive: bool | None = None
-    sort_field: str | None = None
+    bounds: Inclusive = field(default_factory=Inclusive)
+    order: Order | None = None
+    nulls_first: bool | None = None
+    ranges_combined: bool | None = None
+    """Whether a lastSeenAt range and a createdAt range in one body are ANDed (None: untested)."""
+    _clock_offset_ms: int | None = None
     _full_pages: list[int] = field(default_factory=list)
+    _longest_page: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -29,21 +47,73 @@ class Learned:
                 return min(self._full_pages)
         return None
 
+    @property
+    def longest_page(self) -> int:
+        """The longest answer seen: at most the page size, unless records were injected."""
+        with self._lock:
+            return self._longest_page
+
+    def saw_page(self, length: int) -> None:
+        with self._lock:
+            self._longest_page = max(self._longest_page, length)
+
     def confirm_full(self, length: int) -> None:
         with self._lock:
             if length > 0 and len(self._full_pages) < 100:
                 self._full_pages.append(length)
 
-    def learn_ends_inclusive(self) -> None:
+    def learn_inclusive(self, *, starts: bool, ends: bool) -> None:
+        """Bounds seen to match records equal to them stay inclusive."""
         with self._lock:
-            self.ends_inclusive = True
+            known = self.bounds
+            self.bounds = Inclusive(known.starts or starts, known.ends or ends)
 
-    def learn_sort(self, field_name: str) -> None:
+    def learn_order(self, order: Order) -> None:
         with self._lock:
-            if self.sort_field is None:
-                self.sort_field = field_name
+            if self.order is None:
+                self.order = order
+
+    def learn_nulls_first(self, first: bool) -> None:
+        with self._lock:
+            if self.nulls_first is None:
+                self.nulls_first = first
+
+    def learn_ranges_combined(self, combined: bool) -> None:
+        """Once seen not combined, never again taken for combined."""
+        with self._lock:
+            if self.ranges_combined is not False:
+                self.ranges_combined = combined
 
     def is_short(self, length: int) -> bool:
-        """True only when the page certainly holds everything the query matched."""
+        """True only when the page certainly holds everything the query matched.
+
+        A page one record short of full is not trusted: that is what a full page looks like
+        when a record was lost on its way, and taking it for the last page would lose every
+        record behind it. It costs one more request for one window in `page_size`.
+        """
         size = self.page_size
-        return length == 0 or (size is not None and length < size)
+        return length == 0 or (size is not None and length < size - 1)
+
+    def observe_date(self, header: str | None, answered_at: float) -> None:
+        """A response's `Date` header, read at our time `answered_at` (epoch seconds).
+
+        The header is the server's time truncated to the second, taken before we read it, so
+        `header - answered_at` is at most the true offset: the largest such value is the best
+        lower bound, and lower is the safe side for every use of it.
+        """
+        if not header:
+            return
+        try:
+            server = parsedate_to_datetime(header).timestamp()
+        except (TypeError, ValueError):
+            return
+        offset = int((server - answered_at) * 1000)
+        with self._lock:
+            if self._clock_offset_ms is None or offset > self._clock_offset_ms:
+                self._clock_offset_ms = offset
+
+    def server_now_at_least(self) -> int | None:
+        """A time (ms) the server's clock has certainly reached, if it has ever said its time."""
+        with self._lock:
+            offset = self._clock_offset_ms
+        return None if offset is None else int(time.time() * 1000) + offset

@@ -12,14 +12,23 @@ WindowField = Literal["createdAt", "lastSeenAt"]
 
 @dataclass(frozen=True)
 class Window:
-    """Contacts whose `field` lies in [start, end): a half-open range of aware UTC datetimes."""
+    """Contacts whose `field` lies in [start, end): a half-open range of aware UTC datetimes.
+
+    `created_outside`, on a lastSeenAt window, keeps only contacts whose createdAt lies outside
+    that range: the contacts active in a run's days that its createdAt windows do not hold.
+    """
 
     field: WindowField
     start: datetime
     end: datetime
+    created_outside: tuple[datetime, datetime] | None = None
 
     def __str__(self) -> str:
-        return f"{self.field} {self.start.isoformat()}..{self.end.isoformat()}"
+        text = f"{self.field} {self.start.isoformat()}..{self.end.isoformat()}"
+        if self.created_outside:
+            low, high = self.created_outside
+            text += f" created outside {low.isoformat()}..{high.isoformat()}"
+        return text
 
 
 @dataclass(frozen=True)

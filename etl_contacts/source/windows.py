@@ -1,47 +1,67 @@
-"""Fetch one window completely while the data changes under us.
+"""Fetch one window completely while the data changes under us, whatever the server does.
 
 Page numbers skip records when the data moves: a contact that becomes active jumps to page 1 and
-shifts every record behind it. So pages are never numbered, except inside one timestamp:
+shifts every record behind it, a deletion shifts them the other way. So pages are numbered only
+where nothing else can reach the records, and every strategy states what it guarantees:
 
-- Keyset (the server sorts newest first by createdAt or lastSeenAt, learned from its answers):
-  ask for page 1 only, then the same query ending at the oldest timestamp `b` seen (`<= b`: ties
-  at `b` may have been cut). Each answer is one atomic snapshot of the top of what is left, so a
-  record can only be missed by moving *above* the cursor. createdAt never changes, and a record
-  leaving a past lastSeenAt window is not in it any more, so the one hole is a createdAt window
-  read by lastSeenAt: those records now have lastSeenAt after the sweep began, and catch-up passes
-  over `lastSeenAt >= sweep start` repeat until one finds nothing new.
-- Split (any other order): a window whose page 1 is full is halved, recursively; a window whose
-  page 1 is not full was answered whole, in one atomic response.
-- One timestamp holding more than a page (a bulk import) is paged by number, and paged again
-  until a pass finds nothing new, which undoes shifts from deletions during the pass.
+- `_keyset` (answers sorted by createdAt, either direction): ask for page 1 only, then the same
+  query narrowed to end at the last timestamp seen (inclusive: ties at it may have been cut).
+  Every answer is an atomic snapshot of the top of what is left, and createdAt never changes, so
+  nothing is missed whatever happens during the read.
+- `_by_activity` (sorted by lastSeenAt, newest first: what an inbox does): keyset on lastSeenAt.
+  A record is then missed only by moving above the cursor, that is by becoming active after the
+  read began; its new lastSeenAt is at least the server's time when the read began, bounded
+  below by the newest lastSeenAt of the first answer and by the `Date` header (both on the
+  server's clock, so no margin for clock skew is needed). Catch-up passes over
+  `lastSeenAt >= that bound` repeat until one finds nothing new. Contacts never active (no
+  lastSeenAt) are excluded by any lastSeenAt range: they sort together at one end, and are read
+  there by page number.
+- `_split` (any other order): a window whose page 1 is full is cut in two at the median
+  createdAt of that page (a sample of the window) and each part asked again; a part whose page 1
+  is not full was answered whole, in one atomic response.
+- `_slice`: one timestamp holding more than a page (a bulk import) is paged by number, and paged
+  again until a pass finds nothing new, which undoes shifts from deletions during a pass.
 
-Bounds: `startAt` is sent a millisecond early and `endsAt` a millisecond late unless the server
-has shown it includes `endsAt` (a record equal to it came back); records outside the window are
-dropped client-side, duplicates by `_id`. So the result is right whichever way the bounds fall.
+A strategy that cannot finish raises `NotConvergedError`: a window is never reported complete on
+a guess. Records outside the window are dropped client-side, duplicates by `_id`.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable, Generator, Iterator
+from statistics import median_low
+from typing import Literal
 
 import orjson
 
-from etl_contacts.source.learned import Learned
+from etl_contacts.source.errors import (
+    FilterIgnoredError,
+    NotConvergedError,
+    RangesNotCombinedError,
+)
+from etl_contacts.source.learned import Learned, Order
 from etl_contacts.source.models import Window
+from etl_contacts.source.query import EARLIEST_MS, FIELDS, LATEST_MS, Field, Query, Span
 from etl_contacts.source.stats import ExtractStats
-from etl_contacts.timestamps import format_ms, parse_ms, to_ms
+from etl_contacts.timestamps import parse_ms, to_ms
 
-FIELDS = ("createdAt", "lastSeenAt")
-CATCH_UP_MARGIN_MS = 120_000
-MAX_PASSES = 8
+# Passes of a catch-up or of a slice that may still find new records before the strategy gives
+# up: each pass reads only what changed during the previous one, so on any real account a pass
+# finds nothing within two or three; sixteen means the data changes faster than it can be read.
+MAX_PASSES = 16
+BY_ACTIVITY = Order("lastSeenAt", descending=True)
 
 Fetch = Callable[[dict[str, object], int], list[object]]
-Bound = tuple[str, int] | None  # ("lt" | "le", ms) or unbounded
+Place = Literal["record", "outside", "junk"]
+Answer = Generator[list[object], None, list[object]]
+"""Yields the new records of one response, returns the response's whole page."""
+
+logger = logging.getLogger(__name__)
 
 
 class SortChangedError(Exception):
-    """An answer was not in the order the keyset assumed: fall back to splitting."""
+    """An answer was not in the order the strategy assumed: fall back to splitting."""
 
 
 class WindowFetcher:
@@ -50,181 +70,325 @@ class WindowFetcher:
     def __init__(self, fetch: Fetch, window: Window, learned: Learned, stats: ExtractStats) -> None:
         self._fetch = fetch
         self.window = window
-        self._field = window.field
-        self._lo = to_ms(window.start)
-        self._hi = to_ms(window.end)
         self._learned = learned
         self._stats = stats
+        self._own = Query({window.field: Span(to_ms(window.start), to_ms(window.end))})
+        outside = window.created_outside
+        self._excluded = Span(to_ms(outside[0]), to_ms(outside[1])) if outside else None
         self._ids: set[str] = set()
         self._junk: set[bytes] = set()
-        self._out: list[list[object]] = []
+        self._active_seen = 0
 
     def batches(self) -> Iterator[list[object]]:
-        first = self._request({self._field: self._range(self._lo, ("lt", self._hi))}, 1)
-        yield from self._drain()
+        if self._excluded is None:
+            yield from self._read(self._own)
+            return
+        if self._learned.ranges_combined is not False:
+            try:
+                for part in (Span(hi=self._excluded.lo), Span(lo=self._excluded.hi)):
+                    yield from self._read(self._own.narrow("createdAt", part))
+                return
+            except RangesNotCombinedError:
+                self._learned.learn_ranges_combined(False)
+                logger.warning(
+                    "the server does not AND a lastSeenAt range with a createdAt range: reading "
+                    "the contacts active in the run's days in full and filtering them here"
+                )
+        yield from self._read(self._own)
+
+    def _read(self, query: Query) -> Iterator[list[object]]:
+        clock = self._learned.server_now_at_least()
+        first = yield from self._ask(query, 1)
         if self._learned.is_short(len(first)):
             return
-        key = self._sort_key(first)
-        if key is None:
-            yield from self._split(self._lo, self._hi)
-            return
+        order = self._learned.order or self._detect(first)
         try:
-            if key == self._field:
-                yield from self._keyset(key, {}, self._lo, ("lt", self._hi), first)
+            if order is not None and order.field == "createdAt":
+                yield from self._keyset(query, order, first)
+            elif order == BY_ACTIVITY:
+                yield from self._by_activity(query, first, clock)
             else:
-                yield from self._keyset_with_catch_up(key, first)
+                yield from self._split(query, first)
         except SortChangedError:
-            yield from self._split(self._lo, self._hi)
-
-    def _keyset_with_catch_up(self, key: str, first: list[object]) -> Iterator[list[object]]:
-        base = {self._field: self._range(self._lo, ("lt", self._hi))}
-        since = _now_ms() - CATCH_UP_MARGIN_MS
-        yield from self._keyset(key, base, None, None, first)
-        for _ in range(MAX_PASSES):
-            before = len(self._ids)
-            started = _now_ms() - CATCH_UP_MARGIN_MS
-            yield from self._keyset(key, base, since, None, None)
-            if len(self._ids) == before:
-                return
-            since = started
-        raise SortChangedError
+            yield from self._split(query, None)
 
     def _keyset(
-        self,
-        key: str,
-        base: dict[str, object],
-        lo: int | None,
-        upper: Bound,
-        first: list[object] | None,
+        self, query: Query, order: Order, first: list[object] | None
     ) -> Iterator[list[object]]:
-        items = first
-        previous_length = 0
+        """Every record of `query` with a value of `order.field`, by narrowing the range."""
+        key, descending = order
+        cursor, items, edge, previous = query, first, None, 0
         while True:
             if items is None:
-                items = self._request({**base, key: self._range(lo, upper)}, 1)
-                yield from self._drain()
-            keys = [k for k in (self._key(r, key) for r in items) if k is not None]
-            if keys != sorted(keys, reverse=True):
-                raise SortChangedError
-            if upper is not None and any(_above(k, upper) for k in keys):
-                if self._learned.ends_inclusive:
-                    raise SortChangedError
-                self._learned.learn_ends_inclusive()
-                items = None
-                continue
-            inside = [k for k in keys if lo is None or k >= lo]
+                items = yield from self._ask(cursor, 1)
+            values = self._ordered(items, order)
+            inside = [v for v in values if cursor.span(key).contains(v)]
             if not inside or self._learned.is_short(len(items)):
                 return
-            oldest = min(inside)
-            if upper == ("le", oldest):
-                yield from self._slice(key, base, oldest)
-                upper = ("lt", oldest)
+            last = inside[-1]
+            if last == edge:  # the whole answer lies at one millisecond: page it by number
+                yield from self._slice(cursor, key, last, first_page_read=True)
+                cursor = cursor.narrow(key, Span(hi=last) if descending else Span(lo=last + 1))
+                edge = None
             else:
-                if upper is not None and upper[0] == "le":
-                    # records older than the last answer's oldest exist: that answer was full
-                    self._learned.confirm_full(previous_length)
-                upper = ("le", oldest)
-            previous_length = len(items)
-            items = None
+                if edge is not None:  # records beyond the last answer's edge exist: it was full
+                    self._learned.confirm_full(previous)
+                cursor = cursor.narrow(key, Span(hi=last + 1) if descending else Span(lo=last))
+                edge = last
+            if cursor.empty:
+                return
+            previous, items = len(items), None
 
-    def _split(self, lo: int, hi: int) -> Iterator[list[object]]:
-        filters = {self._field: self._range(lo, ("lt", hi))}
-        full = self._full(self._request(filters, 1), filters)
-        yield from self._drain()
+    def _by_activity(
+        self, query: Query, first: list[object], clock: int | None
+    ) -> Iterator[list[object]]:
+        """Keyset on lastSeenAt, the never-active contacts by page number, then catch-up."""
+        if query.span("lastSeenAt").bounded:
+            yield from self._keyset(query, BY_ACTIVITY, first)
+            yield from self._catch_up(query, _earliest(clock, _newest(first)))
+            return
+        active = query.narrow("lastSeenAt", Span(lo=EARLIEST_MS))
+        if first and _never_active(first[0]):
+            self._learned.learn_nulls_first(True)
+            yield from self._never_active_first(query)
+            clock = self._learned.server_now_at_least()
+            first = yield from self._ask(active, 1)
+            since = _earliest(clock, _newest(first))
+            if not self._learned.is_short(len(first)):
+                yield from self._keyset(active, BY_ACTIVITY, first)
+        else:
+            since = _earliest(clock, _newest(first))
+            yield from self._keyset(active, BY_ACTIVITY, first)
+            if self._learned.nulls_first is not True:
+                yield from self._never_active_last(query)
+        yield from self._catch_up(query, since)
+
+    def _catch_up(self, query: Query, since: int | None) -> Iterator[list[object]]:
+        """Records that became active during the read, until a pass finds none.
+
+        Without any bound on the server's time (no `Date` header, no lastSeenAt seen) a pass
+        reads every active record of the window again: slow, never wrong.
+        """
+        for _ in range(MAX_PASSES):
+            floor = since if since is not None else query.span("lastSeenAt").lo
+            recent = query.narrow("lastSeenAt", Span(lo=EARLIEST_MS if floor is None else floor))
+            if recent.empty:
+                return
+            before = len(self._ids)
+            clock = self._learned.server_now_at_least()
+            first = yield from self._ask(recent, 1)
+            if not self._learned.is_short(len(first)):
+                yield from self._keyset(recent, BY_ACTIVITY, first)
+            if len(self._ids) == before:
+                return
+            since = _earliest(clock, _newest(first)) if first else since
+        raise NotConvergedError(
+            f"{self.window}: still finding newly active records after {MAX_PASSES} catch-up passes"
+        )
+
+    def _never_active_first(self, query: Query) -> Iterator[list[object]]:
+        """Pages from 1 while they hold only never-active contacts (sorted first)."""
+        page = 1
+        while True:
+            items = yield from self._ask(query, page)
+            if self._learned.is_short(len(items)) or not all(_never_active(r) for r in items):
+                return
+            page += 1
+
+    def _never_active_last(self, query: Query) -> Iterator[list[object]]:
+        """Pages from where the never-active contacts begin (sorted last) to the end.
+
+        They begin after the active ones, whose number we know from the keyset; start a page
+        early, and earlier still while the first page read begins with a never-active one.
+        """
+        size = max(1, self._learned.page_size or self._learned.longest_page)
+        page = max(1, self._active_seen // size)
+        while True:
+            items = yield from self._ask(query, page)
+            if page == 1 or not items or not _never_active(items[0]):
+                break
+            page -= 1
+        while not self._learned.is_short(len(items)):
+            page += 1
+            items = yield from self._ask(query, page)
+
+    def _split(self, query: Query, first: list[object] | None) -> Iterator[list[object]]:
+        """Halve by createdAt, at the median of the full page's sample, until pages are short."""
+        span = query.span("createdAt")
+        lo = EARLIEST_MS if span.lo is None else span.lo
+        hi = LATEST_MS if span.hi is None else span.hi
+        items = first if first is not None else (yield from self._ask(query, 1))
+        full = yield from self._full(items, query)
         if not full:
             return
         if hi - lo <= 1:
-            yield from self._slice(self._field, {}, lo)
+            yield from self._slice(query, "createdAt", lo)
             return
-        middle = (lo + hi) // 2
-        yield from self._split(lo, middle)
-        yield from self._split(middle, hi)
+        cut = _cut(items, lo, hi)
+        yield from self._split(query.narrow("createdAt", Span(hi=cut)), None)
+        yield from self._split(query.narrow("createdAt", Span(lo=cut)), None)
 
-    def _full(self, items: list[object], filters: dict[str, object]) -> bool:
+    def _full(self, items: list[object], query: Query) -> Generator[list[object], None, bool]:
         """Whether page 1 left records out; probes page 2 until the page size is known."""
         if self._learned.is_short(len(items)):
             return False
         if self._learned.page_size is not None:
             return True
-        if self._request(filters, 2):
+        if (yield from self._ask(query, 2)):
             self._learned.confirm_full(len(items))
             return True
         return False
 
-    def _slice(self, key: str, base: dict[str, object], moment: int) -> Iterator[list[object]]:
-        """Every record whose `key` is exactly `moment`, by page number, until a pass adds none."""
-        filters = {**base, key: self._range(moment, ("le", moment))}
-        for _ in range(MAX_PASSES):
+    def _slice(
+        self, query: Query, key: Field, moment: int, *, first_page_read: bool = False
+    ) -> Iterator[list[object]]:
+        """Every record whose `key` is exactly `moment`, by page number, until a pass adds none.
+
+        `first_page_read`: the caller's last answer held only records at `moment`, so it was
+        this query's page 1, and the first pass starts at page 2.
+        """
+        exact = query.narrow(key, Span(moment, moment + 1))
+        for attempt in range(MAX_PASSES):
             before = len(self._ids)
-            page = 1
+            page = 2 if first_page_read and attempt == 0 else 1
             while True:
-                items = self._request(filters, page)
-                yield from self._drain()
-                if self._learned.is_short(len(items)) or not items:
+                items = yield from self._ask(exact, page)
+                if self._learned.is_short(len(items)):
                     break
                 page += 1
             if len(self._ids) == before:
                 return
+        raise NotConvergedError(
+            f"{self.window}: the records at one millisecond kept shifting for {MAX_PASSES} passes"
+        )
 
-    def _request(self, filters: dict[str, object], page: int) -> list[object]:
-        items = self._fetch(filters, page)
+    def _ask(self, query: Query, page: int) -> Answer:
+        """One request; yields what is new to this window, returns the page as answered."""
+        body = query.body(self._learned.bounds)
+        items = self._fetch(body, page)
         self._stats.add("pages")
+        self._learned.saw_page(len(items))
+        self._check_ranges(query, items)
+        if query.body(self._learned.bounds) != body:  # sent a millisecond wide: ask again
+            items = self._fetch(query.body(self._learned.bounds), page)
+            self._stats.add("pages")
+            self._check_ranges(query, items)
         fresh: list[object] = []
         for item in items:
-            record_id = item.get("_id") if isinstance(item, dict) else None
-            moment = self._key(item, self._field)
-            if isinstance(record_id, str) and moment is not None:
-                if not self._lo <= moment < self._hi:
-                    continue
-                if record_id in self._ids:
-                    self._stats.add("duplicates_dropped")
-                    continue
-                self._ids.add(record_id)
-            else:
+            place, record_id = self._place(query, item)
+            if place == "outside":
+                continue
+            if place == "junk":
                 fingerprint = _fingerprint(item)
                 if fingerprint in self._junk:
                     continue
                 self._junk.add(fingerprint)
+            elif record_id in self._ids:
+                self._stats.add("duplicates_dropped")
+                continue
+            else:
+                self._ids.add(record_id)
+                self._active_seen += not _never_active(item)
             fresh.append(item)
         if fresh:
-            self._out.append(fresh)
+            self._stats.add("records", len(fresh))
+            yield fresh
         return items
 
-    def _drain(self) -> Iterator[list[object]]:
-        while self._out:
-            batch = self._out.pop(0)
-            self._stats.add("records", len(batch))
-            yield batch
+    def _place(self, query: Query, item: object) -> tuple[Place, str]:
+        """Whether a record belongs to this window (with its `_id`), lies outside it, or cannot
+        be placed (no usable `_id`, an unreadable date): then it is handed over once, to be
+        quarantined, never dropped."""
+        if not isinstance(item, dict) or not isinstance(item.get("_id"), str):
+            return "junk", ""
+        if item.get("createdAt") is None:
+            return "junk", ""
+        for name in {*query.spans, "createdAt"}:
+            if item.get(name) is not None and parse_ms(item.get(name)) is None:
+                return "junk", ""
+        created = parse_ms(item.get("createdAt"))
+        if not query.admits(item) or not self._own.admits(item):
+            return "outside", ""
+        if created is not None and self._excluded is not None and self._excluded.contains(created):
+            return "outside", ""
+        return "record", item["_id"]
 
-    def _range(self, lo: int | None, upper: Bound) -> dict[str, str]:
-        start = "" if lo is None else format_ms(lo - 1)
-        if upper is None:
-            return {"startAt": start, "endsAt": ""}
-        kind, moment = upper
-        inclusive = self._learned.ends_inclusive
-        if kind == "le":
-            end = moment if inclusive else moment + 1
-        else:
-            end = moment - 1 if inclusive else moment
-        return {"startAt": start, "endsAt": format_ms(end)}
+    def _check_ranges(self, query: Query, items: list[object]) -> None:
+        """Every record must lie in every range asked, up to the bounds' slack; records at the
+        slack teach how the server reads a bound."""
+        bounded = [(name, span) for name, span in query.spans.items() if span.bounded]
+        starts = ends = False
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            for name, span in bounded:
+                millis = parse_ms(item.get(name))
+                if millis is None:
+                    continue
+                if span.beyond(millis):
+                    if len(bounded) > 1:
+                        raise RangesNotCombinedError(f"{name} {millis} outside the range asked")
+                    raise FilterIgnoredError(
+                        f"the server answered a {name} range with a record outside it: the "
+                        "API does not filter by date as documented, and no window can be read"
+                    )
+                starts |= span.lo is not None and millis == span.lo - 1
+                ends |= span.hi is not None and millis == span.hi
+        if self._excluded is not None and len(bounded) > 1 and items:
+            self._learned.learn_ranges_combined(True)
+        self._learned.learn_inclusive(starts=starts, ends=ends)
 
-    @staticmethod
-    def _key(item: object, key: str) -> int | None:
-        return parse_ms(item.get(key)) if isinstance(item, dict) else None
+    def _ordered(self, items: list[object], order: Order) -> list[int]:
+        """The page's values of the sort field, in order; raises when they are not sorted."""
+        values = [v for v in (_value(r, order.field) for r in items) if v is not None]
+        if values != sorted(values, reverse=order.descending):
+            raise SortChangedError
+        return values
 
-    def _sort_key(self, items: list[object]) -> str | None:
-        """The field the server sorts by (newest first), if this page shows it unambiguously."""
-        if self._learned.sort_field is not None:
-            return self._learned.sort_field
-        sorted_by = []
-        for key in FIELDS:
-            keys = [k for k in (self._key(r, key) for r in items) if k is not None]
-            if len(set(keys)) >= 3 and keys == sorted(keys, reverse=True):
-                sorted_by.append(key)
-        if len(sorted_by) != 1:
+    def _detect(self, items: list[object]) -> Order | None:
+        """The order of this page, when it shows exactly one (three distinct values at least)."""
+        if self._learned.order is not None:
+            return self._learned.order
+        candidates = []
+        for name in FIELDS:
+            values = [v for v in (_value(r, name) for r in items) if v is not None]
+            if len(set(values)) >= 3:
+                candidates.extend(
+                    Order(name, descending)
+                    for descending in (True, False)
+                    if values == sorted(values, reverse=descending)
+                )
+        if len(candidates) != 1:
             return None
-        self._learned.learn_sort(sorted_by[0])
-        return sorted_by[0]
+        self._learned.learn_order(candidates[0])
+        return candidates[0]
+
+
+def _value(item: object, name: str) -> int | None:
+    return parse_ms(item.get(name)) if isinstance(item, dict) else None
+
+
+def _never_active(item: object) -> bool:
+    """A contact with no lastSeenAt (null or absent), which no lastSeenAt range returns."""
+    return isinstance(item, dict) and item.get("lastSeenAt") is None
+
+
+def _newest(items: list[object]) -> int | None:
+    values = [v for v in (_value(r, "lastSeenAt") for r in items) if v is not None]
+    return max(values, default=None)
+
+
+def _earliest(*moments: int | None) -> int | None:
+    known = [m for m in moments if m is not None]
+    return min(known, default=None)
+
+
+def _cut(items: list[object], lo: int, hi: int) -> int:
+    """Where to split [lo, hi): the median createdAt of a full page, else the middle."""
+    inside = sorted(
+        v for v in (_value(r, "createdAt") for r in items) if v is not None and lo < v < hi
+    )
+    return median_low(inside) if inside else (lo + hi) // 2
 
 
 def _fingerprint(item: object) -> bytes:
@@ -233,12 +397,3 @@ def _fingerprint(item: object) -> bytes:
         return orjson.dumps(item, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError:  # nested deeper than orjson writes: still one identity
         return repr(item).encode()
-
-
-def _above(moment: int, upper: tuple[str, int]) -> bool:
-    kind, bound = upper
-    return moment > bound or (kind == "lt" and moment == bound)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

@@ -35,10 +35,15 @@ def future_timestamps(warehouse: Warehouse, account: str) -> int:
     )
 
 
+OUTCOMES = ("inserted", "updated", "unchanged", "refused_older", "rejected")
+"""What can become of a record received, each counted where it happens: together, every record."""
+
+
 def run_counts(warehouse: Warehouse, run_id: str) -> dict[str, int]:
-    """Counters of one run: received (`records`) and what became of them."""
+    """Counters of one run: received (`records`), what became of them (`OUTCOMES`), and the
+    contacts its complete windows missed (`holes_repaired`)."""
     r = tables.sync_runs
-    columns = ("records", "inserted", "updated", "unchanged", "rejected")
+    columns = ("records", *OUTCOMES, "holes_repaired")
     with warehouse.engine.connect() as conn:
         row = conn.execute(
             sa.select(*(r.c[n] for n in columns)).where(r.c.run_id == run_id)

@@ -127,12 +127,27 @@ contact_rejects = sa.Table(
     _account(),
     sa.Column("run_id", sa.Text, nullable=False, comment="Run that received the record"),
     sa.Column("contact_id", sa.Text, comment="The record's _id, when it had a usable one"),
-    sa.Column("reason", sa.Text, nullable=False, comment="Why: missing_id, unparseable_date, ..."),
+    sa.Column(
+        "reason",
+        sa.Text,
+        nullable=False,
+        comment="Why: missing_id, unparseable_date, ... (malformed); older_than_stored (the "
+        "stored row is newer), superseded_in_batch (a newer copy came in the same batch)",
+    ),
     sa.Column("detail", sa.Text, nullable=False, comment="What exactly was wrong"),
     sa.Column("record", JSONB, nullable=False, comment="The whole record as received"),
     sa.Column("rejected_at", TS, nullable=False, server_default=sa.func.now(), comment="When"),
+    sa.Column(
+        "record_digest",
+        sa.Text,
+        nullable=False,
+        comment="sha256 of the record's canonical JSON (its jsonb text): a content is kept once",
+    ),
     sa.PrimaryKeyConstraint("id"),
-    comment="Records that could not be loaded, whole, with the reason: nothing is dropped silently",
+    # a malformed record fetched every night is quarantined once, not once per fetch
+    sa.Index(None, "account", "reason", "record_digest", unique=True),
+    comment="Records not loaded (malformed, or older than the stored row), whole, with the "
+    "reason, once per account, reason and content: nothing is dropped silently",
 )
 
 sync_runs = sa.Table(
@@ -151,14 +166,22 @@ sync_runs = sa.Table(
             ("inserted", "Contacts inserted"),
             ("updated", "Contacts updated"),
             ("unchanged", "Contacts received unchanged (no write)"),
+            ("refused_older", "Records not written: older than the stored row or a newer copy"),
             ("rejected", "Records rejected"),
             ("deleted", "Contacts soft-deleted"),
+            ("holes_repaired", "Contacts a completely read window missed, found by asking again"),
             ("requests", "HTTP requests made"),
             ("retries", "Requests retried"),
             ("pages", "Pages received"),
             ("records", "Records received"),
             ("duplicates", "Duplicate records dropped"),
         )
+    ),
+    sa.Column(
+        "ranges_combined",
+        sa.Boolean,
+        comment="The server was seen to AND a lastSeenAt range with a createdAt range (NULL: "
+        "not known)",
     ),
     sa.Column("extract_stats", JSONB, comment="All extraction counters, retries by cause"),
     sa.Column("error", sa.Text, comment="Cause of failure, one line"),

@@ -29,6 +29,7 @@ RUN_COUNTERS = {
     "pages": "pages",
     "records": "records",
     "duplicates": "duplicates_dropped",
+    "holes_repaired": "holes_repaired",
 }
 
 
@@ -105,7 +106,9 @@ class Warehouse:
     ) -> LoadCounts:
         """One batch in one transaction: data, child rows, history, rejects, counters, state.
 
-        `unchanged` are contacts received whose rows would not change: only remembered as seen.
+        `unchanged` are contacts received whose rows would not change: only remembered as seen
+        (and counted unchanged). `completed` windows move their watermarks; no contact is
+        deleted here: see `deletion_candidates` and `mark_deleted`.
         """
         with self.engine.begin() as conn:
             driver = conn.connection.driver_connection
@@ -124,11 +127,35 @@ class Warehouse:
             driver = conn.connection.driver_connection
             return self._loader.stored_hashes(driver, account, contact_ids)
 
+    def deletion_candidates(
+        self, account: str, run_id: str, start: datetime, end: datetime
+    ) -> list[tuple[str, datetime]]:
+        """Live contacts created in [start, end) that this run has not received, as
+        (contact_id, created_at), oldest first: after the run read that createdAt window
+        completely, each is deleted at the source or a record the reading missed (a hole). Only
+        the source can tell which, so nothing is deleted here. Ask before `finish_run`, which
+        forgets what the run received."""
+        with self.engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            return self._loader.deletion_candidates(driver, account, run_id, start, end)
+
+    def mark_deleted(self, account: str, run_id: str, contact_ids: Sequence[str]) -> int:
+        """Soft-delete the contacts the source no longer has (`deleted_at` = now), close their
+        current history version, and count them in the run's `deleted`. A contact the run has
+        received since it was a candidate, or already marked, is left alone. Returns how many
+        were marked. One that comes back later is made live again by `load`."""
+        with self.engine.begin() as conn:
+            driver = conn.connection.driver_connection
+            return self._loader.mark_deleted(driver, account, run_id, contact_ids)
+
     def finish_run(
         self, *, run_id: str, status: str, stats: Mapping[str, float], error: str | None
     ) -> None:
+        """Close the run with its extraction counters (`RUN_COUNTERS`, among them the pipeline's
+        `holes_repaired`), and `ranges_combined` when `stats` has it (else: not known)."""
         runs = tables.sync_runs
         counters = {column: int(stats.get(key, 0)) for column, key in RUN_COUNTERS.items()}
+        combined = stats.get("ranges_combined")
         with self.engine.begin() as conn:
             conn.execute(
                 runs.update()
@@ -139,6 +166,7 @@ class Warehouse:
                     duration_seconds=sa.extract("epoch", sa.func.now() - runs.c.started_at),
                     extract_stats=orjson.loads(orjson.dumps(dict(stats))),
                     error=error,
+                    ranges_combined=None if combined is None else bool(combined),
                     **counters,
                 )
             )

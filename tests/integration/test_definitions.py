@@ -63,8 +63,18 @@ def test_a_run_reports_metadata_and_passes_its_checks(env: Settings) -> None:
         "no_future_timestamps": True,
         "window_reconciliation": True,
         "reject_rate": True,
+        "holes_repaired": True,
         "freshness": True,
     }
+    reconciliation = next(
+        e.asset_check_evaluation_data.metadata for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.asset_check_evaluation_data.check_name == "window_reconciliation"
+    )  # fmt: skip
+    terms = ("inserted", "updated", "unchanged", "refused_older", "rejected")
+    counts = {key: reconciliation[key].value for key in ("received", *terms)}
+    assert counts["received"] > 0
+    assert counts["received"] == sum(counts[key] for key in terms)
     contacts = next(
         m for m in result.asset_materializations_for_node("sync_contacts_default")
         if m.asset_key == dg.AssetKey("contacts")

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import orjson
 import pytest
@@ -15,7 +16,7 @@ import requests
 
 from etl_contacts.sandbox import DEMO_TOKEN, SandboxConfig, SandboxServer, preset
 from etl_contacts.sandbox.server import WRONG_TOKEN
-from etl_contacts.timestamps import format_ms
+from etl_contacts.timestamps import format_ms, parse_ms
 
 HEADERS = {"Authorization": f"Bearer {DEMO_TOKEN}", "authtype": "Key"}
 BASE = SandboxConfig(contacts=300, days=10, seed=4, anchor=datetime(2024, 6, 1, tzinfo=UTC))
@@ -164,3 +165,56 @@ def test_touch_makes_that_many_distinct_contacts_active_now() -> None:
     assert touched.json() == {"touched": 30}
     assert refused.status_code == 422
     assert sum(c["lastSeenAt"] >= before for c in contacts) == 30
+
+
+def test_the_date_header_and_the_stamps_are_by_the_servers_clock(sandbox: SandboxServer) -> None:
+    offset_ms = -7_200_000  # two hours behind ours
+    with SandboxServer(replace(BASE, clock_offset_ms=offset_ms)) as skewed:
+        ours = time.time()
+        answers = [
+            post(skewed, {}),
+            post(skewed, {}, headers={}),  # an error has a Date too
+            requests.post(f"{skewed.base_url}/_sandbox/touch", data=b'{"contacts": 1}', timeout=5),
+        ]
+        anchor = format_ms(int(BASE.anchor_time.timestamp() * 1000))
+        touched = [c for c in skewed.truth()["contacts"] if c["lastSeenAt"] > anchor]
+    ours_plain = time.time()
+    plain = post(sandbox, {})
+    # the header is the server's time to the second, truncated: up to a second behind
+    skews = [_date(answer) - (ours + offset_ms / 1000) for answer in answers]
+    assert [a.status_code for a in answers] == [200, 401, 200]
+    assert all(-1 < skew < 1 for skew in skews), skews
+    assert -1 < _date(plain) - ours_plain < 1
+    assert len(touched) == 1
+    assert abs(parse_ms(touched[0]["lastSeenAt"]) - (ours * 1000 + offset_ms)) < 1000  # type: ignore[operator]
+
+
+def _date(response: requests.Response) -> float:
+    return parsedate_to_datetime(response.headers["Date"]).timestamp()
+
+
+def test_a_hidden_record_leaves_its_page_one_short_and_is_reported(
+    sandbox: SandboxServer,
+) -> None:
+    full = post(sandbox, {"page": 2}).json()["data"]
+    with SandboxServer(replace(BASE, faults={"hide": 1.0})) as server:
+        short = post(server, {"page": 2}).json()["data"]
+        past = post(server, {"page": 99}).json()["data"]
+        truth = server.truth()
+    (hidden,) = truth["hidden"]
+    assert len(full) == 20 and hidden in {r["_id"] for r in full}
+    assert short == [r for r in full if r["_id"] != hidden], "the others where they were"
+    assert past == [] and truth["faults"] == {"hide": 1}, "an empty page hides nothing"
+    assert len(truth["contacts"]) == 300 and truth["requests"] == 2
+
+
+def test_contacts_never_active_are_served_with_lastseenat_null_or_without_it() -> None:
+    with SandboxServer(replace(BASE, never_active_share=0.5)) as server:
+        served = everything(server, {})
+        ranged = everything(server, {"lastSeenAt": {"startAt": "2000-01-01T00:00:00.000Z"}})
+        contacts = server.truth()["contacts"]
+    never = [r for r in served if r.get("lastSeenAt") is None]
+    assert len(served) == len(contacts) == 300 and len(never) == 150
+    assert any("lastSeenAt" not in r for r in never) and any("lastSeenAt" in r for r in never)
+    assert served[-150:] == never, "last in the lastSeenAt sort, as MongoDB puts null"
+    assert len(ranged) == 150 and not any(r.get("lastSeenAt") is None for r in ranged)

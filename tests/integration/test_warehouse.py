@@ -1,4 +1,7 @@
-"""Warehouse rules against the embedded PostgreSQL: exact upserts, history, deletes, rejects."""
+"""Warehouse rules against the embedded PostgreSQL: exact upserts, history, watermarks, rejects.
+
+Counting, quarantine once per content and deletes from proof: test_warehouse_counts.py.
+"""
 
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ def test_an_identical_second_load_writes_nothing(warehouse: Warehouse) -> None:
     versions = rows(warehouse, "SELECT contact_id, xmin::text FROM express_chat.contacts")
     children = rows(warehouse, "SELECT count(*), max(xmin::text) FROM express_chat.contact_tags")
     assert load(warehouse, records) == {
-        "inserted": 0, "updated": 0, "unchanged": 50, "rejected": 0, "deleted": 0
+        "inserted": 0, "updated": 0, "unchanged": 50, "refused_older": 0, "rejected": 0
     }  # fmt: skip
     assert rows(warehouse, "SELECT contact_id, xmin::text FROM express_chat.contacts") == versions
     assert (
@@ -58,7 +61,8 @@ def test_an_identical_second_load_writes_nothing(warehouse: Warehouse) -> None:
 
 def test_newer_wins_and_older_never_overwrites(warehouse: Warehouse) -> None:
     load(warehouse, [contact(1, seen=1000, status=1)])
-    assert load(warehouse, [contact(1, seen=10, status=2)])["updated"] == 0
+    older = load(warehouse, [contact(1, seen=10, status=2)])
+    assert (older["updated"], older["refused_older"]) == (0, 1)
     assert rows(warehouse, "SELECT status FROM express_chat.contacts")[0][0] == "INPROGRESS"
     assert load(warehouse, [contact(1, seen=5000, status=5)])["updated"] == 1
     assert rows(warehouse, "SELECT status FROM express_chat.contacts")[0][0] == "CLOSED"
@@ -107,7 +111,7 @@ def test_rejects_keep_the_whole_record_and_nul_bytes_do_not_reject(warehouse: Wa
     assert rejects[1][1] == "junk" and rejects[0][2] == RUN
 
 
-def test_a_completed_window_soft_deletes_what_the_source_stopped_returning(
+def test_a_completed_window_moves_its_watermarks_and_deletes_nothing(
     warehouse: Warehouse, database_url: str
 ) -> None:
     records = [contact(i) for i in range(10)]
@@ -118,18 +122,13 @@ def test_a_completed_window_soft_deletes_what_the_source_stopped_returning(
     )
     second = Warehouse(database_url)
     second.begin_run(run_id="run-2", account="a", started_at=datetime.now(UTC), windows=[])
-    counts = second.load(
+    second.load(
         normalize(records[:7], account="a"), run_id="run-2", account="a", completed=[window]
     )
-    assert counts.deleted == 3
-    assert len(rows(warehouse, "SELECT 1 FROM express_chat.contacts_current")) == 7
     assert second.watermark("a", "createdAt") == window.end
-    third = Warehouse(database_url)
-    third.begin_run(run_id="run-3", account="a", started_at=datetime.now(UTC), windows=[])
-    third.load(normalize(records, account="a"), run_id="run-3", account="a", completed=[window])
-    assert (
-        len(rows(warehouse, "SELECT 1 FROM express_chat.contacts WHERE deleted_at IS NULL")) == 10
-    )
+    # three contacts unseen are only candidates: the source decides (test_warehouse_counts.py)
+    assert len(rows(warehouse, "SELECT 1 FROM express_chat.contacts_current")) == 10
+    assert len(second.deletion_candidates("a", "run-2", window.start, window.end)) == 3
 
 
 def test_run_counters_accumulate(warehouse: Warehouse) -> None:

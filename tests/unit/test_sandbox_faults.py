@@ -9,7 +9,7 @@ from email.utils import parsedate_to_datetime
 import orjson
 import pytest
 
-from etl_contacts.sandbox import FAULT_KINDS, SandboxConfig, preset
+from etl_contacts.sandbox import FAULT_KINDS, SILENT_FAULT_KINDS, SandboxConfig, preset
 from etl_contacts.sandbox.faults import FaultPlan
 
 TEMPLATE = {"_id": "6650c0de0000000000000001", "createdAt": "2024-05-01T00:00:00.000Z",
@@ -38,7 +38,7 @@ def test_faults_come_at_their_rates_and_only_theirs() -> None:
     "settings",
     [{"faults": {"teapot": 0.1}}, {"faults": {"429": 0.6, "500": 0.6}}, {"faults": {"500": -1}},
      {"activity_rate": -0.1}, {"sort": "name"}, {"page_size": 0}, {"days": 0}, {"contacts": -1},
-     {"latency_ms": -5}],
+     {"latency_ms": -5}, {"never_active_share": 1.5}, {"never_active_share": -0.1}],
 )  # fmt: skip
 def test_impossible_configurations_are_refused(settings: dict[str, object]) -> None:
     with pytest.raises(ValueError):
@@ -85,6 +85,7 @@ def test_presets() -> None:
     assert calm.faults == {} and calm.activity_rate == calm.create_rate == calm.delete_rate == 0
     assert busy.faults == {} and min(busy.activity_rate, busy.create_rate, busy.delete_rate) > 0
     assert set(hostile.faults) == set(FAULT_KINDS) and hostile.activity_rate > 0
+    assert not set(SILENT_FAULT_KINDS) & set(FAULT_KINDS), "a hidden record is asked for by name"
     failing = sum(r for kind, r in hostile.faults.items() if kind not in ("malformed", "duplicate"))
     assert failing**8 < 1e-4, "a client making 8 attempts per request completes"
     base = SandboxConfig(contacts=77, seed=9)

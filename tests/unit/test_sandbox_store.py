@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -18,15 +17,6 @@ from etl_contacts.timestamps import format_ms
 Record = dict[str, object]
 ANCHOR = datetime(2024, 6, 1, tzinfo=UTC)
 BASE = SandboxConfig(contacts=1500, days=10, seed=8, anchor=ANCHOR, bulk_import_share=0.3)
-
-
-@contextmanager
-def opened(config: SandboxConfig) -> Iterator[ContactStore]:
-    store = ContactStore(config)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def pages(store: ContactStore, body: dict[str, object]) -> list[list[Record]]:
@@ -48,7 +38,7 @@ def truth(store: ContactStore) -> list[Record]:
 
 @pytest.mark.parametrize("sort", ["lastSeenAt", "createdAt", "_id"])
 def test_sort_orders_newest_first_with_ties_by_id(sort: str) -> None:
-    with opened(replace(BASE, sort=sort, page_size=7)) as store:  # type: ignore[arg-type]
+    with closing(ContactStore(replace(BASE, sort=sort, page_size=7))) as store:  # type: ignore[arg-type]
         records = everything(store)
         window = everything(store, {"createdAt": {"startAt": format_ms(0)}})
         assert len(records) == len(window) == 1500
@@ -67,7 +57,7 @@ def _negate(timestamp: object) -> tuple[int, ...]:
 
 @pytest.mark.parametrize("inclusive", [False, True])
 def test_start_is_inclusive_and_the_end_as_configured(inclusive: bool) -> None:
-    with opened(replace(BASE, ends_at_inclusive=inclusive)) as store:
+    with closing(ContactStore(replace(BASE, ends_at_inclusive=inclusive))) as store:
         records = truth(store)
         created = sorted(r["createdAt"] for r in records)
         start = created[200]
@@ -89,7 +79,7 @@ def test_start_is_inclusive_and_the_end_as_configured(inclusive: bool) -> None:
 
 
 def test_both_ranges_together_and_empty_ranges() -> None:
-    with opened(BASE) as store:
+    with closing(ContactStore(BASE)) as store:
         records = truth(store)
         low, high = sorted(r["createdAt"] for r in records)[300], format_ms(10**13)
         seen = sorted(r["lastSeenAt"] for r in records)[900]
@@ -100,14 +90,14 @@ def test_both_ranges_together_and_empty_ranges() -> None:
 
 
 def test_pages_are_full_until_the_last_and_past_it_empty() -> None:
-    with opened(replace(BASE, page_size=40)) as store:
+    with closing(ContactStore(replace(BASE, page_size=40))) as store:
         sizes = [len(page) for page in pages(store, {})]
         assert sizes == [40] * 37 + [20]
         assert store.page(parse_body({})[0], 999).records == []
 
 
 def test_duplicate_comes_from_the_neighbouring_page() -> None:
-    with opened(replace(BASE, page_size=10)) as store:
+    with closing(ContactStore(replace(BASE, page_size=10))) as store:
         query, _ = parse_body({})
         first, second = store.page(query, 1), store.page(query, 2, duplicate=True)
         assert second.duplicate == first.records[-1]
@@ -116,7 +106,7 @@ def test_duplicate_comes_from_the_neighbouring_page() -> None:
 
 def test_activity_moves_creates_and_deletes_and_the_truth_follows() -> None:
     config = replace(BASE, activity_rate=1.0, create_rate=1.0, delete_rate=0.5)
-    with opened(config) as store:
+    with closing(ContactStore(config)) as store:
         before = {r["_id"]: r for r in truth(store)}
         for _ in range(40):
             store.act()
@@ -136,7 +126,7 @@ def test_activity_moves_creates_and_deletes_and_the_truth_follows() -> None:
 
 
 def test_rates_above_one_bring_several_changes_per_request() -> None:
-    with opened(replace(BASE, create_rate=3.0)) as store:
+    with closing(ContactStore(replace(BASE, create_rate=3.0))) as store:
         for _ in range(10):
             store.act()
         assert len(truth(store)) == 1530
@@ -146,7 +136,7 @@ def test_activity_picks_the_same_contacts_for_the_same_seed() -> None:
     config = replace(BASE, activity_rate=1.0, delete_rate=1.0)
     runs = []
     for _ in range(2):
-        with opened(config) as store:
+        with closing(ContactStore(config)) as store:
             for _ in range(20):
                 store.act()
             runs.append([d["_id"] for d in store.snapshot().deleted])
@@ -154,6 +144,6 @@ def test_activity_picks_the_same_contacts_for_the_same_seed() -> None:
 
 
 def test_every_contact_is_encoded_in_the_background() -> None:
-    with opened(replace(BASE, contacts=3000)) as store:
+    with closing(ContactStore(replace(BASE, contacts=3000))) as store:
         store._ready.wait(30)
         assert store.status() == {"contacts": 3000, "rendered": 3000, "ready": True}

@@ -1,8 +1,10 @@
-"""normalize(): every record ends in exactly one of contacts or rejects, and never raises."""
+"""normalize(): every record ends in exactly one place (contacts, rejects, superseded, or counted
+as an identical copy), and never raises."""
 
 from __future__ import annotations
 
 import hypothesis.strategies as st
+import orjson
 from hypothesis import given, settings
 
 from etl_contacts.sandbox.data import render
@@ -48,7 +50,8 @@ def test_each_record_lands_in_exactly_one_place(records: list[object]) -> None:
     frames = normalize(records, account="a")
     ids = [r.get("_id") for r in records if isinstance(r, dict)]
     loaded = set(frames.contacts["contact_id"])
-    assert len(frames.contacts) + len(frames.rejects) + frames.collapsed == len(records)
+    placed = len(frames.contacts) + len(frames.rejects) + len(frames.superseded)
+    assert placed + frames.collapsed == len(records)
     assert loaded <= {i for i in ids if isinstance(i, str)}
 
 
@@ -96,10 +99,32 @@ def test_reasons() -> None:
 
 def test_the_newest_duplicate_wins() -> None:
     older = {**GOOD, "status": "OPEN", "updatedAt": "2020-01-01T00:00:00.000Z",
-             "lastSeenAt": "2020-01-01T00:00:00.000Z"}  # fmt: skip
+             "lastSeenAt": None}  # fmt: skip
     newer = {**GOOD, "status": "CLOSED"}
     frames = normalize([newer, older], account="a")
     assert list(frames.contacts["status"]) == ["CLOSED"]
+    assert frames.collapsed == 0
+    (superseded,) = frames.superseded.to_dict("records")
+    assert superseded == {
+        "account": "a",
+        "contact_id": GOOD["_id"],
+        "reason": "superseded_in_batch",
+        "detail": "updatedAt 2020-01-01T00:00:00.000Z, lastSeenAt none: not newer than the copy "
+        f"kept from the same batch (updatedAt {GOOD['updatedAt']}, "
+        f"lastSeenAt {GOOD['lastSeenAt']})",
+        "record": superseded["record"],
+    }
+    assert orjson.loads(superseded["record"]) == older
+
+
+def test_identical_copies_are_counted_apart_from_differing_ones() -> None:
+    same = [GOOD, dict(reversed(list(GOOD.items()))), GOOD]
+    frames = normalize([*same, {**GOOD, "status": "CLOSED"}], account="a")
+    # equally recent: the last received wins, as in the upsert, and the three copies differ
+    assert list(frames.contacts["status"]) == ["CLOSED"] and frames.collapsed == 0
+    assert len(frames.superseded) == 3
+    frames = normalize(same, account="a")
+    assert (len(frames.contacts), frames.collapsed, len(frames.superseded)) == (1, 2, 0)
 
 
 def test_pii_mode_stores_keyed_hashes_and_scrubs_raw() -> None:
