@@ -15,7 +15,7 @@ from rich.console import Console
 
 from etl_contacts.settings import CA_BUNDLE_ENV, ConfigError, Settings
 from etl_contacts.source import AuthError, ClientConfig, SourceError, probe
-from etl_contacts.warehouse import Warehouse
+from etl_contacts.warehouse import Warehouse, quality
 from etl_contacts.warehouse.warehouse import MIGRATIONS
 
 
@@ -36,6 +36,9 @@ def diagnose(open_warehouse: Callable[[Settings], Warehouse]) -> list[Finding]:
     ]
     findings += [_api(settings, account.name, account.token_env) for account in settings.accounts]
     findings += _warehouse(settings, open_warehouse)
+    if all(finding.ok for finding in findings):
+        warehouse = open_warehouse(settings)
+        findings += [_ranges(warehouse, account.name) for account in settings.accounts]
     findings.append(_dagster())
     return findings
 
@@ -87,6 +90,21 @@ def _warehouse(
         behind = f"warehouse: schema at migration {current}, newest is {head}"
         return [reached, Finding(False, behind, "run etl-contacts migrate (every sync also does)")]
     return [reached, Finding(True, f"warehouse: schema {settings.schema} at the newest migration")]
+
+
+def _ranges(warehouse: Warehouse, account: str) -> Finding:
+    """How the last runs read the contacts active in their days (not a fault: a cost)."""
+    combined = quality.ranges_combined(warehouse, account)
+    if combined is None:
+        how = "not known yet (no run has read contacts active in its days)"
+    elif combined:
+        how = "the server ANDs lastSeenAt and createdAt ranges: each contact is read once"
+    else:
+        how = (
+            "the server does not AND lastSeenAt and createdAt ranges: runs read the contacts "
+            "active in their days in full and keep those created outside them (more requests)"
+        )
+    return Finding(True, f"account {account}: {how}")
 
 
 def _dagster() -> Finding:

@@ -61,6 +61,20 @@ def last_success(warehouse: Warehouse, account: str) -> datetime | None:
     )
 
 
+def ranges_combined(warehouse: Warehouse, account: str) -> bool | None:
+    """What the account's latest run that found out saw: whether the server ANDs a lastSeenAt
+    range with a createdAt range (None: no run has asked yet)."""
+    r = tables.sync_runs
+    found = _scalar(
+        warehouse,
+        sa.select(r.c.ranges_combined)
+        .where(r.c.account == account, r.c.ranges_combined.is_not(None))
+        .order_by(r.c.started_at.desc())
+        .limit(1),
+    )
+    return None if found is None else bool(found)
+
+
 def _scalar(warehouse: Warehouse, query: sa.Select) -> object:
     with warehouse.engine.connect() as conn:
         return conn.execute(query).scalar()

@@ -100,9 +100,13 @@ def test_doctor_names_each_problem_with_its_fix(
     monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", TOKEN)
     healthy = cli.invoke(app, ["migrate"])
     assert healthy.exit_code == 0, healthy.output
+    assert "not known yet" in " ".join(cli.invoke(app, ["doctor"]).output.split())
+    day = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+    assert cli.invoke(app, ["sync", "--start", day, "--end", day]).exit_code == 0
     good = cli.invoke(app, ["doctor"])
     assert good.exit_code == 0, good.output
     assert "accepts the token" in good.output and "newest migration" in good.output
+    assert "the server ANDs lastSeenAt and createdAt ranges" in " ".join(good.output.split())
     monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", "f" * 24)
     bad = cli.invoke(app, ["doctor"])
     assert bad.exit_code == 1
