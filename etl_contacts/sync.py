@@ -65,7 +65,7 @@ def day_windows(first: date, last: date, timezone: str) -> list[Window]:
     ]
     if windows:
         start, end = windows[0].start, windows[-1].end
-        windows.append(Window("lastSeenAt", start, end, created_outside=(start, end)))
+        windows.append(Window("lastSeenAt", start, end, created_outside=((start, end),)))
     return windows
 
 

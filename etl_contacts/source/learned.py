@@ -78,11 +78,13 @@ class Learned:
             if self.nulls_first is None:
                 self.nulls_first = first
 
-    def learn_ranges_combined(self, combined: bool) -> None:
-        """Once seen not combined, never again taken for combined."""
+    def learn_ranges_combined(self, combined: bool) -> bool:
+        """Once seen not combined, never again taken for combined; whether this changed it."""
         with self._lock:
-            if self.ranges_combined is not False:
-                self.ranges_combined = combined
+            if self.ranges_combined is False or self.ranges_combined == combined:
+                return False
+            self.ranges_combined = combined
+            return True
 
     def is_short(self, length: int) -> bool:
         """True only when the page certainly holds everything the query matched.

@@ -15,19 +15,18 @@ class Window:
     """Contacts whose `field` lies in [start, end): a half-open range of aware UTC datetimes.
 
     `created_outside`, on a lastSeenAt window, keeps only contacts whose createdAt lies outside
-    that range: the contacts active in a run's days that its createdAt windows do not hold.
+    those ranges: the contacts active in a run's days that its createdAt windows do not hold.
     """
 
     field: WindowField
     start: datetime
     end: datetime
-    created_outside: tuple[datetime, datetime] | None = None
+    created_outside: tuple[tuple[datetime, datetime], ...] = ()
 
     def __str__(self) -> str:
         text = f"{self.field} {self.start.isoformat()}..{self.end.isoformat()}"
         if self.created_outside:
-            low, high = self.created_outside
-            text += f" created outside {low.isoformat()}..{high.isoformat()}"
+            text += f" created outside {len(self.created_outside)} ranges"
         return text
 
 

@@ -72,45 +72,75 @@ class WindowFetcher:
         self.window = window
         self._learned = learned
         self._stats = stats
+        self._field: Field = window.field
         self._own = Query({window.field: Span(to_ms(window.start), to_ms(window.end))})
-        outside = window.created_outside
-        self._excluded = Span(to_ms(outside[0]), to_ms(outside[1])) if outside else None
+        self._excluded = [Span(to_ms(low), to_ms(high)) for low, high in window.created_outside]
         self._ids: set[str] = set()
         self._junk: set[bytes] = set()
         self._active_seen = 0
 
     def batches(self) -> Iterator[list[object]]:
-        if self._excluded is None:
+        if not self._excluded:
             yield from self._read(self._own)
             return
         if self._learned.ranges_combined is not False:
             try:
-                for part in (Span(hi=self._excluded.lo), Span(lo=self._excluded.hi)):
+                for part in _gaps(self._excluded):
                     yield from self._read(self._own.narrow("createdAt", part))
                 return
             except RangesNotCombinedError:
-                self._learned.learn_ranges_combined(False)
-                logger.warning(
-                    "the server does not AND a lastSeenAt range with a createdAt range: reading "
-                    "the contacts active in the run's days in full and filtering them here"
-                )
+                self._not_combined()
         yield from self._read(self._own)
 
     def _read(self, query: Query) -> Iterator[list[object]]:
+        """One query of the window, by the strategy the server's order allows.
+
+        A strategy that narrows by a second field needs the server to AND two ranges; when it
+        does not, the window is split by its own field instead.
+        """
         clock = self._learned.server_now_at_least()
         first = yield from self._ask(query, 1)
         if self._learned.is_short(len(first)):
             return
         order = self._learned.order or self._detect(first)
+        if order is None and any(_never_active(r) for r in first) and self._may_combine(query):
+            clock = self._learned.server_now_at_least()
+            active = query.narrow("lastSeenAt", Span(lo=EARLIEST_MS))
+            try:
+                probe = yield from self._ask(active, 1)
+            except RangesNotCombinedError:
+                self._not_combined()
+                probe = []
+            order = self._detect(probe)
         try:
-            if order is not None and order.field == "createdAt":
+            if order is not None and order.field == "createdAt" and self._may_narrow(query, order):
                 yield from self._keyset(query, order, first)
-            elif order == BY_ACTIVITY:
+            elif order == BY_ACTIVITY and self._may_narrow(query, order):
                 yield from self._by_activity(query, first, clock)
             else:
                 yield from self._split(query, first)
         except SortChangedError:
             yield from self._split(query, None)
+        except RangesNotCombinedError:
+            if query.ranges > 1:
+                raise
+            self._not_combined()
+            yield from self._split(query, None)
+
+    def _may_combine(self, query: Query) -> bool:
+        """Whether a second date range may be added to this single-range query."""
+        return query.ranges == 1 and self._learned.ranges_combined is not False
+
+    def _may_narrow(self, query: Query, order: Order) -> bool:
+        """Narrowing by the sort field adds a range unless the query already has one there."""
+        return query.span(order.field).bounded or self._learned.ranges_combined is not False
+
+    def _not_combined(self) -> None:
+        if self._learned.learn_ranges_combined(False):
+            logger.warning(
+                "the server does not AND a lastSeenAt range with a createdAt range: each "
+                "window is read by its own range alone, and filtered here"
+            )
 
     def _keyset(
         self, query: Query, order: Order, first: list[object] | None
@@ -213,8 +243,10 @@ class WindowFetcher:
             items = yield from self._ask(query, page)
 
     def _split(self, query: Query, first: list[object] | None) -> Iterator[list[object]]:
-        """Halve by createdAt, at the median of the full page's sample, until pages are short."""
-        span = query.span("createdAt")
+        """Cut by the window's own field, at the median of the full page's sample, until pages
+        are short. (On lastSeenAt a record can only leave a past window, never enter it.)"""
+        key = self._field
+        span = query.span(key)
         lo = EARLIEST_MS if span.lo is None else span.lo
         hi = LATEST_MS if span.hi is None else span.hi
         items = first if first is not None else (yield from self._ask(query, 1))
@@ -222,11 +254,11 @@ class WindowFetcher:
         if not full:
             return
         if hi - lo <= 1:
-            yield from self._slice(query, "createdAt", lo)
+            yield from self._slice(query, key, lo)
             return
-        cut = _cut(items, lo, hi)
-        yield from self._split(query.narrow("createdAt", Span(hi=cut)), None)
-        yield from self._split(query.narrow("createdAt", Span(lo=cut)), None)
+        cut = _cut(items, key, lo, hi)
+        yield from self._split(query.narrow(key, Span(hi=cut)), None)
+        yield from self._split(query.narrow(key, Span(lo=cut)), None)
 
     def _full(self, items: list[object], query: Query) -> Generator[list[object], None, bool]:
         """Whether page 1 left records out; probes page 2 until the page size is known."""
@@ -309,7 +341,7 @@ class WindowFetcher:
         created = parse_ms(item.get("createdAt"))
         if not query.admits(item) or not self._own.admits(item):
             return "outside", ""
-        if created is not None and self._excluded is not None and self._excluded.contains(created):
+        if created is not None and any(span.contains(created) for span in self._excluded):
             return "outside", ""
         return "record", item["_id"]
 
@@ -334,7 +366,7 @@ class WindowFetcher:
                     )
                 starts |= span.lo is not None and millis == span.lo - 1
                 ends |= span.hi is not None and millis == span.hi
-        if self._excluded is not None and len(bounded) > 1 and items:
+        if self._excluded and len(bounded) > 1 and items:
             self._learned.learn_ranges_combined(True)
         self._learned.learn_inclusive(starts=starts, ends=ends)
 
@@ -346,12 +378,17 @@ class WindowFetcher:
         return values
 
     def _detect(self, items: list[object]) -> Order | None:
-        """The order of this page, when it shows exactly one (three distinct values at least)."""
+        """The order of this page, when it shows exactly one (three distinct values at least).
+
+        Only contacts that were active count: never-active ones sort together at one end, in an
+        order of their own (often creation), which says nothing of the server's sort.
+        """
         if self._learned.order is not None:
             return self._learned.order
+        active = [r for r in items if isinstance(r, dict) and not _never_active(r)]
         candidates = []
         for name in FIELDS:
-            values = [v for v in (_value(r, name) for r in items) if v is not None]
+            values = [v for v in (_value(r, name) for r in active) if v is not None]
             if len(set(values)) >= 3:
                 candidates.extend(
                     Order(name, descending)
@@ -383,12 +420,26 @@ def _earliest(*moments: int | None) -> int | None:
     return min(known, default=None)
 
 
-def _cut(items: list[object], lo: int, hi: int) -> int:
-    """Where to split [lo, hi): the median createdAt of a full page, else the middle."""
-    inside = sorted(
-        v for v in (_value(r, "createdAt") for r in items) if v is not None and lo < v < hi
-    )
+def _cut(items: list[object], key: str, lo: int, hi: int) -> int:
+    """Where to split [lo, hi): the median value of a full page, else the middle."""
+    inside = sorted(v for v in (_value(r, key) for r in items) if v is not None and lo < v < hi)
     return median_low(inside) if inside else (lo + hi) // 2
+
+
+def _gaps(excluded: list[Span]) -> list[Span]:
+    """The createdAt ranges around and between the excluded ones."""
+    ranges = sorted(
+        (EARLIEST_MS if s.lo is None else s.lo, LATEST_MS if s.hi is None else s.hi)
+        for s in excluded
+    )
+    gaps, cursor = [], None  # cursor: where the current gap starts (None: the beginning)
+    for low, high in ranges:
+        if (cursor is None and low > EARLIEST_MS) or (cursor is not None and low > cursor):
+            gaps.append(Span(cursor, low))
+        cursor = high if cursor is None else max(cursor, high)
+    if cursor is None or cursor < LATEST_MS:
+        gaps.append(Span(cursor, None))
+    return gaps
 
 
 def _fingerprint(item: object) -> bytes:

@@ -16,7 +16,7 @@ def test_day_windows_cover_local_days_in_utc_each_contact_once() -> None:
     # contacts active in those days, created outside them (the others are the createdAt windows')
     active = windows[2]
     assert (active.start, active.end) == (windows[0].start, windows[1].end)
-    assert active.created_outside == (windows[0].start, windows[1].end)
+    assert active.created_outside == ((windows[0].start, windows[1].end),)
 
 
 def test_the_watermark_follows_only_the_gap_free_prefix() -> None:

@@ -1,0 +1,285 @@
+"""The window fetcher against the sandbox's store, without HTTP.
+
+`WindowFetcher` promises that a window is either read completely, each contact once, while the
+data moves under it, or fails loudly; and that what it learns about the server (page size,
+inclusive bounds, whether two ranges are ANDed) comes only from evidence. The HTTP tests run it
+through a server, retries and threads, which makes a missed record hard to pin down. Here it
+asks the in-memory `ContactStore` directly, through a `fetch` adapter that can also misbehave
+(ignore one range, or all of them), so every request is deterministic and every answer can be
+compared with the store's own truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from etl_contacts.sandbox import SandboxConfig
+from etl_contacts.sandbox.config import Sort
+from etl_contacts.sandbox.filters import parse_body
+from etl_contacts.sandbox.store import ContactStore
+from etl_contacts.source.errors import (
+    FilterIgnoredError,
+    NotConvergedError,
+)
+from etl_contacts.source.learned import Learned
+from etl_contacts.source.models import Window
+from etl_contacts.source.stats import ExtractStats
+from etl_contacts.source.windows import MAX_PASSES, WindowFetcher
+from etl_contacts.timestamps import parse_ms, to_ms
+
+Record = dict[str, object]
+Filters = dict[str, object]
+Rewrite = Callable[[Filters], Filters]
+
+ANCHOR = datetime(2024, 6, 1, tzinfo=UTC)
+DAYS = 10
+BASE = SandboxConfig(contacts=300, days=DAYS, seed=2, anchor=ANCHOR)
+# With seed 2, every read of the whole history below sees deletions (asserted there).
+BUSY = replace(BASE, activity_rate=0.3, create_rate=0.05, delete_rate=0.03)
+# Every contact of the generated history; contacts created during a read (createdAt: the real
+# time now) lie outside it.
+HISTORY = Window("createdAt", ANCHOR - timedelta(days=DAYS + 1), ANCHOR + timedelta(days=1))
+SORTS: tuple[Sort, ...] = ("lastSeenAt", "createdAt", "_id")
+DAY = Window("createdAt", ANCHOR - timedelta(days=3), ANCHOR - timedelta(days=2))
+ACTIVE_OUTSIDE = Window("lastSeenAt", DAY.start, DAY.end, created_outside=((DAY.start, DAY.end),))
+
+
+@dataclass
+class Server:
+    """The store behind a `fetch(filters, page)`, as the API would answer it."""
+
+    store: ContactStore
+    act: bool  # one request's worth of activity (the config's rates) before each answer
+    touch: int  # contacts made active before each answer
+    rewrite: Rewrite  # what the server actually reads of the filters
+    bodies: list[Filters] = field(default_factory=list)
+
+    def fetch(self, filters: Filters, page: int) -> list[object]:
+        if self.act:
+            self.store.act()
+        if self.touch:
+            self.store.touch(self.touch)
+        self.bodies.append(filters)
+        query, number = parse_body({**self.rewrite(filters), "page": page})
+        return [orjson.loads(blob) for blob in self.store.page(query, number).records]
+
+
+@dataclass
+class Read:
+    batches: list[list[Record]]
+    learned: Learned
+
+    @property
+    def ids(self) -> list[str]:
+        return [str(record["_id"]) for batch in self.batches for record in batch]
+
+
+def same(filters: Filters) -> Filters:
+    return filters
+
+
+@contextmanager
+def server(
+    config: SandboxConfig, *, act: bool = False, touch: int = 0, rewrite: Rewrite = same
+) -> Iterator[Server]:
+    """A store for one test; closed after it, so its background thread stops."""
+    with closing(ContactStore(config)) as store:
+        yield Server(store, act=act, touch=touch, rewrite=rewrite)
+
+
+def read(server: Server, window: Window) -> Read:
+    learned = Learned()
+    fetcher = WindowFetcher(server.fetch, window, learned, ExtractStats())
+    batches = [[_record(item) for item in batch] for batch in fetcher.batches()]
+    return Read(batches, learned)
+
+
+def _record(item: object) -> Record:
+    assert isinstance(item, dict), f"the store serves only records, got {item!r}"
+    return item
+
+
+def live(store: ContactStore) -> list[Record]:
+    return [orjson.loads(blob) for blob in store.snapshot().contacts]
+
+
+def _ms(record: Record, name: str) -> int | None:
+    return parse_ms(record.get(name))
+
+
+def in_window(record: Record, window: Window) -> bool:
+    """What the window holds, by the store's own values (the truth the fetcher must match)."""
+    value = _ms(record, window.field)
+    if value is None or not to_ms(window.start) <= value < to_ms(window.end):
+        return False
+    created = _ms(record, "createdAt")
+    return created is not None and not any(
+        to_ms(low) <= created < to_ms(high) for low, high in window.created_outside
+    )
+
+
+def truth(store: ContactStore, window: Window) -> set[str]:
+    return {str(r["_id"]) for r in live(store) if in_window(r, window)}
+
+
+def drop_created_with_last_seen(filters: Filters) -> Filters:
+    """A server that applies only one date range: the lastSeenAt one, when both are sent."""
+    if "lastSeenAt" in filters:
+        return {name: value for name, value in filters.items() if name != "createdAt"}
+    return filters
+
+
+def drop_dates(filters: Filters) -> Filters:
+    """A server that ignores date ranges altogether."""
+    return {k: v for k, v in filters.items() if k not in ("createdAt", "lastSeenAt")}
+
+
+@pytest.mark.parametrize("page_size", [7, 20])
+@pytest.mark.parametrize("nulls_first", [False, True], ids=["nulls-last", "nulls-first"])
+@pytest.mark.parametrize("sort", SORTS)
+def test_a_whole_history_window_is_read_completely_while_the_data_moves(
+    sort: Sort, nulls_first: bool, page_size: int
+) -> None:
+    config = replace(
+        BUSY, sort=sort, page_size=page_size, never_active_share=0.05, nulls_first=nulls_first
+    )
+    with server(config, act=True) as api:
+        got = read(api, HISTORY)
+        snapshot = api.store.snapshot()
+        expected = truth(api.store, HISTORY)
+    deleted = {entry["_id"] for entry in snapshot.deleted}
+    ids = got.ids
+    assert deleted, "the setup must delete contacts during the read (else pick another seed)"
+    assert len(ids) == len(set(ids)), "an _id was handed over twice"
+    assert expected - set(ids) == set(), "live contacts of the window were missed"
+    assert set(ids) - expected <= deleted, "records outside the window were handed over"
+    assert all(in_window(r, HISTORY) for batch in got.batches for r in batch)
+    assert len(expected) >= 290  # the window holds the whole history, not an easy subset
+
+
+def test_never_active_contacts_listed_first_are_not_taken_for_a_createdat_order() -> None:
+    config = replace(
+        BASE, seed=1, sort="lastSeenAt", page_size=7, never_active_share=0.2, nulls_first=True
+    )
+    day = Window("createdAt", ANCHOR - timedelta(days=2), ANCHOR - timedelta(days=1))
+    with server(config) as api:
+        got = read(api, day)
+        expected = truth(api.store, day)
+    assert len(expected) == 31
+    assert sorted(got.ids) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("honest", "sort"),
+    [
+        *((True, sort) for sort in SORTS),
+        (False, "lastSeenAt"),
+        (False, "createdAt"),
+        (False, "_id"),
+    ],
+    ids=lambda v: {True: "ands-ranges", False: "drops-createdAt"}.get(v, v),
+)
+def test_created_outside_is_applied_whether_or_not_the_server_ands_two_ranges(
+    honest: bool, sort: Sort
+) -> None:
+    start, end = ANCHOR - timedelta(days=4), ANCHOR - timedelta(days=2)
+    window = Window("lastSeenAt", start, end, created_outside=((start, end),))
+    rewrite = same if honest else drop_created_with_last_seen
+    with server(replace(BASE, sort=sort, page_size=7), rewrite=rewrite) as api:
+        got = read(api, window)
+        expected = truth(api.store, window)
+        active = truth(api.store, Window("lastSeenAt", start, end))
+        both = [b for b in api.bodies if "createdAt" in b and "lastSeenAt" in b]
+    assert len(got.ids) == len(set(got.ids))
+    assert set(got.ids) == expected
+    assert 20 <= len(expected) < len(active), "the exclusion must leave some out, not all"
+    assert both, "the fetcher sent both ranges in one body first"
+    assert got.learned.ranges_combined is honest
+
+
+@pytest.mark.parametrize(
+    "sort",
+    ["lastSeenAt", "createdAt", "_id"],
+)
+def test_a_createdat_window_is_read_from_a_server_that_does_not_and_two_ranges(
+    sort: Sort,
+) -> None:
+    config = replace(BASE, sort=sort, page_size=7)
+    with server(config, rewrite=drop_created_with_last_seen) as api:
+        got = read(api, DAY)
+        expected = truth(api.store, DAY)
+    assert len(expected) > 7
+    assert sorted(got.ids) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("sort", "window"),
+    [
+        pytest.param(sort, window, id=f"{sort}-{name}")
+        for sort in SORTS
+        for name, window in (("history", HISTORY), ("day", DAY), ("outside", ACTIVE_OUTSIDE))
+    ],
+)
+def test_a_server_ignoring_date_ranges_fails_the_window(sort: Sort, window: Window) -> None:
+    with server(replace(BASE, sort=sort), rewrite=drop_dates) as api:
+        handed = 0
+        fetcher = WindowFetcher(api.fetch, window, Learned(), ExtractStats())
+        with pytest.raises(FilterIgnoredError, match="does not filter by date"):
+            for batch in fetcher.batches():
+                handed += len(batch)
+    if window is not HISTORY:  # the first page already shows records outside the range
+        assert handed == 0
+
+
+@pytest.mark.parametrize("how", ["created", "touched"])
+def test_a_window_changing_faster_than_it_is_read_does_not_converge(how: str) -> None:
+    """Each request brings records new to the window, so every catch-up pass finds some."""
+    future = datetime(2100, 1, 1, tzinfo=UTC)
+    if how == "created":  # three contacts created per request, in a window open to the future
+        config, touch = replace(BASE, create_rate=3.0), 0
+        window = Window("createdAt", ANCHOR - timedelta(days=1), future)
+    else:  # ten contacts made active per request, most of them from before the window
+        config, touch = replace(BASE, contacts=2000), 10
+        window = Window("lastSeenAt", ANCHOR - timedelta(days=1), future)
+    with server(config, act=how == "created", touch=touch) as api:
+        handed: list[object] = []
+        fetcher = WindowFetcher(api.fetch, window, Learned(), ExtractStats())
+        with pytest.raises(NotConvergedError, match=f"after {MAX_PASSES} catch-up passes"):
+            for batch in fetcher.batches():
+                handed.extend(batch)
+        requests = len(api.bodies)
+    assert handed, "records were read before giving up"
+    assert MAX_PASSES < requests < 1000
+
+
+@pytest.mark.parametrize("inclusive", [False, True])
+def test_an_inclusive_end_is_learned_and_its_records_dropped(inclusive: bool) -> None:
+    config = replace(BASE, ends_at_inclusive=inclusive, page_size=7)
+    with closing(ContactStore(config)) as store:
+        created = sorted(_ms(r, "createdAt") or 0 for r in live(store))
+    edge = max(set(created), key=created.count)  # a bulk import: many records at the end
+    assert created.count(edge) > 7
+    end = datetime.fromtimestamp(edge / 1000, tz=UTC)
+    window = Window("createdAt", end - timedelta(days=3), end)
+    with server(config) as api:
+        got = read(api, window)
+        expected = truth(api.store, window)
+    assert got.learned.bounds.ends is inclusive
+    assert sorted(got.ids) == sorted(expected)
+    assert all(_ms(r, "createdAt") != edge for batch in got.batches for r in batch)
+
+
+@pytest.mark.parametrize("page_size", [7, 20])
+@pytest.mark.parametrize("sort", SORTS)
+def test_the_page_size_is_learned_from_a_window_of_many_pages(sort: Sort, page_size: int) -> None:
+    with server(replace(BASE, sort=sort, page_size=page_size)) as api:
+        got = read(api, HISTORY)
+    assert len(got.ids) == 300
+    assert got.learned.page_size == page_size
+    assert max(len(batch) for batch in got.batches) <= page_size
