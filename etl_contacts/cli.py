@@ -81,7 +81,8 @@ def sync(
         str | None, typer.Option(help="Last day to load (inclusive), YYYY-MM-DD.")
     ] = None,
 ) -> None:
-    """Load these days (both inclusive); without a range, what tonight's schedule would load."""
+    """Load these days (both inclusive); without a range, what tonight's schedule would load:
+    yesterday and missed days, recent activity, and the least recently verified days."""
     from etl_contacts.launch import launch_sync, tonight_range
     from etl_contacts.progress import shown_on
 
@@ -95,7 +96,8 @@ def sync(
             f"{chosen.token_env} is not set",
             f"export {chosen.token_env}=<the Express-Chat API token of account {chosen.name}>",
         )
-    if start is None and end is None:
+    nightly = start is None and end is None
+    if nightly:
         span = tonight_range(settings, chosen)
         if span is None:
             fail(
@@ -114,7 +116,7 @@ def sync(
             "set ETL_CONTACTS_START_DATE earlier or start the range later",
         )
     with shown_on(console):
-        outcome = launch_sync(settings, chosen, first, last)
+        outcome = launch_sync(settings, chosen, first, last, nightly=nightly)
     _report(outcome, first, last)
 
 

@@ -54,6 +54,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             key_prefix=[] if single else [account.name],
             timezone=settings.timezone,
             max_days_per_run=settings.max_days_per_run,
+            freshness=settings.freshness,
         )
         job = dg.define_asset_job(
             job_name(settings, account),
@@ -68,7 +69,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 key, account=account.name, key_prefix=[] if single else [account.name]
             )
         )
-        checks.extend(build_checks(key, account.name))
+        checks.extend(build_checks(key, account.name, settings))
         jobs.append(job)
         schedules.append(nightly_schedule(job, partitions, key))
         resources[api_key] = ExpressChatResource(

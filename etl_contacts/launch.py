@@ -58,8 +58,11 @@ def tonight_range(settings: Settings, account: Account) -> tuple[date, date] | N
     return None if span is None else (date.fromisoformat(span[0]), date.fromisoformat(span[1]))
 
 
-def launch_sync(settings: Settings, account: Account, first: date, last: date) -> LaunchOutcome:
-    """Materialize the partitions `first`..`last` (inclusive) of one account in one run."""
+def launch_sync(
+    settings: Settings, account: Account, first: date, last: date, *, nightly: bool = False
+) -> LaunchOutcome:
+    """Materialize the partitions `first`..`last` (inclusive) of one account in one run;
+    `nightly`: as the schedule does, with the lookback and the re-verification."""
     ensure_dagster_home()
     defs = build_definitions(settings)
     job = defs.resolve_job_def(job_name(settings, account))
@@ -69,7 +72,7 @@ def launch_sync(settings: Settings, account: Account, first: date, last: date) -
             # failure as one line: Dagster's console copy (with tracebacks) stays in the UI
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             instance=instance,
-            tags=range_tags(first.isoformat(), last.isoformat()),
+            tags=range_tags(first.isoformat(), last.isoformat(), nightly=nightly),
             raise_on_error=False,
         )
     metadata: dict[str, dict[str, object]] = {}

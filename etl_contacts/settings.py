@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -27,11 +27,40 @@ PII_KEY_ENV = "ETL_CONTACTS_PII_KEY"
 ACCOUNTS_ENV = "ETL_CONTACTS_ACCOUNTS"
 MAX_DAYS_PER_RUN_ENV = "ETL_CONTACTS_MAX_DAYS_PER_RUN"
 DEFAULT_MAX_DAYS_PER_RUN = 400
+REVERIFY_DAYS_ENV = "ETL_CONTACTS_REVERIFY_DAYS"
+DEFAULT_REVERIFY_DAYS = 7
+LOOKBACK_DAYS_ENV = "ETL_CONTACTS_LOOKBACK_DAYS"
+DEFAULT_LOOKBACK_DAYS = 3
 ACCOUNT_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def days_between(first: date, last: date) -> list[date]:
+    """Every day from `first` to `last`, both included."""
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """The promise: every day since `history_start` read completely within `reverify_days`,
+    and the activity of the last `lookback_days` re-read every night."""
+
+    history_start: date
+    reverify_days: int
+    lookback_days: int
+
+    def history(self, last: date) -> list[date]:
+        return days_between(self.history_start, last)
 
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+def _days(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name) or str(default)
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{name}={raw!r} is not a positive number of days")
+    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -71,6 +100,10 @@ class Settings:
     home: Path
     accounts: tuple[Account, ...]
     max_days_per_run: int = DEFAULT_MAX_DAYS_PER_RUN
+    reverify_days: int = DEFAULT_REVERIFY_DAYS
+    """Every day since the start date is read completely again at least this often."""
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS
+    """The nightly run re-reads the contacts active in this many last days."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -88,13 +121,10 @@ class Settings:
             raise ConfigError(
                 f"{START_DATE_ENV}={raw_start!r} is not a date; use YYYY-MM-DD"
             ) from exc
-        raw_days = environ.get(MAX_DAYS_PER_RUN_ENV) or str(DEFAULT_MAX_DAYS_PER_RUN)
-        if not raw_days.isdigit() or int(raw_days) < 1:
-            raise ConfigError(
-                f"{MAX_DAYS_PER_RUN_ENV}={raw_days!r} is not a positive number of days"
-            )
         return cls(
-            max_days_per_run=int(raw_days),
+            max_days_per_run=_days(environ, MAX_DAYS_PER_RUN_ENV, DEFAULT_MAX_DAYS_PER_RUN),
+            reverify_days=_days(environ, REVERIFY_DAYS_ENV, DEFAULT_REVERIFY_DAYS),
+            lookback_days=_days(environ, LOOKBACK_DAYS_ENV, DEFAULT_LOOKBACK_DAYS),
             base_url=(environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/"),
             schema=environ.get(SCHEMA_ENV) or DEFAULT_SCHEMA,
             start_date=start_date,
@@ -102,6 +132,10 @@ class Settings:
             home=Path(environ.get(HOME_ENV) or ".etl_contacts"),
             accounts=parse_accounts(environ.get(ACCOUNTS_ENV, "")),
         )
+
+    @property
+    def freshness(self) -> Freshness:
+        return Freshness(self.start_date, self.reverify_days, self.lookback_days)
 
     def account(self, name: str | None) -> Account:
         """The named account, or the only one; a ConfigError names the known ones."""

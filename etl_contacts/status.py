@@ -1,4 +1,5 @@
-"""`etl-contacts status`: recent runs, watermarks and the days not loaded yet, per account."""
+"""`etl-contacts status`: recent runs, watermarks, the days not loaded yet and how far behind the
+source the rows may be, per account."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from etl_contacts.definitions import build_definitions, contacts_key, job_name
+from etl_contacts.nightly import Staleness, account_staleness
 from etl_contacts.settings import Settings
 from etl_contacts.warehouse import Warehouse, tables
 
@@ -50,6 +52,25 @@ def show_status(settings: Settings, warehouse: Warehouse, console: Console) -> N
         console.print(f"watermark {mark.account} {mark.stream}: {mark.watermark:%Y-%m-%d %H:%M %Z}")
     for account, days in missing_days(settings).items():
         console.print(f"{account}: {_describe(days)}", highlight=False)
+        found = account_staleness(warehouse, account, settings.freshness, settings.timezone)
+        console.print(f"{account}: {describe_staleness(found, settings)}", highlight=False)
+
+
+def describe_staleness(found: Staleness, settings: Settings) -> str:
+    """The promise and how it stands: the oldest verification bounds how far behind a row is."""
+    budget = f"freshness budget {settings.reverify_days} days"
+    if found.unverified:
+        return (
+            f"{len(found.unverified)} of {found.days} days never verified ({budget}; the "
+            f"nightly verifies about 1/{settings.reverify_days} of them a night, or backfill them)"
+        )
+    if found.oldest is None:
+        return f"no day to verify yet ({budget})"
+    behind = (datetime.now(UTC) - found.oldest) / timedelta(days=1)
+    return (
+        f"every row is at most {behind:.1f} days behind the source: oldest verification "
+        f"{found.oldest:%Y-%m-%d %H:%M %Z} of {found.days} days ({budget})"
+    )
 
 
 def missing_days(settings: Settings) -> dict[str, list[date]]:

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from etl_contacts.normalizer import Normalizer
 from etl_contacts.run_windows import GapFree
+from etl_contacts.settings import days_between
 from etl_contacts.source import ClientConfig, ExtractStats, RecordsBatch, Window, extract
 from etl_contacts.transform import Frames
 from etl_contacts.unchanged import Split, split_unchanged
@@ -47,26 +48,48 @@ class SyncResult:
     seconds: float = 0.0
 
 
-def day_windows(first: date, last: date, timezone: str) -> list[Window]:
+def day_windows(
+    first: date,
+    last: date,
+    timezone: str,
+    *,
+    reverify: Sequence[date] = (),
+    active_from: date | None = None,
+) -> list[Window]:
     """What a run over the local days [first, last] reads, each contact once.
 
-    One createdAt window per day, the unit of completeness (createdAt never changes), and one
-    window for the contacts active in those days but created outside them (before, or later
-    when imported): the source gets both ranges in one body.
+    One createdAt window per day, the unit of completeness (createdAt never changes), also for
+    the older days it `reverify`s; and one window for the contacts active from `active_from`
+    (default: `first`) to `last` but created outside those days (before, or later when
+    imported): the source gets both ranges in one body.
     """
-    tz, utc = ZoneInfo(timezone), ZoneInfo("UTC")
-
-    def midnight(day: date) -> datetime:
-        return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(utc)
-
-    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    windows = [
-        Window("createdAt", midnight(day), midnight(day + timedelta(days=1))) for day in days
-    ]
+    days = sorted({*days_between(first, last), *reverify})
+    windows = [Window("createdAt", *local_day(day, timezone)) for day in days]
     if windows:
-        start, end = windows[0].start, windows[-1].end
-        windows.append(Window("lastSeenAt", start, end, created_outside=((start, end),)))
+        start, end = local_day(min(first, active_from or first), timezone)[0], windows[-1].end
+        windows.append(Window("lastSeenAt", start, end, created_outside=_merged(windows)))
     return windows
+
+
+def _merged(windows: Sequence[Window]) -> tuple[tuple[datetime, datetime], ...]:
+    """The windows' ranges, adjacent ones joined (one excluded range asks one query less)."""
+    ranges: list[tuple[datetime, datetime]] = []
+    for window in windows:
+        if ranges and ranges[-1][1] == window.start:
+            ranges[-1] = (ranges[-1][0], window.end)
+        else:
+            ranges.append((window.start, window.end))
+    return tuple(ranges)
+
+
+def local_day(day: date, timezone: str) -> tuple[datetime, datetime]:
+    """The local day as a half-open UTC range (23 or 25 hours when the clocks change)."""
+    tz, utc = ZoneInfo(timezone), ZoneInfo("UTC")
+    after = day + timedelta(days=1)
+    return (
+        datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(utc),
+        datetime(after.year, after.month, after.day, tzinfo=tz).astimezone(utc),
+    )
 
 
 @contextmanager
@@ -94,9 +117,14 @@ def run_sync(
     run_id: str,
     pii_key: bytes | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    timezone: str = "UTC",
     log: logging.Logger = logger,
 ) -> SyncResult:
-    """Load `windows` for `account`; a failure is recorded on the run, then re-raised."""
+    """Load `windows` for `account`; a failure is recorded on the run, then re-raised.
+
+    Each createdAt window read completely is recorded as verified for its local day (in
+    `timezone`), with the deletions it proved.
+    """
     started = time.monotonic()
     stats = ExtractStats()
     loaded: Counter[str] = Counter()
@@ -129,10 +157,11 @@ def run_sync(
             loaded.update(asdict(counts))
             for window in windows_done:
                 if window.stream == "createdAt":
-                    buffer.extend(prove_deletions(window))
+                    buffer.extend(verify(window))
 
-    def prove_deletions(window: CompletedWindow) -> list[object]:
-        """Mark deleted what the source no longer has; return the holes it still has.
+    def verify(window: CompletedWindow) -> list[object]:
+        """Mark deleted what the source no longer has, record the day verified, and return the
+        holes the source still has (to be loaded with the next batch).
 
         A contact missing from a completely read window is asked for by its own createdAt
         millisecond: one the source returns was missed by the read (a hole), and is loaded
@@ -146,8 +175,15 @@ def run_sync(
             holes.extend(found)
             for record in found:
                 candidates.pop(record["_id"])
-        if candidates:
-            warehouse.mark_deleted(account, run_id, list(candidates))
+        deleted = warehouse.mark_deleted(account, run_id, list(candidates)) if candidates else 0
+        warehouse.record_verification(
+            account=account,
+            run_id=run_id,
+            day=window.start.astimezone(ZoneInfo(timezone)).date(),
+            start=window.start,
+            end=window.end,
+            deleted=deleted,
+        )
         if holes:
             stats.add("holes_repaired", len(holes))
             stats.add("records", len(holes))

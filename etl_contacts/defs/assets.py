@@ -6,7 +6,9 @@ from datetime import timedelta
 import dagster as dg
 
 from etl_contacts.defs.resources import ExpressChatResource, WarehouseResource
-from etl_contacts.settings import DEFAULT_ACCOUNT
+from etl_contacts.defs.schedules import NIGHTLY_TAG
+from etl_contacts.nightly import plan_nightly
+from etl_contacts.settings import DEFAULT_ACCOUNT, Freshness
 from etl_contacts.sync import day_windows, run_sync
 from etl_contacts.warehouse.tables import CONTACT_TABLES, SCHEMA, metadata
 
@@ -32,6 +34,7 @@ def build_contact_assets(
     key_prefix: Sequence[str] = (),
     timezone: str = "UTC",
     max_days_per_run: int = 400,
+    freshness: Freshness,
 ) -> dg.AssetsDefinition:
     """The four contact tables of one account, written together by one sync.
 
@@ -65,13 +68,32 @@ def build_contact_assets(
         last = (window.end - _ONE_DAY).date()
         wh = warehouse.warehouse()
         wh.migrate()
+        windows = day_windows(first, last, timezone)
+        nightly: dict[str, dg.RawMetadataValue] = {}
+        if context.run.tags.get(NIGHTLY_TAG) == "true":
+            plan = plan_nightly(
+                first, last, verified=wh.verified_days(account), freshness=freshness
+            )
+            windows = day_windows(
+                first, last, timezone, reverify=plan.reverify, active_from=plan.lookback_from
+            )
+            nightly = {
+                "reverified_days": len(plan.reverify),
+                "reverified": ", ".join(day.isoformat() for day in plan.reverify) or "none",
+                "lookback_from": plan.lookback_from.isoformat(),
+            }
+            context.log.info(
+                f"nightly: re-verifying {len(plan.reverify)} days, re-reading activity since "
+                f"{plan.lookback_from}"
+            )
         result = run_sync(
             client=express_chat.client_config(),
             warehouse=wh,
-            windows=day_windows(first, last, timezone),
+            windows=windows,
             account=account,
             run_id=context.run.run_id,
             pii_key=warehouse.pii_key_bytes(),
+            timezone=timezone,
             log=context.log,
         )
         rows = wh.row_counts(account)
@@ -83,6 +105,7 @@ def build_contact_assets(
             "pages": int(result.extracted.get("pages", 0)),
             "records": int(result.extracted.get("records", 0)),
             "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
+            **nightly,
         }
         for table in CONTACT_TABLES:
             yield dg.MaterializeResult(

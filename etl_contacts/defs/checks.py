@@ -1,7 +1,8 @@
 """Asset checks on the contacts table, evaluated after each sync in the same run.
 
 Blocking checks (keys, future timestamps, reconciliation) stop the downstream summary when they
-fail: those mean the table cannot be trusted. Reject rate, holes repaired and freshness warn.
+fail: those mean the table cannot be trusted. Reject rate, holes repaired and freshness warn;
+`verified_within_budget` fails when some day was not re-read within the freshness budget.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -9,13 +10,17 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from etl_contacts.defs.resources import WarehouseResource
+from etl_contacts.nightly import account_staleness
+from etl_contacts.settings import Settings
 from etl_contacts.warehouse import quality
 
 MAX_REJECT_RATE = 0.05
 FRESH_WITHIN = timedelta(hours=36)
 
 
-def build_checks(contacts: dg.AssetKey, account: str) -> list[dg.AssetChecksDefinition]:
+def build_checks(
+    contacts: dg.AssetKey, account: str, settings: Settings
+) -> list[dg.AssetChecksDefinition]:
     @dg.asset_check(asset=contacts, name="keys_unique", blocking=True)
     def keys_unique(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         """Each contact id is stored once per account."""
@@ -72,6 +77,30 @@ def build_checks(contacts: dg.AssetKey, account: str) -> list[dg.AssetChecksDefi
             metadata={"holes_repaired": holes},
         )
 
+    @dg.asset_check(asset=contacts, name="verified_within_budget")
+    def verified_within_budget(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        """Every day since the start date was read completely within the freshness budget plus
+        one day (ETL_CONTACTS_REVERIFY_DAYS): no row is further behind the source than that."""
+        found = account_staleness(
+            warehouse.warehouse(), account, settings.freshness, settings.timezone
+        )
+        limit = timedelta(days=settings.reverify_days + 1)
+        behind = (
+            None
+            if found.oldest is None
+            else round((datetime.now(UTC) - found.oldest) / timedelta(days=1), 2)
+        )
+        return dg.AssetCheckResult(
+            passed=not found.older_than(limit, datetime.now(UTC)),
+            metadata={
+                "days": found.days,
+                "never_verified": len(found.unverified),
+                "oldest_verification": str(found.oldest),
+                "days_behind_at_most": dg.MetadataValue.float(behind) if behind else None,
+                "budget_days": settings.reverify_days,
+            },
+        )
+
     @dg.asset_check(asset=contacts, name="freshness")
     def freshness(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         """A sync of this account succeeded within the last 36 hours."""
@@ -90,4 +119,5 @@ def build_checks(contacts: dg.AssetKey, account: str) -> list[dg.AssetChecksDefi
         reject_rate,
         holes_repaired,
         freshness,
+        verified_within_budget,
     ]

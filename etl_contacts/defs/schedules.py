@@ -1,4 +1,5 @@
-"""The nightly schedule: yesterday, plus every day of the last week that is missing or failed.
+"""The nightly schedule: yesterday, plus every day of the last week that is missing or failed,
+plus what keeps the history fresh (see `etl_contacts.nightly`).
 
 A night the machine was down, or a run that failed, heals itself the next night without anyone
 launching a backfill. The days go into one run over a contiguous range: days in between that were
@@ -19,6 +20,8 @@ NIGHTLY_HOUR = 2
 CATCH_UP_DAYS = 7
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+NIGHTLY_TAG = "etl_contacts/nightly"
+"""On a run that also re-reads the lookback days and re-verifies the least recently verified."""
 
 
 def catch_up_range(
@@ -36,8 +39,9 @@ def catch_up_range(
     return (pending[0] if pending else keys[-1]), keys[-1]
 
 
-def range_tags(first: str, last: str) -> dict[str, str]:
-    return {RANGE_START_TAG: first, RANGE_END_TAG: last}
+def range_tags(first: str, last: str, *, nightly: bool = False) -> dict[str, str]:
+    tags = {RANGE_START_TAG: first, RANGE_END_TAG: last}
+    return {**tags, NIGHTLY_TAG: "true"} if nightly else tags
 
 
 def nightly_schedule(
@@ -53,12 +57,13 @@ def nightly_schedule(
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
     def nightly_contacts(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-        """Load yesterday and catch up the missing or failed days of the last week."""
+        """Load yesterday and catch up the missing or failed days of the last week; re-read the
+        lookback days' activity and re-verify the least recently verified days."""
         span = catch_up_range(
             context.instance, partitions_def, asset_key, context.scheduled_execution_time
         )
         if span is None:
             return dg.SkipReason("no complete partition yet")
-        return dg.RunRequest(run_key=f"{span[0]}..{span[1]}", tags=range_tags(*span))
+        return dg.RunRequest(run_key=f"{span[0]}..{span[1]}", tags=range_tags(*span, nightly=True))
 
     return nightly_contacts

@@ -64,6 +64,9 @@ def serve(
     activity_rate: Annotated[
         float | None, _preset_default("Contacts becoming active, per request (2: two each).")
     ] = None,
+    agent_change_rate: Annotated[
+        float | None, _preset_default("Contacts an agent changes (status, tags...), per request.")
+    ] = None,
     create_rate: Annotated[float | None, _preset_default("Contacts created, per request.")] = None,
     delete_rate: Annotated[float | None, _preset_default("Contacts deleted, per request.")] = None,
     fault: Annotated[
@@ -92,6 +95,7 @@ def serve(
             raise typer.BadParameter(f"use one of {', '.join(allowed)}", param_hint=name)
     overrides = {
         "activity_rate": activity_rate,
+        "agent_change_rate": agent_change_rate,
         "create_rate": create_rate,
         "delete_rate": delete_rate,
         "latency_ms": latency_ms,

@@ -56,6 +56,7 @@ class SandboxConfig:
     nulls_first: bool = False  # a lastSeenAt sort puts those first (MongoDB: last)
     clock_offset_ms: int = 0  # the server's clock minus ours: its timestamps and Date header
     activity_rate: float = 0.0  # contacts becoming active (lastSeenAt, updatedAt = now)
+    agent_change_rate: float = 0.0  # contacts an agent changes (status, agent, tags...: updatedAt)
     create_rate: float = 0.0  # contacts created (createdAt = now)
     delete_rate: float = 0.0  # contacts deleted
     faults: dict[str, float] = field(default_factory=dict)
@@ -79,7 +80,13 @@ class SandboxConfig:
             raise ValueError("days and page_size must be at least 1")
         if not 0 <= self.never_active_share <= 1:
             raise ValueError("never_active_share is a share of the contacts: from 0 to 1")
-        rates = (self.activity_rate, self.create_rate, self.delete_rate, *self.faults.values())
+        rates = (
+            self.activity_rate,
+            self.agent_change_rate,
+            self.create_rate,
+            self.delete_rate,
+            *self.faults.values(),
+        )
         if min(rates) < 0 or min(self.latency_ms, self.jitter_ms, self.slow_seconds) < 0:
             raise ValueError("rates, latencies and delays cannot be negative")
         if self.anchor is not None and self.anchor.tzinfo is None:
@@ -106,7 +113,14 @@ def preset(name: Preset, base: SandboxConfig | None = None) -> SandboxConfig:
     """
     config = base or SandboxConfig()
     if name == "calm":
-        return replace(config, activity_rate=0.0, create_rate=0.0, delete_rate=0.0, faults={})
+        return replace(
+            config,
+            activity_rate=0.0,
+            agent_change_rate=0.0,
+            create_rate=0.0,
+            delete_rate=0.0,
+            faults={},
+        )
     busy = replace(config, activity_rate=0.3, create_rate=0.05, delete_rate=0.02)
     if name == "busy":
         return busy

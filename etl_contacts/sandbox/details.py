@@ -12,6 +12,7 @@ import orjson
 from etl_contacts.sandbox.draws import ATTRIBUTES, LOOKS, Draws
 from etl_contacts.sandbox.traits import Traits
 from etl_contacts.sandbox.vocabulary import (
+    ATTRIBUTE_VARIANTS,
     CITIES,
     NOTES,
     PHONE_JUNK,
@@ -22,7 +23,6 @@ from etl_contacts.sandbox.vocabulary import (
 
 NAME_MISSING, EMAIL_MISSING, PHONE_MISSING = 4, 4, 8  # the forms that drop the key
 ATTRIBUTE_KEYS = ("city", "score", "opt_in", "meta", "empty", "plan", "age", "notes")
-ATTRIBUTE_VARIANTS = 1024
 
 
 def to_json(value: object) -> str:

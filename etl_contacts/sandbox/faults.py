@@ -19,13 +19,16 @@ import orjson
 from etl_contacts.sandbox.config import FAULT_KINDS, SILENT_FAULT_KINDS, SandboxConfig
 
 Breaker = Callable[[dict[str, object], int], object]
+Clock = Callable[[], float]  # the server's time, in seconds since the epoch
 
 
 class FaultPlan:
     """Decides, per request, which fault (if any) to inject, and counts what was injected."""
 
-    def __init__(self, config: SandboxConfig) -> None:
+    def __init__(self, config: SandboxConfig, clock: Clock | None = None) -> None:
+        """`clock`: the server's, when not the configured one (the store's, with its days)."""
         self._config = config
+        self._clock = clock or config.server_time
         kinds = FAULT_KINDS + SILENT_FAULT_KINDS
         self._rates = [(kind, config.faults.get(kind, 0.0)) for kind in kinds]
         self._rng = random.Random(config.seed ^ 0xFA017)
@@ -61,7 +64,7 @@ class FaultPlan:
         seconds = self._config.retry_after_seconds
         with self._lock:
             as_date = self._rng.random() < 1 / 3
-        moment = self._config.server_time() + seconds  # a date by the server's clock, as sent
+        moment = self._clock() + seconds  # a date by the server's clock, as sent
         return formatdate(moment, usegmt=True) if as_date else str(seconds)
 
     def malformed_record(self, template: dict[str, object]) -> object:

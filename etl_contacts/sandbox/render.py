@@ -15,7 +15,6 @@ import numpy as np
 import orjson
 
 from etl_contacts.sandbox.details import (
-    ATTRIBUTE_VARIANTS,
     EMAIL_MISSING,
     NAME_MISSING,
     NAMES_JSON,
@@ -31,6 +30,7 @@ from etl_contacts.sandbox.draws import LOOKS, Draws
 from etl_contacts.sandbox.index import NEVER
 from etl_contacts.sandbox.traits import MISSING, NULL, OPTIONAL, PRESENT, Ids, Traits, object_id
 from etl_contacts.sandbox.vocabulary import (
+    ATTRIBUTE_VARIANTS,
     CHANNELS,
     LAST_MESSAGE_BY,
     MESSAGES,
@@ -77,7 +77,7 @@ class Renderer:
         status: np.ndarray,
     ) -> list[bytes]:
         """The JSON of contacts `indexes`; `rows` and the arrays hold their values, in order."""
-        looks = _Looks(self.seed, indexes, created, last_seen, updated)
+        looks = _Looks(self.seed, indexes, created, last_seen, updated, rows.attribute_shift)
         columns = zip(
             indexes.tolist(), created.tolist(), status.tolist(), rows.script.tolist(),
             rows.first.tolist(), rows.last.tolist(), rows.name_form.tolist(),
@@ -166,13 +166,14 @@ class _Looks:
         created: np.ndarray,
         last_seen: np.ndarray,
         updated: np.ndarray,
+        attribute_shift: np.ndarray,
     ) -> None:
         draw = Draws(seed, LOOKS, indexes)
         self.digits, self.prefix, self.junk = phone_draws(draw)
         self.uuids = _uuids(draw.bits(64), draw.bits(64))
         self.visits = draw.below(40)
         self.message = draw.below(len(MESSAGES))
-        self.variant = draw.below(ATTRIBUTE_VARIANTS)
+        self.variant = (draw.below(ATTRIBUTE_VARIANTS) + attribute_shift) % ATTRIBUTE_VARIANTS
         never = last_seen == NEVER
         last_seen = np.where(never, created, last_seen)  # for the times shown beside it
         ordered = created + (draw.uniform() * (last_seen - created)).astype(np.int64)

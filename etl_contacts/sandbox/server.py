@@ -2,7 +2,10 @@
 
 `GET /_sandbox/truth` answers what a perfect sync would hold now; `GET /_sandbox/status` says
 whether every record is encoded yet (benchmarks wait for it); `POST /_sandbox/touch` with
-`{"contacts": N}` makes N random contacts active now (a benchmark's busy day).
+`{"contacts": N}` makes N random contacts active now (a benchmark's busy day), `/_sandbox/change`
+has agents change N (updatedAt moves, lastSeenAt does not), `/_sandbox/delete` deletes N of any
+age; `POST /_sandbox/day` with `{"touch": N, "change": N, "create": N, "delete": N}` simulates
+the next day after the anchor (ContactStore.advance_day) and answers the new `now`.
 """
 
 from __future__ import annotations
@@ -47,10 +50,15 @@ class SandboxServer:
     ) -> None:
         self.config = config
         self._store = ContactStore(config)
-        self._faults = FaultPlan(config)
+        self._faults = FaultPlan(config, self._store.server_time)
+        self._counted_actions = {  # path: (what its answer says was done, doing it to N contacts)
+            "/_sandbox/touch": ("touched", self._store.touch),
+            "/_sandbox/change": ("changed", self._store.change),
+            "/_sandbox/delete": ("deleted", self._store.delete),
+        }
         self._counts = {"requests": 0, "refused": 0}
         self._count_lock = threading.Lock()
-        self._server = Server((host, port), self._respond, config.server_time)
+        self._server = Server((host, port), self._respond, self._store.server_time)
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._scheme = "https" if tls else "http"
@@ -118,6 +126,7 @@ class SandboxServer:
             "nulls_first": config.nulls_first,
             "clock_offset_ms": config.clock_offset_ms,
             "activity_rate": config.activity_rate,
+            "agent_change_rate": config.agent_change_rate,
             "create_rate": config.create_rate,
             "delete_rate": config.delete_rate,
             "faults": config.faults,
@@ -135,16 +144,28 @@ class SandboxServer:
             connection.send(200, self.truth_json())
         elif route == ("GET", "/_sandbox/status"):
             connection.send(200, orjson.dumps(self._store.status()))
-        elif route == ("POST", "/_sandbox/touch"):
+        elif request.method == "POST" and request.path in self._counted_actions:
+            self._counted(request, connection)
+        elif route == ("POST", "/_sandbox/day"):
             try:
-                contacts = int(orjson.loads(request.body)["contacts"])
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                connection.send(422, _error(422, 'send {"contacts": N}'))
+                now = self._store.advance_day(orjson.loads(request.body))
+            except ValueError as exc:  # orjson.JSONDecodeError is one too
+                connection.send(422, _error(422, str(exc)))
                 return True
-            connection.send(200, orjson.dumps({"touched": self._store.touch(contacts)}))
+            connection.send(200, orjson.dumps({"now": format_ms(now)}))
         else:
             connection.send(404, _error(404, f"Cannot {request.method} {request.path}"))
         return True
+
+    def _counted(self, request: Request, connection: Connection) -> None:
+        """touch, change or delete `{"contacts": N}` now; answers how many there were."""
+        try:
+            contacts = int(orjson.loads(request.body)["contacts"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            connection.send(422, _error(422, 'send {"contacts": N}'))
+            return
+        done, action = self._counted_actions[request.path]
+        connection.send(200, orjson.dumps({done: action(contacts)}))
 
     def _inbox(self, request: Request, connection: Connection) -> bool:
         """The documented endpoint: auth, filters, then whatever fault this request draws."""

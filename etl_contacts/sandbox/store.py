@@ -4,18 +4,22 @@ Two time indexes (createdAt, lastSeenAt) answer a date range with a binary searc
 date sort orders without sorting; the other filters are vectorized over the candidates. Records
 are encoded once (ahead of time, in the background) and kept as bytes until the contact changes.
 Contacts never active have NEVER for lastSeenAt (see index.py) until they first are.
+
+Time runs on the server's clock, and tests can also simulate whole days after the anchor, where
+the generated history ends (`advance_day`): weeks of nightly syncs in seconds.
 """
 
 from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from etl_contacts.sandbox.config import SandboxConfig
-from etl_contacts.sandbox.data import generate_times
+from etl_contacts.sandbox.data import MS_PER_DAY, generate_times
 from etl_contacts.sandbox.draws import STATUS, Draws
 from etl_contacts.sandbox.filters import Matcher, Query
 from etl_contacts.sandbox.index import NEVER, UNBOUNDED, TimeIndex, within
@@ -26,6 +30,7 @@ from etl_contacts.timestamps import format_ms, to_ms
 STATUS_WEIGHTS = (0.30, 0.15, 0.10, 0.10, 0.05, 0.30)
 RENDER_BLOCK = 512  # contacts encoded per turn of the background thread (one lock hold)
 ORDER_CACHE = 64  # queries whose ordered matches are kept until the data changes
+DAY_EVENTS = ("touch", "change", "create", "delete")  # what a simulated day can bring
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,10 @@ class ContactStore:
         self._json: list[bytes | None] = [None] * n
         self._rendered = 0
         self._clock = int(last_seen.max(initial=anchor_ms - 1))
+        self._extra_ms = 0  # added to the server's clock by simulated days
+        self._next_day_ms = anchor_ms  # where the next simulated day begins
+        self._shown_ms = 0  # the latest time a response told a client
+        self._shown_lock = threading.Lock()  # a Date header waits for a simulated day, no page
         self._deleted: list[dict[str, str]] = []
         self._orders: dict[Query, tuple[int, np.ndarray]] = {}
         self._version = 0
@@ -106,20 +115,91 @@ class ContactStore:
         config = self.config
         with self._lock:
             for _ in range(self._events(config.activity_rate)):
-                self._touch()
+                self._at_random(self._activate)
+            # drawn only when set, so that an account without agent changes draws as it always did
+            if config.agent_change_rate:
+                for _ in range(self._events(config.agent_change_rate)):
+                    self._at_random(self._change)
             for _ in range(self._events(config.create_rate)):
-                self._create()
+                self._create(self._tick())
             for _ in range(self._events(config.delete_rate)):
-                self._delete()
+                self._at_random(self._delete)
 
     def touch(self, contacts: int) -> int:
         """Make that many distinct random live contacts active now; how many there were."""
+        return self._now_to_some(self._activate, contacts)
+
+    def change(self, contacts: int) -> int:
+        """Have agents change that many distinct random live contacts now; how many there were."""
+        return self._now_to_some(self._change, contacts)
+
+    def delete(self, contacts: int) -> int:
+        """Delete that many distinct random live contacts, of any age, now; how many there were."""
+        return self._now_to_some(self._delete, contacts)
+
+    def now_ms(self) -> int:
+        """The sandbox's time (ms): the server's clock, simulated days included."""
         with self._lock:
+            return max(self._server_ms(), self._clock)
+
+    def server_time(self) -> float:
+        """The server's clock (epoch seconds) as a response tells it (Date, Retry-After).
+
+        Simulated days move it. The latest time told is remembered: a simulated day never
+        places a change before it, as a client may take it for a bound of what it has read.
+        """
+        now = self._server_ms()
+        with self._shown_lock:
+            self._shown_ms = max(self._shown_ms, now)
+        return now / 1000
+
+    def advance_day(self, activity: Mapping[str, int]) -> int:
+        """Simulate the next day: `activity` says how many of each of DAY_EVENTS it brings.
+
+        Days follow the anchor, where the generated history ends: the first is [anchor, anchor
+        + 1 day), each next one the day after. Every event is a different contact (touched,
+        changed or deleted: live when the day begins; created: new) at its own time inside
+        the day, later than every change so far and every time a response has told: the
+        indexes take each new time as the newest of all, and no client is told a time and
+        then shown a change from before it. The server's clock then stands at the day's end
+        (its timestamps and Date header run on from there). Returns that end: the new now.
+
+        Raises ValueError for an unknown kind, a count that is not a whole number from 0, more
+        contacts than are alive, or a day the clock has already passed: a sandbox that told its
+        wall-clock time (a Date header) with an anchor in the past of it cannot go back; start
+        its clock at the anchor with `clock_offset_ms`.
+        """
+        counts = _day_counts(activity)
+        with self._lock, self._shown_lock:  # no response tells a time while the day is made
+            start, end = self._next_day_ms, self._next_day_ms + MS_PER_DAY
+            first = max(start, self._clock + 1, self._shown_ms + 1)
             alive = np.flatnonzero(self._alive)
-            chosen = self._rng.sample(range(len(alive)), min(max(0, contacts), len(alive)))
-            for position in chosen:
-                self._activate(int(alive[position]))
-        return len(chosen)
+            picks = counts["touch"] + counts["change"] + counts["delete"]
+            if picks > len(alive):
+                raise ValueError(f"the day asks for {picks} contacts; {len(alive)} are alive")
+            total = sum(counts.values())
+            if first >= end or total > end - first:
+                raise ValueError(
+                    f"the day from {format_ms(start)} cannot hold {total} events after "
+                    f"{format_ms(first - 1)}, the latest time the sandbox has used or told: "
+                    "give a sandbox anchored in the past clock_offset_ms = anchor - now"
+                )
+            times = sorted(self._rng.sample(range(first, end), total))
+            kinds = [kind for kind in DAY_EVENTS for _ in range(counts[kind])]
+            self._rng.shuffle(kinds)
+            contacts = iter(alive[self._rng.sample(range(len(alive)), picks)].tolist())
+            events = {"touch": self._activate, "change": self._change, "delete": self._delete}
+            for kind, now in zip(kinds, times, strict=True):
+                self._clock = now
+                self._version += 1
+                if kind == "create":
+                    self._create(now)
+                else:
+                    events[kind](next(contacts), now)
+            self._next_day_ms = end
+            self._clock = max(self._clock, end)
+            self._extra_ms += end - self._server_ms()
+        return end
 
     def _ordered(self, query: Query) -> np.ndarray:
         """Matching live contacts in sort order; kept per query until the data next changes."""
@@ -204,9 +284,13 @@ class ContactStore:
         whole = int(rate)
         return whole + (self._rng.random() < rate - whole)
 
+    def _server_ms(self) -> int:
+        """The server's clock (ms): as configured, moved on by the simulated days."""
+        return int(self.config.server_time() * 1000) + self._extra_ms
+
     def _tick(self) -> int:
         """The sandbox clock: the server's time in ms, strictly increasing from change to change."""
-        self._clock = max(int(self.config.server_time() * 1000), self._clock + 1)
+        self._clock = max(self._server_ms(), self._clock + 1)
         self._version += 1
         return self._clock
 
@@ -219,21 +303,43 @@ class ContactStore:
         alive = np.flatnonzero(self._alive)
         return int(alive[self._rng.randrange(len(alive))]) if len(alive) else None
 
-    def _touch(self) -> None:
+    def _at_random(self, event: Callable[[int, int], None]) -> None:
+        """`event` to a random live contact, now (nothing when none is left)."""
         index = self._random_alive()
         if index is not None:
-            self._activate(index)
+            event(index, self._tick())
 
-    def _activate(self, index: int) -> None:
-        now = self._tick()
+    def _now_to_some(self, event: Callable[[int, int], None], contacts: int) -> int:
+        """`event` to that many distinct random live contacts, now; how many there were."""
+        with self._lock:
+            alive = np.flatnonzero(self._alive)
+            chosen = self._rng.sample(range(len(alive)), min(max(0, contacts), len(alive)))
+            for position in chosen:
+                event(int(alive[position]), self._tick())
+        return len(chosen)
+
+    def _activate(self, index: int, now: int) -> None:
         self._index["lastSeenAt"].move_to_end(index, int(self._last_seen[index]), now)
         self._last_seen[index] = self._updated[index] = now
         if self._rng.random() < 0.5:
             self._status[index] = self._rng.randrange(len(STATUS_WEIGHTS))
         self._forget(index)
 
-    def _create(self) -> None:
-        now, index = self._tick(), self._n
+    def _change(self, index: int, now: int) -> None:
+        """An agent's work: another status, maybe more (Traits.edit); the contact did nothing.
+
+        So updatedAt moves and lastSeenAt, the contact's own activity, does not: a contact never
+        active stays without one, and neither time index changes.
+        """
+        statuses = len(STATUS_WEIGHTS)
+        other = int(self._status[index]) + self._rng.randrange(1, statuses)
+        self._status[index] = other % statuses
+        self._traits.edit(index, self._rng)
+        self._updated[index] = now
+        self._forget(index)
+
+    def _create(self, now: int) -> None:
+        index = self._n
         if index >= len(self._traits):
             extra = max(1024, index // 8)
             self._traits = self._traits.extend(
@@ -249,12 +355,22 @@ class ContactStore:
         for field in ("createdAt", "lastSeenAt"):
             self._index[field].move_to_end(index, None, now)
 
-    def _delete(self) -> None:
-        index = self._random_alive()
-        if index is None:
-            return
-        now = self._tick()
+    def _delete(self, index: int, now: int) -> None:
         self._alive[index] = False
         contact_id = object_id(self.config.seed, index, int(self._created[index]))
         self._deleted.append({"_id": contact_id, "deletedAt": format_ms(now)})
         self._forget(index)
+
+
+def _day_counts(activity: object) -> dict[str, int]:
+    """How many events of each kind a day brings, from a mapping (a request body, say)."""
+    if not isinstance(activity, Mapping):
+        raise ValueError(f"a day is an object of counts: {{kind: N}} for kinds {DAY_EVENTS}")
+    unknown = set(activity) - set(DAY_EVENTS)
+    if unknown:
+        raise ValueError(f"unknown events {sorted(map(str, unknown))}; known: {DAY_EVENTS}")
+    counts = {kind: activity.get(kind, 0) for kind in DAY_EVENTS}
+    for kind, count in counts.items():
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise ValueError(f"{kind} must be a whole number from 0, not {count!r}")
+    return counts

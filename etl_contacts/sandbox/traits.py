@@ -6,13 +6,16 @@ is drawn when the record is encoded.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, fields
 
 import numpy as np
 
 from etl_contacts.sandbox.draws import TRAITS, Draws, salt
 from etl_contacts.sandbox.vocabulary import (
+    ATTRIBUTE_VARIANTS,
     CHANNEL_WEIGHTS,
+    LAST_MESSAGE_BY,
     LAST_MESSAGE_BY_WEIGHTS,
     N_AGENTS,
     N_BOTS,
@@ -77,6 +80,8 @@ class Traits:
     Filter columns hold what the record shows: a flag is set only when its field is present and
     true, `agent`/`last_by` are -1 when the record has no such value. `bot` is the bot's number
     (channel-major); whether the record shows it and its channel is in `absent`.
+    `attribute_shift` is added to the attribute list a record draws (render.py): 0 until an
+    agent edits the contact's attributes, so generated records are as they always were.
     """
 
     script: np.ndarray
@@ -93,6 +98,7 @@ class Traits:
     flags: np.ndarray
     last_by: np.ndarray
     absent: np.ndarray
+    attribute_shift: np.ndarray
 
     @classmethod
     def generate(cls, seed: int, start: int, stop: int) -> Traits:
@@ -129,7 +135,34 @@ class Traits:
                 present["lastMessageBy"], draw.pick(LAST_MESSAGE_BY_WEIGHTS), -1
             ).astype(np.int8),
             absent=absent,
+            attribute_shift=np.zeros(n, dtype=np.uint16),
         )
+
+    def edit(self, index: int, rng: random.Random) -> None:
+        """What an agent does to contact `index` besides its status, each half the time.
+
+        Reassigned to another agent, a tag added or removed, another attribute list, a reply
+        (lastMessageBy "agent"). A field an agent sets is shown from then on, even where it was
+        null or missing, so the filter columns still say what the record shows.
+        """
+        if rng.random() < 0.5:
+            current = int(self.agent[index])
+            other = rng.randrange(N_AGENTS - (current >= 0))
+            self.agent[index] = other + (0 <= current <= other)
+            self._show(index, "_agentAssigned")
+        if rng.random() < 0.5:
+            self.tags[index] ^= np.uint8(1 << rng.randrange(len(TAG_CHANCES)))
+            self._show(index, "tags")
+        if rng.random() < 0.5:
+            shift = int(self.attribute_shift[index]) + rng.randrange(1, ATTRIBUTE_VARIANTS)
+            self.attribute_shift[index] = shift % ATTRIBUTE_VARIANTS
+            self._show(index, "attributes")
+        if rng.random() < 0.5:
+            self.last_by[index] = LAST_MESSAGE_BY.index("agent")
+            self._show(index, "lastMessageBy")
+
+    def _show(self, index: int, name: str) -> None:
+        self.absent[index] &= ~np.uint32(3 << (2 * OPTIONAL.index(name)))
 
     def __len__(self) -> int:
         return len(self.script)

@@ -34,6 +34,7 @@ SEGMENT_CHANCE = 0.12
 N_SEGMENTS = 8
 N_AGENTS = 12
 N_BOTS = 3  # per channel
+ATTRIBUTE_VARIANTS = 1024  # attribute lists per seed (details.attribute_variants)
 
 PHONE_PREFIXES = ("91", "1", "44", "49", "55", "7", "86", "971", "+34", "+81", "0091", "")
 PHONE_JUNK = ("n/a", "000", "call me", "98765abc", "+", "-")

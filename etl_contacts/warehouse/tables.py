@@ -212,4 +212,32 @@ sync_seen = sa.Table(
     prefixes=["UNLOGGED"],
 )
 
+day_verifications = sa.Table(
+    "day_verifications",
+    metadata,
+    _account(),
+    sa.Column("day", sa.Date, nullable=False, comment="Local day (ETL_CONTACTS_TIMEZONE)"),
+    sa.Column("day_start", TS, nullable=False, comment="Start of the day, in UTC"),
+    sa.Column("day_end", TS, nullable=False, comment="End of the day, in UTC (exclusive)"),
+    sa.Column(
+        "verified_at",
+        TS,
+        nullable=False,
+        comment="When the day's createdAt window was last read completely",
+    ),
+    sa.Column(
+        "contacts_seen", sa.BigInteger, nullable=False, comment="Contacts that read returned"
+    ),
+    sa.Column(
+        "deletions_found",
+        sa.BigInteger,
+        nullable=False,
+        comment="Contacts that read proved deleted at the source",
+    ),
+    sa.Column("run_id", sa.Text, nullable=False, comment="Run that read it"),
+    sa.PrimaryKeyConstraint("account", "day_start"),
+    comment="Per account and day: when its createdAt window was last read completely, what it "
+    "held, and the deletions it proved; the freshness promise is kept here",
+)
+
 CONTACT_TABLES = ("contacts", "contact_tags", "contact_attributes", "contact_segments")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import orjson
@@ -147,6 +147,62 @@ class Warehouse:
         with self.engine.begin() as conn:
             driver = conn.connection.driver_connection
             return self._loader.mark_deleted(driver, account, run_id, contact_ids)
+
+    def record_verification(
+        self, *, account: str, run_id: str, day: date, start: datetime, end: datetime, deleted: int
+    ) -> None:
+        """The day's createdAt window [start, end) was read completely now: the contacts the run
+        received from it, and the deletions it proved. Ask before `finish_run`."""
+        seen = tables.sync_seen
+        received = (
+            sa.select(sa.func.count())
+            .where(
+                seen.c.run_id == run_id,
+                seen.c.account == account,
+                seen.c.created_at >= start,
+                seen.c.created_at < end,
+            )
+            .scalar_subquery()
+        )
+        verifications = tables.day_verifications
+        statement = sa.dialects.postgresql.insert(verifications).values(
+            account=account,
+            day=day,
+            day_start=start,
+            day_end=end,
+            verified_at=sa.func.now(),
+            contacts_seen=received,
+            deletions_found=deleted,
+            run_id=run_id,
+        )
+        with self.engine.begin() as conn:
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[verifications.c.account, verifications.c.day_start],
+                    set_={
+                        name: statement.excluded[name]
+                        for name in (
+                            "day",
+                            "day_end",
+                            "verified_at",
+                            "contacts_seen",
+                            "deletions_found",
+                            "run_id",
+                        )
+                    },
+                )
+            )
+
+    def verified_days(self, account: str) -> dict[date, datetime]:
+        """When each local day of the account was last read completely."""
+        verifications = tables.day_verifications
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(verifications.c.day, verifications.c.verified_at).where(
+                    verifications.c.account == account
+                )
+            )
+            return dict(rows.tuples().all())
 
     def finish_run(
         self, *, run_id: str, status: str, stats: Mapping[str, float], error: str | None

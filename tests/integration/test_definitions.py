@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -36,15 +37,38 @@ def env(sandbox: SandboxServer, database_url: str, monkeypatch: pytest.MonkeyPat
     return Settings.from_env({"ETL_CONTACTS_START_DATE": "2026-01-01"})
 
 
-def _run(settings: Settings, days: int = 2) -> dg.ExecuteInProcessResult:
+def _run(
+    settings: Settings,
+    days: int = 2,
+    *,
+    nightly: bool = False,
+    instance: dg.DagsterInstance | None = None,
+) -> dg.ExecuteInProcessResult:
     defs = build_definitions(settings)
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
     first = yesterday - timedelta(days=days - 1)
     return defs.resolve_job_def("sync_contacts").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(),
-        tags=range_tags(first.isoformat(), yesterday.isoformat()),
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        tags=range_tags(first.isoformat(), yesterday.isoformat(), nightly=nightly),
         raise_on_error=False,
     )
+
+
+def test_nightly_runs_verify_every_day_within_the_budget(env: Settings) -> None:
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    settings = replace(env, start_date=yesterday - timedelta(days=13), reverify_days=7)
+    reverified, verified = [], []
+    with dg.DagsterInstance.ephemeral() as instance:
+        for _ in range(settings.reverify_days):
+            result = _run(settings, days=1, nightly=True, instance=instance)
+            assert result.success
+            meta = result.get_asset_materialization_events()[0].materialization.metadata
+            reverified.append(meta["reverified_days"].value)
+            verified.append(_checks(result)["verified_within_budget"])
+            assert meta["lookback_from"].value == str(yesterday - timedelta(days=2))
+    # 14 days, a seventh of them a night besides yesterday: every day verified after 7 nights
+    assert reverified == [2] * 7
+    assert verified == [False] * 6 + [True]
 
 
 def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
@@ -65,6 +89,8 @@ def test_a_run_reports_metadata_and_passes_its_checks(env: Settings) -> None:
         "reject_rate": True,
         "holes_repaired": True,
         "freshness": True,
+        # two days of a history since 2026-01-01 read: the others were never verified
+        "verified_within_budget": False,
     }
     reconciliation = next(
         e.asset_check_evaluation_data.metadata for e in result.all_events

@@ -31,7 +31,7 @@ def _materialize(
     settings = Settings.from_env(
         {"ETL_CONTACTS_START_DATE": (first - timedelta(days=30)).isoformat()}
     )
-    assets = build_contact_assets(daily_partitions(settings))
+    assets = build_contact_assets(daily_partitions(settings), freshness=settings.freshness)
     return dg.materialize(
         [assets],
         resources={

@@ -193,6 +193,34 @@ def _date(response: requests.Response) -> float:
     return parsedate_to_datetime(response.headers["Date"]).timestamp()
 
 
+def test_simulated_days_agent_changes_and_deletions_through_the_control_endpoints() -> None:
+    def control(server: SandboxServer, path: str, body: object) -> requests.Response:
+        return requests.post(f"{server.base_url}/_sandbox/{path}", json=body, timeout=5)
+
+    first_day = {"startAt": "2024-06-01T00:00:00.000Z", "endsAt": "2024-06-02T00:00:00.000Z"}
+    with SandboxServer(BASE) as sandbox:
+        day = control(sandbox, "day", {"touch": 5, "change": 4, "create": 3, "delete": 2})
+        changed = control(sandbox, "change", {"contacts": 4})
+        deleted = control(sandbox, "delete", {"contacts": 2})
+        created = everything(sandbox, {"createdAt": first_day})
+        truth = sandbox.truth()
+        refused = [control(sandbox, "day", {"touch": -1}), control(sandbox, "change", {})]
+        second = control(sandbox, "day", {})
+    with SandboxServer(BASE) as told:  # its Date headers told the wall clock, past the anchor
+        requests.get(f"{told.base_url}/_sandbox/status", timeout=5)
+        too_late = control(told, "day", {"touch": 1})
+    assert day.json() == {"now": "2024-06-02T00:00:00.000Z"}
+    assert -1 < _date(day) - datetime(2024, 6, 2, tzinfo=UTC).timestamp() < 1
+    assert changed.json() == {"changed": 4} and deleted.json() == {"deleted": 2}
+    assert len(created) == 3 and all(c["lastSeenAt"] == c["createdAt"] for c in created)
+    times = sorted(d["deletedAt"] for d in truth["deleted"])
+    assert len(times) == 4 and first_day["startAt"] <= times[0] < times[1] < first_day["endsAt"]
+    assert first_day["endsAt"] < times[2] < times[3] <= truth["now"] < "2024-06-02T00:01"
+    assert [r.status_code for r in refused] == [422, 422]
+    assert second.json() == {"now": "2024-06-03T00:00:00.000Z"}
+    assert too_late.status_code == 422 and "clock_offset_ms" in too_late.json()["message"]
+
+
 def test_a_hidden_record_leaves_its_page_one_short_and_is_reported(
     sandbox: SandboxServer,
 ) -> None:

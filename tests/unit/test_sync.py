@@ -1,6 +1,6 @@
 """Pure pieces of the sync loop: the windows of a run, the gap-free watermark."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from etl_contacts.run_windows import GapFree
 from etl_contacts.sync import day_windows
@@ -42,3 +42,26 @@ def test_the_last_seen_watermark_waits_for_the_created_one() -> None:
     }
     assert gap_free.complete(created[2]) == {}
     assert gap_free.complete(created[1]) == {"createdAt": active.end, "lastSeenAt": active.end}
+
+
+def test_a_nightly_run_reverifies_older_days_and_rereads_recent_activity_once() -> None:
+    windows = day_windows(
+        date(2024, 1, 10),
+        date(2024, 1, 10),
+        "UTC",
+        reverify=[date(2024, 1, 2), date(2024, 1, 3), date(2024, 1, 6)],
+        active_from=date(2024, 1, 8),
+    )
+    *created, active = windows
+    assert [w.start.day for w in created] == [2, 3, 6, 10]
+    assert (active.start, active.end) == (
+        datetime(2024, 1, 8, tzinfo=UTC),
+        datetime(2024, 1, 11, tzinfo=UTC),
+    )
+    # contacts created on a day read by createdAt are left out of the activity window
+    day = timedelta(days=1)
+    assert active.created_outside == (
+        (created[0].start, created[1].end),
+        (created[2].start, created[2].start + day),
+        (created[3].start, created[3].start + day),
+    )
