@@ -36,6 +36,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/extraction_bench.py
+	$(BIN)/python benchmarks/nightly_bench.py --contacts 200000 1000000
 	$(BIN)/python benchmarks/sandbox_bench.py --contacts 1000000
 
 chaos: $(STAMP)

@@ -31,7 +31,6 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import sql
 
-from etl_contacts.run_windows import Repeats
 from etl_contacts.sandbox import DEMO_TOKEN, SandboxConfig
 from etl_contacts.source import ClientConfig, ExtractStats, RecordsBatch, Window, extract
 from etl_contacts.source.naive import offset_paging
@@ -128,7 +127,6 @@ def work(name: str, base_url: str, url: str, concurrency: int) -> dict[str, floa
 def load_floor(base_url: str, url: str, stats: ExtractStats) -> dict[str, float]:
     """The batches a sync would load, fetched and normalized to disk before the clock starts,
     then loaded one at a time: the warehouse's own speed, memory bounded by one batch."""
-    repeats = Repeats(windows(), datetime.now(UTC))
     with tempfile.TemporaryDirectory() as folder:
         paths, buffer = [], []
 
@@ -139,7 +137,7 @@ def load_floor(base_url: str, url: str, stats: ExtractStats) -> dict[str, float]
 
         for event in extract(client(base_url), windows(), stats=stats):
             if isinstance(event, RecordsBatch):
-                buffer.extend(repeats.fresh(event))
+                buffer.extend(event.records)
                 if len(buffer) >= DEFAULT_BATCH_SIZE:
                     spill()
         spill()
@@ -161,7 +159,7 @@ def naive(base_url: str, url: str, stats: ExtractStats) -> dict[str, float]:
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE naive (id text PRIMARY KEY, doc jsonb)"))
     written = 0
-    for window in windows():
+    for window in (w for w in windows() if w.field == "createdAt"):
         records = [r for page in offset_paging(client(base_url), window, stats) for r in page]
         frame = pd.json_normalize([r for r in records if isinstance(r, dict)])
         if frame.empty:

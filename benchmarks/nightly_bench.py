@@ -1,0 +1,79 @@
+"""What the freshness promise costs: the requests of one nightly run, by account size.
+
+    python benchmarks/nightly_bench.py --contacts 200000 1000000 --days 365
+
+A calm sandbox holding `--days` of history, every day verified once, the oldest verifications
+first in line: the nightly reads yesterday, the last `lookback` days' activity and about
+1 / budget of the history. Expected: about contacts / (budget x page size) plus yesterday's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+from datetime import UTC, datetime, timedelta
+
+from etl_contacts.nightly import plan_nightly
+from etl_contacts.sandbox import DEMO_TOKEN, SandboxConfig, SandboxServer
+from etl_contacts.settings import DEFAULT_LOOKBACK_DAYS, DEFAULT_REVERIFY_DAYS, Freshness
+from etl_contacts.source import ClientConfig, ExtractStats, extract
+from etl_contacts.sync import day_windows
+
+
+def nightly_requests(contacts: int, days: int, budget: int, page_size: int) -> tuple[int, int, int]:
+    """Requests, records and windows of the nightly run, the history verified in the order of
+    its days."""
+    config = SandboxConfig(contacts=contacts, days=days, page_size=page_size)
+    yesterday = config.anchor_time.date() - timedelta(days=1)
+    freshness = Freshness(yesterday - timedelta(days=days - 1), budget, DEFAULT_LOOKBACK_DAYS)
+    verified_at = datetime(2000, 1, 1, tzinfo=UTC)
+    verified = {
+        day: verified_at + timedelta(minutes=n)
+        for n, day in enumerate(freshness.history(yesterday))
+    }
+    plan = plan_nightly(yesterday, yesterday, verified=verified, freshness=freshness)
+    windows = day_windows(
+        yesterday, yesterday, "UTC", reverify=plan.reverify, active_from=plan.lookback_from
+    )
+    stats = ExtractStats()
+    with SandboxServer(config) as sandbox:
+        client = ClientConfig(base_url=sandbox.base_url, token=DEMO_TOKEN, max_concurrency=4)
+        for _ in extract(client, windows, stats=stats):
+            pass
+    return stats.get("requests"), stats.get("records"), len(windows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--contacts", type=int, nargs="+", default=[200_000, 1_000_000])
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--budget", type=int, default=DEFAULT_REVERIFY_DAYS)
+    parser.add_argument("--page-size", type=int, default=20)
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"nightly with budget {args.budget} days, lookback {DEFAULT_LOOKBACK_DAYS} days, "
+        f"{args.days} days of history, pages of {args.page_size}"
+    )
+    print(
+        "| contacts | requests | records received | contacts / (budget x page size) + a day's "
+        "| page floor of those records | x floor |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    for contacts in args.contacts:
+        requests, records, windows = nightly_requests(
+            contacts, args.days, args.budget, args.page_size
+        )
+        share = math.ceil(args.days / args.budget) + 1
+        expected = math.ceil(contacts * share / args.days / args.page_size)
+        floor = math.ceil(records / args.page_size) + windows
+        print(
+            f"| {contacts:,} | {requests:,} | {records:,} | {expected:,} | {floor:,} "
+            f"| {requests / floor:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
