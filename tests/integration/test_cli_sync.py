@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -44,6 +44,9 @@ def test_sync_loads_the_days_and_status_shows_the_run(
     status = cli.invoke(app, ["status"])
     assert status.exit_code == 0, status.output
     assert "success" in status.output
+    # one day of a history since 2026-01-01 was read: the others were never verified
+    history = (datetime.now(UTC).date() - timedelta(days=1) - date(2026, 1, 1)).days + 1
+    assert f"{history - 1} of {history} days never verified" in " ".join(status.output.split())
 
 
 def test_on_a_terminal_sync_draws_a_bar_with_rate_and_time_left(
