@@ -34,6 +34,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/extraction_bench.py
 	$(BIN)/python benchmarks/nightly_bench.py --contacts 200000 1000000

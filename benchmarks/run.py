@@ -1,10 +1,16 @@
-"""`make bench`: what a night costs, case by case, on this machine.
+"""`make bench`: what users run, what it costs, and against dlt, case by case, on this machine.
 
     BENCH_CONTACTS=200000 python benchmarks/run.py
 
-The sandbox runs in its own process (as the real API would run elsewhere), warmed up before any
-case is timed; each case runs in a fresh process, so its peak memory (with the normalizer's
-worker process, which the pipeline starts as a child) is its own.
+First the command a user types, `etl-contacts sync --start .. --end ..` through Dagster, timed
+from start to exit, beside the same load called in-process (`run_sync`) and dlt's `rest_api`
+source loading the same days of the same sandbox into the same PostgreSQL (`pip install -e
+'.[bench]'` installs it); at two densities (contacts per day), then with 30 ms per request,
+then the fixed cost of a nightly `etl-contacts sync`. Then the pipeline's own cases.
+
+The sandbox runs in its own process (as the real API would run elsewhere) and listens only once
+every contact is encoded; each case runs in a fresh process, so its peak memory (with its child
+processes: the normalizer's worker) is its own.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ import threading
 import time
 import urllib.request
 import uuid
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
 
@@ -40,19 +47,23 @@ from etl_contacts.warehouse import Warehouse
 from etl_contacts.warehouse.embedded import embedded_database_url
 
 sys.path.insert(0, str(Path(__file__).parent))
+from dlt_peer import dlt_available, load_with_dlt
 from sandbox_bench import free_port, wait_ready, wait_rendered
 
 DAYS = 90
 PAGE_SIZE = SandboxConfig().page_size  # the sandbox's default; the real API's is unknown
 LIBRARIES = ("psycopg", "pandas", "requests", "orjson", "phonenumbers", "dagster")
 LATENCY_CONTACTS = 2_000
+NIGHTLY_CONTACTS = 20_000
 ANCHOR = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def days_of(history: int = DAYS) -> tuple[date, date]:
+    return (ANCHOR - timedelta(days=history)).date(), (ANCHOR - timedelta(days=1)).date()
+
+
 def windows() -> list[Window]:
-    return day_windows(
-        (ANCHOR - timedelta(days=DAYS)).date(), (ANCHOR - timedelta(days=1)).date(), "UTC"
-    )
+    return day_windows(*days_of(), "UTC")
 
 
 def client(base_url: str, concurrency: int = 4) -> ClientConfig:
@@ -107,6 +118,10 @@ def case(name: str, base_url: str, url: str, concurrency: int) -> dict[str, floa
 
 def work(name: str, base_url: str, url: str, concurrency: int) -> dict[str, float]:
     stats = ExtractStats()
+    if name.startswith("dlt"):
+        history = int(name.split()[-1])
+        figures = load_with_dlt(base_url, DEMO_TOKEN, *days_of(history), url)
+        return {"requests": figures.get("requests", 0), "written": figures["records"]}
     if name == "fetch floor":
         for _ in extract(client(base_url), windows(), stats=stats):
             pass
@@ -118,6 +133,8 @@ def work(name: str, base_url: str, url: str, concurrency: int) -> dict[str, floa
     days = windows()
     if name == "incremental":  # the day the sandbox was just told to touch 5 % of contacts
         days = day_windows(ANCHOR.date(), ANCHOR.date(), "UTC")
+    elif name.startswith("cold load"):
+        days = day_windows(*days_of(int(name.split()[-1])), "UTC")
     result = run_sync(client=client(base_url, concurrency), warehouse=Warehouse(url),
                       windows=days, account="default", run_id=str(uuid.uuid4()))  # fmt: skip
     written = result.loaded.get("inserted", 0) + result.loaded.get("updated", 0)
@@ -185,6 +202,46 @@ def touch(base_url: str, contacts: int) -> int:
         return int(json.loads(response.read())["touched"])
 
 
+def command(base_url: str, url: str, history: int, *, nightly: bool = False) -> dict[str, float]:
+    """`etl-contacts sync` as a user runs it, on its own Dagster instance: seconds from start to
+    exit, and the peak memory of its process tree."""
+    first, last = days_of(history)
+    home = Path(tempfile.mkdtemp(prefix="bench-dagster-"))
+    (home / "dagster.yaml").write_text(Path("dagster_home/dagster.yaml").read_text())
+    env = {
+        **os.environ,
+        "EXPRESS_CHAT_BASE_URL": base_url,
+        "EXPRESS_CHAT_API_TOKEN": DEMO_TOKEN,
+        "ETL_CONTACTS_DATABASE_URL": url,
+        "ETL_CONTACTS_START_DATE": first.isoformat(),
+        "DAGSTER_HOME": str(home),
+    }
+    cli = str(Path(sys.executable).with_name("etl-contacts"))
+    runs = [["--start", first.isoformat(), "--end", last.isoformat()]]
+    if nightly:  # a backfill first, untimed; then the nightly, timed
+        subprocess.run([cli, "sync", *runs[0]], env=env, check=True, capture_output=True)
+        runs = [[]]
+    started = time.monotonic()
+    process = subprocess.Popen([cli, "sync", *runs[0]], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    peak = 0.0
+    while process.poll() is None:
+        peak = max(peak, _tree_rss_kb(process.pid) / 1024)
+        time.sleep(0.02)
+    seconds = time.monotonic() - started
+    output = process.stdout.read() if process.stdout else ""
+    if process.returncode:
+        raise SystemExit(f"etl-contacts sync failed:\n{output}")
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
+        requests = conn.execute(
+            "SELECT requests FROM express_chat.sync_runs WHERE status = 'success' "
+            "ORDER BY started_at DESC LIMIT 1"
+        ).fetchone()
+        written = conn.execute("SELECT count(*) FROM express_chat.contacts").fetchone()
+    return {"seconds": seconds, "peak_mb": peak, "requests": requests[0] if requests else 0,
+            "written": written[0] if written else 0}  # fmt: skip
+
+
 def fresh_database(admin: str) -> str:
     name = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -192,28 +249,55 @@ def fresh_database(admin: str) -> str:
     return name
 
 
-def start_sandbox(contacts: int, latency_ms: float) -> tuple[subprocess.Popen, str]:
+def start_sandbox(
+    contacts: int, latency_ms: float, history: int = DAYS
+) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cli = Path(sys.executable).with_name("etl-contacts")
     command = [str(cli), "sandbox", "serve", "--port", str(port), "--contacts", str(contacts),
-               "--days", str(DAYS), "--latency-ms", str(latency_ms)]  # fmt: skip
+               "--days", str(history), "--latency-ms", str(latency_ms)]  # fmt: skip
     server = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     started = time.monotonic()
-    wait_ready(port, started + 600)
+    wait_ready(port, started + 600)  # it listens once every contact is encoded
     wait_rendered(port, started + 3600)
     return server, f"http://127.0.0.1:{port}"
 
 
 def measure(
     name: str, base_url: str, url: str, contacts: int, concurrency: int = 4, note: str = ""
-) -> str:
+) -> tuple[str, float]:
+    """One case in a fresh process: its table row, and its contacts per second."""
     command = [sys.executable, __file__, "--case", name, base_url, url, str(concurrency)]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    figures = json.loads(output.strip().splitlines()[-1])
+    return row(name + note, contacts, json.loads(output.strip().splitlines()[-1]))
+
+
+def row(name: str, contacts: int, figures: dict[str, float]) -> tuple[str, float]:
     seconds = figures["seconds"]
     written = f"{int(figures['written']):,}" if "written" in figures else "-"
-    return (f"| {name}{note} | {contacts / seconds:,.0f} | {int(figures['requests']):,} | "
+    line = (f"| {name} | {contacts / seconds:,.0f} | {int(figures['requests']):,} | "
             f"{figures['peak_mb']:,.0f} | {seconds:.1f} | {written} |")  # fmt: skip
+    return line, contacts / seconds
+
+
+def users_path(contacts: int, history: int, latency_ms: float, database: Callable[[], str]) -> None:
+    """The command, the pipeline inside it and dlt, on the same days of one sandbox."""
+    server, base_url = start_sandbox(contacts, latency_ms, history)
+    label = f"{contacts:,} contacts, {contacts // history:,} a day, {latency_ms:.0f} ms"
+    try:
+        ours, ours_rate = row(f"etl-contacts sync ({label})", contacts,
+                              command(base_url, database(), history))  # fmt: skip
+        print(ours, flush=True)
+        inside, _ = measure(f"cold load {history}", base_url, database(), contacts)
+        print(inside.replace("cold load", "run_sync in-process, same days"), flush=True)
+        if not dlt_available():
+            print("| dlt rest_api | install it with `pip install -e '.[bench]'` | | | | |")
+            return
+        theirs, theirs_rate = measure(f"dlt rest_api {history}", base_url, database(), contacts)
+        print(theirs, flush=True)
+        print(f"| **ratio, command / dlt** | **{ours_rate / theirs_rate:.2f}x** | | | | |")
+    finally:
+        server.terminate()
 
 
 def main() -> None:
@@ -243,28 +327,41 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, {memory:.0f} GiB; Python {platform.python_version()}, "
           f"PostgreSQL {server}, {libraries}; {contacts:,} contacts over {DAYS} days, "
           f"page size {PAGE_SIZE}")  # fmt: skip
-    print("\n| case | contacts/s | requests | peak MB | seconds | rows written |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    header = "| case | contacts/s | requests | peak MB | seconds | rows written |"
+    rule = "| --- | ---: | ---: | ---: | ---: | ---: |"
+    print(f"\n### What users run\n\n{header}\n{rule}")
+    users_path(contacts, DAYS, 0.0, database)
+    users_path(contacts, DAYS // 3, 0.0, database)
+    users_path(LATENCY_CONTACTS * 10, 30, 30.0, database)
+    server, base_url = start_sandbox(NIGHTLY_CONTACTS, 0.0)
+    try:
+        nightly = command(base_url, database(), DAYS, nightly=True)
+        print(f"| nightly `etl-contacts sync` ({NIGHTLY_CONTACTS:,} contacts over {DAYS} days: "
+              f"yesterday, lookback, a seventh re-verified) | - | {int(nightly['requests']):,} | "
+              f"{nightly['peak_mb']:,.0f} | {nightly['seconds']:.1f} | - |")  # fmt: skip
+    finally:
+        server.terminate()
+    print(f"\n### The pipeline's own cases\n\n{header}\n{rule}")
     server, base_url = start_sandbox(contacts, 0.0)
     try:
-        print(measure("fetch floor", base_url, database(), contacts), flush=True)
-        print(measure("load floor", base_url, database(), contacts), flush=True)
+        print(measure("fetch floor", base_url, database(), contacts)[0], flush=True)
+        print(measure("load floor", base_url, database(), contacts)[0], flush=True)
         warm = database()
-        print(measure("cold load", base_url, warm, contacts), flush=True)
-        print(measure("warm re-load", base_url, warm, contacts), flush=True)
+        print(measure(f"cold load {DAYS}", base_url, warm, contacts)[0], flush=True)
+        print(measure("warm re-load", base_url, warm, contacts)[0], flush=True)
         changed = touch(base_url, contacts // 20)
         note = f" ({changed:,} of {contacts:,} contacts changed today)"
-        print(measure("incremental", base_url, warm, changed, note=note), flush=True)
-        print(measure("naive baseline", base_url, database(), contacts), flush=True)
+        print(measure("incremental", base_url, warm, changed, note=note)[0], flush=True)
+        print(measure("naive baseline", base_url, database(), contacts)[0], flush=True)
     finally:
         server.terminate()
     server, base_url = start_sandbox(LATENCY_CONTACTS, 100.0)
     try:
         for concurrency in (1, 4, 8):
             note = f" ({LATENCY_CONTACTS:,} contacts, 100 ms per request)"
-            row = measure(f"latency c={concurrency}", base_url, database(), LATENCY_CONTACTS,
-                          concurrency, note=note)  # fmt: skip
-            print(row, flush=True)
+            line, _ = measure(f"latency c={concurrency}", base_url, database(), LATENCY_CONTACTS,
+                              concurrency, note=note)  # fmt: skip
+            print(line, flush=True)
     finally:
         server.terminate()
 

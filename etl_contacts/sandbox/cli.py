@@ -122,7 +122,8 @@ def serve(
         config = replace(config, faults=faults, **given)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    server = SandboxServer(config, host=host, port=port)
+    # listening only once every contact is encoded: the first client is served at full speed
+    server = SandboxServer(config, host=host, port=port, ready_first=True)
     typer.echo(f"sandbox: {contacts:,} contacts over {days} days at {server.base_url}", err=True)
     typer.echo(f"token: {token}  (send Authorization: Bearer <token> and authtype: Key)", err=True)
     try:

@@ -85,6 +85,10 @@ class ContactStore:
     def close(self) -> None:
         self._stop.set()
 
+    def wait_ready(self) -> None:
+        """Until every contact is encoded: pages are then served at full speed."""
+        self._ready.wait()
+
     def status(self) -> dict[str, object]:
         """Progress of the background encoding: benchmarks wait for `ready`."""
         with self._lock:
