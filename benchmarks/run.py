@@ -66,7 +66,7 @@ def windows() -> list[Window]:
     return day_windows(*days_of(), "UTC")
 
 
-def client(base_url: str, concurrency: int = 4) -> ClientConfig:
+def client(base_url: str, concurrency: int = ClientConfig.max_concurrency) -> ClientConfig:
     return ClientConfig(base_url=base_url, token=DEMO_TOKEN, max_concurrency=concurrency)
 
 
@@ -264,7 +264,12 @@ def start_sandbox(
 
 
 def measure(
-    name: str, base_url: str, url: str, contacts: int, concurrency: int = 4, note: str = ""
+    name: str,
+    base_url: str,
+    url: str,
+    contacts: int,
+    concurrency: int = ClientConfig.max_concurrency,
+    note: str = "",
 ) -> tuple[str, float]:
     """One case in a fresh process: its table row, and its contacts per second."""
     command = [sys.executable, __file__, "--case", name, base_url, url, str(concurrency)]

@@ -20,7 +20,7 @@ class ExpressChatResource(dg.ConfigurableResource):
     token: str
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
-    max_concurrency: int = 4
+    max_concurrency: int = 8
     requests_per_second: float | None = None
     max_attempts: int = 8
     retry_budget_seconds: float = 300.0
