@@ -12,11 +12,12 @@ import gc
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from etl_contacts.normalizer import Normalizer
@@ -137,6 +138,7 @@ def run_sync(
     completed: list[CompletedWindow] = []
     gap_free = GapFree(windows)
     logged = 0.0
+    unverified: list[Callable[[], None]] = []
     pending: deque[tuple[Future[Frames], Split, list[CompletedWindow]]] = deque()
     done = 0
 
@@ -166,8 +168,8 @@ def run_sync(
                     buffer.extend(verify(window))
 
     def verify(window: CompletedWindow) -> list[object]:
-        """Mark deleted what the source no longer has, record the day verified, and return the
-        holes the source still has (to be loaded with the next batch).
+        """Mark deleted what the source no longer has, record the day verified (once its holes
+        are loaded too), and return the holes the source still has (loaded with the next batch).
 
         A contact missing from a completely read window is asked for by its own createdAt
         millisecond: one the source returns was missed by the read (a hole), and is loaded
@@ -182,7 +184,8 @@ def run_sync(
             for record in found:
                 candidates.pop(record["_id"])
         deleted = warehouse.mark_deleted(account, run_id, list(candidates)) if candidates else 0
-        warehouse.record_verification(
+        verified = partial(
+            warehouse.record_verification,
             account=account,
             run_id=run_id,
             day=window.start.astimezone(ZoneInfo(timezone)).date(),
@@ -190,16 +193,19 @@ def run_sync(
             end=window.end,
             deleted=deleted,
         )
-        if holes:
-            stats.add("holes_repaired", len(holes))
-            stats.add("records", len(holes))
-            log.warning(
-                "%d contacts created %s..%s were missed by the read and are loaded now "
-                "(holes repaired)",
-                len(holes),
-                f"{window.start:%Y-%m-%dT%H:%MZ}",
-                f"{window.end:%Y-%m-%dT%H:%MZ}",
-            )
+        if not holes:
+            verified()
+            return []
+        unverified.append(verified)  # recorded once the holes are loaded, at the end of the run
+        stats.add("holes_repaired", len(holes))
+        stats.add("records", len(holes))
+        log.warning(
+            "%d contacts created %s..%s were missed by the read and are loaded now "
+            "(holes repaired)",
+            len(holes),
+            f"{window.start:%Y-%m-%dT%H:%MZ}",
+            f"{window.end:%Y-%m-%dT%H:%MZ}",
+        )
         return holes
 
     def probe(candidates: dict[str, datetime]) -> list[dict[str, object]]:
@@ -263,6 +269,8 @@ def run_sync(
             flush(last=True)
             if buffer:  # holes found by the last windows' deletion proofs
                 flush(last=True)
+            for verified in unverified:
+                verified()
         except BaseException as exc:
             warehouse.finish_run(
                 run_id=run_id, status="failed", stats=stats.as_dict(), error=_one_line(exc)

@@ -179,8 +179,9 @@ class WindowFetcher:
             return
         active = query.narrow("lastSeenAt", Span(lo=EARLIEST_MS))
         if first and _never_active(first[0]):
-            self._learned.learn_nulls_first(True)
-            yield from self._never_active_first(query)
+            if not all(_never_active(r) for r in first):  # both kinds on one page: proof
+                self._learned.learn_nulls_first(True)
+            yield from self._passes(self._never_active_first, query)
             clock = self._learned.server_now_at_least()
             first = yield from self._ask(active, 1)
             since = _earliest(clock, _newest(first))
@@ -190,6 +191,10 @@ class WindowFetcher:
             since = _earliest(clock, _newest(first))
             yield from self._keyset(active, BY_ACTIVITY, first)
             if self._learned.nulls_first is not True:
+                # one pass: sorted last, they shift only when one is deleted (a contact becoming
+                # active leaves from behind them), and a second pass would cost 4 % more
+                # requests on every backfill to catch that; the proof of deletions recovers a
+                # stored one, the next verification of the day a new one
                 yield from self._never_active_last(query)
         yield from self._catch_up(query, since)
 
@@ -216,6 +221,21 @@ class WindowFetcher:
             f"{self.window}: still finding newly active records after {MAX_PASSES} catch-up passes"
         )
 
+    def _passes(
+        self, read: Callable[[Query], Iterator[list[object]]], query: Query
+    ) -> Iterator[list[object]]:
+        """Page-numbered reading, repeated until a pass finds nothing new: a never-active
+        contact sorted first that becomes active (or is deleted) on a page already read shifts
+        the next page's first one onto it, and the next pass finds it."""
+        for _ in range(MAX_PASSES):
+            before = len(self._ids)
+            yield from read(query)
+            if len(self._ids) == before:
+                return
+        raise NotConvergedError(
+            f"{self.window}: the never-active contacts kept shifting for {MAX_PASSES} passes"
+        )
+
     def _never_active_first(self, query: Query) -> Iterator[list[object]]:
         """Pages from 1 while they hold only never-active contacts (sorted first)."""
         page = 1
@@ -235,9 +255,9 @@ class WindowFetcher:
         page = max(1, self._active_seen // size)
         while True:
             items = yield from self._ask(query, page)
-            if page == 1 or not items or not _never_active(items[0]):
+            if page == 1 or (items and not _never_active(items[0])):
                 break
-            page -= 1
+            page -= 1  # past the end, or inside the never-active ones: start earlier
         while not self._learned.is_short(len(items)):
             page += 1
             items = yield from self._ask(query, page)
@@ -269,7 +289,11 @@ class WindowFetcher:
         if (yield from self._ask(query, 2)):
             self._learned.confirm_full(len(items))
             return True
-        return False
+        # page 2 empty says page 1 held everything, unless a record left page 1 between the
+        # two answers and pulled one from page 2 onto it: page 1 again shows whether it did
+        before = len(self._ids)
+        yield from self._ask(query, 1)
+        return len(self._ids) > before
 
     def _slice(
         self, query: Query, key: Field, moment: int, *, first_page_read: bool = False
@@ -355,6 +379,8 @@ class WindowFetcher:
                 continue
             for name, span in bounded:
                 millis = parse_ms(item.get(name))
+                if millis is None and name == "lastSeenAt" and _never_active(item):
+                    millis = EARLIEST_MS - 2  # no range matches a contact never active
                 if millis is None:
                     continue
                 if span.beyond(millis):

@@ -71,20 +71,34 @@ def downgrade() -> None:
 
 
 def _current_view(*, with_verified_at: bool) -> None:
-    """contacts_current, with or without verified_at, its columns commented like contacts'."""
+    """contacts_current, with or without verified_at, its columns commented like contacts'.
+
+    verified_at comes from the one verification whose day holds the contact's createdAt: a
+    lateral lookup on the primary key (one index probe a contact; a range join would compare
+    every contact with every day), and one row a contact even where days overlap (after a
+    change of ETL_CONTACTS_TIMEZONE)."""
     schema = _quoted()
-    select = (
-        f"SELECT c.*, v.verified_at FROM {schema}.contacts c "
-        f"LEFT JOIN {schema}.day_verifications v ON v.account = c.account "
-        "AND c.created_at >= v.day_start AND c.created_at < v.day_end "
-        "WHERE c.deleted_at IS NULL"
-        if with_verified_at
-        else f"SELECT * FROM {schema}.contacts WHERE deleted_at IS NULL"
-    )
+    if with_verified_at:
+        create = f"""
+        CREATE OR REPLACE VIEW {schema}.contacts_current AS
+        SELECT c.*, v.verified_at FROM {schema}.contacts c
+        LEFT JOIN LATERAL (
+            SELECT d.verified_at FROM {schema}.day_verifications d
+            WHERE d.account = c.account AND d.day_start <= c.created_at
+              AND c.created_at < d.day_end
+            ORDER BY d.day_start DESC LIMIT 1
+        ) v ON true
+        WHERE c.deleted_at IS NULL;
+        """
+    else:  # a column cannot be dropped by CREATE OR REPLACE
+        create = f"""
+        DROP VIEW {schema}.contacts_current;
+        CREATE VIEW {schema}.contacts_current AS
+        SELECT * FROM {schema}.contacts WHERE deleted_at IS NULL;
+        """
     op.execute(
         f"""
-        DROP VIEW {schema}.contacts_current;
-        CREATE VIEW {schema}.contacts_current AS {select};
+        {create}
         COMMENT ON VIEW {schema}.contacts_current IS
             'Contacts the source still returns (deleted_at IS NULL), with when each was verified';
         DO $$ DECLARE col record; BEGIN

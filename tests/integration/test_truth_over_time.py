@@ -178,6 +178,10 @@ def test_the_nightly_run_budget_times_in_a_row_leaves_the_warehouse_equal_to_the
                 "JOIN express_chat.contacts_current USING (account, contact_id) ORDER BY 1, 2"
             )
         ).all()
+        unverified = conn.execute(
+            sa.text("SELECT count(*) FROM express_chat.contacts_current WHERE verified_at IS NULL")
+        ).scalar_one()
+    assert unverified == 0, "every row shows when its day was last read completely"
     live = {i: raw for i, raw, alive in rows if alive}
     assert live == {str(c["_id"]): c for c in truth["contacts"]}
     assert {i for i, _, alive in rows if not alive} == {str(c["_id"]) for c in truth["deleted"]}
