@@ -22,9 +22,9 @@ from etl_contacts.source.windows import WindowFetcher
 # Records waiting for the consumer, at most: enough to keep fetching while the consumer loads a
 # batch of thousands (with 20-record pages, a bound of 2,500 records left the fetchers idle and
 # cost 40 % of a cold load's speed), few enough that memory stays flat (a record is about 4 KB
-# as Python objects; 20,000 cost 40 MB more than 10,000 and bought nothing measurable; through
-# the command, with Dagster in the process, 10,000 peaked at 509 MB at 1,000,000 contacts).
-BACKLOG_RECORDS = 7_500
+# as Python objects; 20,000 cost 40 MB more than 10,000 and bought nothing measurable; 7,500
+# did not lower the command's peak at 1,000,000 contacts: 510 MB against 509).
+BACKLOG_RECORDS = 10_000
 
 
 class _StoppedError(Exception):
