@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import dagster as dg
@@ -14,30 +15,24 @@ from etl_contacts.warehouse.embedded import database_url_or_embedded
 
 
 class ExpressChatResource(dg.ConfigurableResource):
-    """The Express-Chat API of one account. The token comes from an `EnvVar`, so the UI masks it."""
+    """The Express-Chat API of one account. The token comes from an `EnvVar`, so the UI masks it.
+
+    Each setting is a field of `ClientConfig` with its default: one place says what it is.
+    """
 
     base_url: str = DEFAULT_BASE_URL
     token: str
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
-    max_concurrency: int = 8
-    requests_per_second: float | None = None
-    max_attempts: int = 8
-    retry_budget_seconds: float = 300.0
-    ca_bundle: str | None = None
+    connect_timeout: float = ClientConfig.connect_timeout
+    read_timeout: float = ClientConfig.read_timeout
+    max_concurrency: int = ClientConfig.max_concurrency
+    requests_per_second: float | None = ClientConfig.requests_per_second
+    max_attempts: int = ClientConfig.max_attempts
+    retry_budget_seconds: float = ClientConfig.retry_budget_seconds
+    ca_bundle: str | None = ClientConfig.ca_bundle
 
     def client_config(self) -> ClientConfig:
-        return ClientConfig(
-            base_url=self.base_url,
-            token=self.token,
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout,
-            max_concurrency=self.max_concurrency,
-            requests_per_second=self.requests_per_second,
-            max_attempts=self.max_attempts,
-            retry_budget_seconds=self.retry_budget_seconds,
-            ca_bundle=self.ca_bundle,
-        )
+        shared = {f.name for f in dataclasses.fields(ClientConfig)} & set(type(self).model_fields)
+        return ClientConfig(**{name: getattr(self, name) for name in shared})
 
 
 class WarehouseResource(dg.ConfigurableResource):
