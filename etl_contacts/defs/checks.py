@@ -1,8 +1,9 @@
 """Asset checks on the contacts table, evaluated after each sync in the same run.
 
-Blocking checks (keys, future timestamps, reconciliation) stop the downstream summary when they
-fail: those mean the table cannot be trusted. Reject rate, holes repaired and freshness warn;
-`verified_within_budget` fails when some day was not re-read within the freshness budget.
+Blocking checks (children without a contact, future timestamps, reconciliation) stop the
+downstream summary when they fail: those mean the table cannot be trusted. Reject rate, holes
+repaired and freshness warn; `verified_within_budget` fails when some day was not re-read
+within the freshness budget.
 """
 
 from collections.abc import Callable, Iterator
@@ -27,10 +28,10 @@ def build_checks(
     one step and one connection instead of one per check (Dagster's per-step events were a
     second of a nightly run's five)."""
 
-    def keys_unique(warehouse: Warehouse, run_id: str) -> dg.AssetCheckResult:
-        """Each contact id is stored once per account."""
-        duplicates = quality.duplicate_keys(warehouse, account)
-        return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicates": duplicates})
+    def children_have_contacts(warehouse: Warehouse, run_id: str) -> dg.AssetCheckResult:
+        """Every tag, attribute and segment row belongs to a stored contact."""
+        orphans = quality.orphan_children(warehouse, account)
+        return dg.AssetCheckResult(passed=orphans == 0, metadata={"orphan_rows": orphans})
 
     def no_future_timestamps(warehouse: Warehouse, run_id: str) -> dg.AssetCheckResult:
         """No created/updated/last-seen time more than a day ahead of now."""
@@ -104,7 +105,7 @@ def build_checks(
         )
 
     checks: dict[str, tuple[Check, bool]] = {
-        "keys_unique": (keys_unique, True),
+        "children_have_contacts": (children_have_contacts, True),
         "no_future_timestamps": (no_future_timestamps, True),
         "window_reconciliation": (window_reconciliation, True),
         "reject_rate": (reject_rate, False),

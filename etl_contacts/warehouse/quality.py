@@ -10,17 +10,22 @@ from etl_contacts.warehouse import tables
 from etl_contacts.warehouse.warehouse import Warehouse
 
 
-def duplicate_keys(warehouse: Warehouse, account: str) -> int:
-    """Contact ids stored more than once for the account (the primary key should make it 0)."""
-    c = tables.contacts
-    per_id = (
-        sa.select(c.c.contact_id)
-        .where(c.c.account == account)
-        .group_by(c.c.contact_id)
-        .having(sa.func.count() > 1)
-        .subquery()
-    )
-    return _scalar(warehouse, sa.select(sa.func.count()).select_from(per_id))
+def orphan_children(warehouse: Warehouse, account: str) -> int:
+    """Tag, attribute and segment rows of the account whose contact is not stored: a load that
+    replaced children without their contact (the primary key alone cannot show that)."""
+    orphans = 0
+    for child in (tables.contact_tags, tables.contact_attributes, tables.contact_segments):
+        c = tables.contacts
+        missing = ~sa.exists().where(
+            c.c.account == child.c.account, c.c.contact_id == child.c.contact_id
+        )
+        orphans += int(
+            _scalar(
+                warehouse, sa.select(sa.func.count()).where(child.c.account == account, missing)
+            )
+            or 0
+        )
+    return orphans
 
 
 def future_timestamps(warehouse: Warehouse, account: str) -> int:

@@ -83,7 +83,7 @@ def test_a_run_reports_metadata_and_passes_its_checks(env: Settings) -> None:
     result = _run(env)
     assert result.success
     assert _checks(result) == {
-        "keys_unique": True,
+        "children_have_contacts": True,
         "no_future_timestamps": True,
         "window_reconciliation": True,
         "reject_rate": True,
@@ -135,6 +135,15 @@ def test_a_blocking_check_fails_on_bad_data(env: Settings, database_url: str) ->
         )
     checks = _checks(_run(env, days=1))
     assert checks["no_future_timestamps"] is False
+    assert checks["children_have_contacts"] is True
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO express_chat.contact_tags (account, contact_id, tag) "
+                "VALUES ('default', 'no-such-contact', 'vip')"
+            )
+        )
+    assert _checks(_run(env, days=1))["children_have_contacts"] is False
 
 
 def test_the_schedule_catches_up_missed_days(env: Settings) -> None:
