@@ -122,21 +122,6 @@ def test_plain_offset_paging_loses_records_under_the_same_activity() -> None:
     assert lost > 0
 
 
-@pytest.mark.parametrize("page_size", [7, 20, 100])
-def test_calm_requests_stay_within_130_percent_of_offset_paging(page_size: int) -> None:
-    config = SandboxConfig(contacts=2000, days=DAYS, seed=5, token=TOKEN, page_size=page_size)
-    with SandboxServer(config) as sandbox:
-        windows = _windows(config.anchor_time)
-        ours = ExtractStats()
-        _ids(extract(_client(sandbox), windows, stats=ours))
-        naive = ExtractStats()
-        for window in windows:
-            for _ in offset_paging(_client(sandbox), window, naive):
-                pass
-    ratio = ours.get("requests") / naive.get("requests")
-    assert ratio <= 1.3, f"{ours.get('requests')} requests vs {naive.get('requests')} ({ratio:.2f})"
-
-
 @pytest.mark.parametrize("fault", FAULT_KINDS)
 def test_each_fault_at_ten_percent_loses_nothing(fault: str) -> None:
     config = SandboxConfig(
