@@ -89,7 +89,9 @@ def build_checks(
                 "days": found.days,
                 "never_verified": len(found.unverified),
                 "oldest_verification": str(found.oldest),
-                "days_behind_at_most": dg.MetadataValue.float(behind) if behind else None,
+                "days_behind_at_most": dg.MetadataValue.float(behind)
+                if behind is not None
+                else None,
                 "budget_days": settings.reverify_days,
             },
         )

