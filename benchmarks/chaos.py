@@ -25,9 +25,9 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import sql
 
+from etl_contacts.pipeline.sync import day_windows, run_sync
 from etl_contacts.sandbox import DEMO_TOKEN, SandboxConfig, SandboxServer
 from etl_contacts.source import ClientConfig
-from etl_contacts.sync import day_windows, run_sync
 from etl_contacts.warehouse import Warehouse
 from etl_contacts.warehouse.embedded import embedded_database_url
 
@@ -119,19 +119,25 @@ def main() -> None:
                     .scalars()
                     .all()
                 )
-                tags = conn.execute(sa.text(
-                    "SELECT count(*) - count(DISTINCT (contact_id, tag)) "
-                    "FROM express_chat.contact_tags"
-                )).scalar()  # fmt: skip
+                tags = conn.execute(
+                    sa.text(
+                        "SELECT count(*) - count(DISTINCT (contact_id, tag)) "
+                        "FROM express_chat.contact_tags"
+                    )
+                ).scalar()
             engine.dispose()
             drop_database(admin, sa.make_url(url).database)
             lost += len(expected - set(ids))
             doubled += len(ids) - len(set(ids)) + int(tags)
             print(f"round {round_number + 1}: killed, rerun: {len(set(ids))} contacts", flush=True)
-    print(f"machine: {os.cpu_count()} cores; {args.contacts} contacts over {DAYS} days; "
-          f"a clean sync takes {clean_seconds:.1f} s")  # fmt: skip
-    print(f"{args.kills} kills, {lost} lost, {doubled} duplicated, "
-          f"{false_claims} contacts behind a watermark that were not loaded")  # fmt: skip
+    print(
+        f"machine: {os.cpu_count()} cores; {args.contacts} contacts over {DAYS} days; "
+        f"a clean sync takes {clean_seconds:.1f} s"
+    )
+    print(
+        f"{args.kills} kills, {lost} lost, {doubled} duplicated, "
+        f"{false_claims} contacts behind a watermark that were not loaded"
+    )
     sys.exit(1 if lost or doubled or false_claims else 0)
 
 

@@ -189,12 +189,16 @@ def main() -> None:
                 conn.execute(drop.format(sql.Identifier(name)))
 
     seconds, rows = figures["seconds"], int(figures["records"])
-    print(f"dlt {version('dlt')} rest_api -> postgres: {args.contacts:,} contacts over "
-          f"{args.days} days ({first} to {last}), latency {args.latency_ms:g} ms, "
-          f"page size {config.page_size}")  # fmt: skip
-    print(f"{seconds:.1f} s, {expected / seconds:,.0f} contacts/s, {rows:,} rows in "
-          f"{DATASET}.{TABLE}, {int(figures['requests']):,} requests "
-          f"(the sandbox counted {served:,})")  # fmt: skip
+    print(
+        f"dlt {version('dlt')} rest_api -> postgres: {args.contacts:,} contacts over "
+        f"{args.days} days ({first} to {last}), latency {args.latency_ms:g} ms, "
+        f"page size {config.page_size}"
+    )
+    print(
+        f"{seconds:.1f} s, {expected / seconds:,.0f} contacts/s, {rows:,} rows in "
+        f"{DATASET}.{TABLE}, {int(figures['requests']):,} requests "
+        f"(the sandbox counted {served:,})"
+    )
     if rows != expected:
         raise SystemExit(f"row count mismatch: {rows:,} rows loaded, the sandbox has {expected:,}")
     print(f"row count check: {rows:,} = the sandbox's {expected:,} contacts")

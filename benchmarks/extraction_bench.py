@@ -17,10 +17,10 @@ import time
 from dataclasses import replace
 from datetime import timedelta
 
+from etl_contacts.pipeline.sync import day_windows
 from etl_contacts.sandbox import DEMO_TOKEN, SandboxConfig, SandboxServer
 from etl_contacts.source import ClientConfig, ExtractStats, Window, extract
 from etl_contacts.source.naive import offset_paging
-from etl_contacts.sync import day_windows
 
 
 def windows(config: SandboxConfig) -> list[Window]:

@@ -15,11 +15,11 @@ import os
 import platform
 from datetime import UTC, datetime, timedelta
 
-from etl_contacts.nightly import plan_nightly
+from etl_contacts.pipeline.nightly import plan_nightly
+from etl_contacts.pipeline.sync import day_windows
 from etl_contacts.sandbox import DEMO_TOKEN, SandboxConfig, SandboxServer
 from etl_contacts.settings import DEFAULT_LOOKBACK_DAYS, DEFAULT_REVERIFY_DAYS, Freshness
 from etl_contacts.source import ClientConfig, ExtractStats, extract
-from etl_contacts.sync import day_windows
 
 
 def nightly_requests(contacts: int, days: int, budget: int, page_size: int) -> tuple[int, int, int]:

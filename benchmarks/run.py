@@ -38,11 +38,11 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import sql
 
+from etl_contacts.pipeline.sync import DEFAULT_BATCH_SIZE, day_windows, run_sync
+from etl_contacts.pipeline.transform import normalize
 from etl_contacts.sandbox import DEMO_TOKEN, SandboxConfig
 from etl_contacts.source import ClientConfig, ExtractStats, RecordsBatch, Window, extract
 from etl_contacts.source.naive import offset_paging
-from etl_contacts.sync import DEFAULT_BATCH_SIZE, day_windows, run_sync
-from etl_contacts.transform import normalize
 from etl_contacts.warehouse import Warehouse
 from etl_contacts.warehouse.embedded import embedded_database_url
 
@@ -135,8 +135,13 @@ def work(name: str, base_url: str, url: str, concurrency: int) -> dict[str, floa
         days = day_windows(ANCHOR.date(), ANCHOR.date(), "UTC")
     elif name.startswith("cold load"):
         days = day_windows(*days_of(int(name.split()[-1])), "UTC")
-    result = run_sync(client=client(base_url, concurrency), warehouse=Warehouse(url),
-                      windows=days, account="default", run_id=str(uuid.uuid4()))  # fmt: skip
+    result = run_sync(
+        client=client(base_url, concurrency),
+        warehouse=Warehouse(url),
+        windows=days,
+        account="default",
+        run_id=str(uuid.uuid4()),
+    )
     written = result.loaded.get("inserted", 0) + result.loaded.get("updated", 0)
     return {"requests": result.extracted["requests"], "written": written}
 
@@ -185,10 +190,12 @@ def naive(base_url: str, url: str, stats: ExtractStats) -> dict[str, float]:
         with engine.begin() as conn:
             for record in records:
                 conn.execute(
-                    sa.text("INSERT INTO naive (id, doc) VALUES (:id, CAST(:doc AS jsonb)) "
-                            "ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc"),
+                    sa.text(
+                        "INSERT INTO naive (id, doc) VALUES (:id, CAST(:doc AS jsonb)) "
+                        "ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc"
+                    ),
                     {"id": record["_id"], "doc": json.dumps(record)},
-                )  # fmt: skip
+                )
                 written += 1
     return {"requests": stats.get("requests"), "written": written}
 
@@ -222,8 +229,13 @@ def command(base_url: str, url: str, history: int, *, nightly: bool = False) -> 
         subprocess.run([cli, "sync", *runs[0]], env=env, check=True, capture_output=True)
         runs = [[]]
     started = time.monotonic()
-    process = subprocess.Popen([cli, "sync", *runs[0]], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    process = subprocess.Popen(
+        [cli, "sync", *runs[0]],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     peak = 0.0
     while process.poll() is None:
         peak = max(peak, _tree_rss_kb(process.pid) / 1024)
@@ -238,8 +250,12 @@ def command(base_url: str, url: str, history: int, *, nightly: bool = False) -> 
             "ORDER BY started_at DESC LIMIT 1"
         ).fetchone()
         written = conn.execute("SELECT count(*) FROM express_chat.contacts").fetchone()
-    return {"seconds": seconds, "peak_mb": peak, "requests": requests[0] if requests else 0,
-            "written": written[0] if written else 0}  # fmt: skip
+    return {
+        "seconds": seconds,
+        "peak_mb": peak,
+        "requests": requests[0] if requests else 0,
+        "written": written[0] if written else 0,
+    }
 
 
 def fresh_database(admin: str) -> str:
@@ -254,8 +270,19 @@ def start_sandbox(
 ) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cli = Path(sys.executable).with_name("etl-contacts")
-    command = [str(cli), "sandbox", "serve", "--port", str(port), "--contacts", str(contacts),
-               "--days", str(history), "--latency-ms", str(latency_ms)]  # fmt: skip
+    command = [
+        str(cli),
+        "sandbox",
+        "serve",
+        "--port",
+        str(port),
+        "--contacts",
+        str(contacts),
+        "--days",
+        str(history),
+        "--latency-ms",
+        str(latency_ms),
+    ]
     server = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     started = time.monotonic()
     wait_ready(port, started + 600)  # it listens once every contact is encoded
@@ -280,8 +307,10 @@ def measure(
 def row(name: str, contacts: int, figures: dict[str, float]) -> tuple[str, float]:
     seconds = figures["seconds"]
     written = f"{int(figures['written']):,}" if "written" in figures else "-"
-    line = (f"| {name} | {contacts / seconds:,.0f} | {int(figures['requests']):,} | "
-            f"{figures['peak_mb']:,.0f} | {seconds:.1f} | {written} |")  # fmt: skip
+    line = (
+        f"| {name} | {contacts / seconds:,.0f} | {int(figures['requests']):,} | "
+        f"{figures['peak_mb']:,.0f} | {seconds:.1f} | {written} |"
+    )
     return line, contacts / seconds
 
 
@@ -290,8 +319,9 @@ def users_path(contacts: int, history: int, latency_ms: float, database: Callabl
     server, base_url = start_sandbox(contacts, latency_ms, history)
     label = f"{contacts:,} contacts, {contacts // history:,} a day, {latency_ms:.0f} ms"
     try:
-        ours, ours_rate = row(f"etl-contacts sync ({label})", contacts,
-                              command(base_url, database(), history))  # fmt: skip
+        ours, ours_rate = row(
+            f"etl-contacts sync ({label})", contacts, command(base_url, database(), history)
+        )
         print(ours, flush=True)
         inside, _ = measure(f"cold load {history}", base_url, database(), contacts)
         print(inside.replace("cold load", "run_sync in-process, same days"), flush=True)
@@ -329,9 +359,11 @@ def main() -> None:
     with psycopg.connect(admin) as conn:
         server = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
     libraries = ", ".join(f"{name} {version(name)}" for name in LIBRARIES)
-    print(f"machine: {os.cpu_count()} cores, {memory:.0f} GiB; Python {platform.python_version()}, "
-          f"PostgreSQL {server}, {libraries}; {contacts:,} contacts over {DAYS} days, "
-          f"page size {PAGE_SIZE}")  # fmt: skip
+    print(
+        f"machine: {os.cpu_count()} cores, {memory:.0f} GiB; Python {platform.python_version()}, "
+        f"PostgreSQL {server}, {libraries}; {contacts:,} contacts over {DAYS} days, "
+        f"page size {PAGE_SIZE}"
+    )
     header = "| case | contacts/s | requests | peak MB | seconds | rows written |"
     rule = "| --- | ---: | ---: | ---: | ---: | ---: |"
     print(f"\n### What users run\n\n{header}\n{rule}")
@@ -341,9 +373,11 @@ def main() -> None:
     server, base_url = start_sandbox(NIGHTLY_CONTACTS, 0.0)
     try:
         nightly = command(base_url, database(), DAYS, nightly=True)
-        print(f"| nightly `etl-contacts sync` ({NIGHTLY_CONTACTS:,} contacts over {DAYS} days: "
-              f"yesterday, lookback, a seventh re-verified) | - | {int(nightly['requests']):,} | "
-              f"{nightly['peak_mb']:,.0f} | {nightly['seconds']:.1f} | - |")  # fmt: skip
+        print(
+            f"| nightly `etl-contacts sync` ({NIGHTLY_CONTACTS:,} contacts over {DAYS} days: "
+            f"yesterday, lookback, a seventh re-verified) | - | {int(nightly['requests']):,} | "
+            f"{nightly['peak_mb']:,.0f} | {nightly['seconds']:.1f} | - |"
+        )
     finally:
         server.terminate()
     print(f"\n### The pipeline's own cases\n\n{header}\n{rule}")
@@ -364,8 +398,14 @@ def main() -> None:
     try:
         for concurrency in (1, 4, 8):
             note = f" ({LATENCY_CONTACTS:,} contacts, 100 ms per request)"
-            line, _ = measure(f"latency c={concurrency}", base_url, database(), LATENCY_CONTACTS,
-                              concurrency, note=note)  # fmt: skip
+            line, _ = measure(
+                f"latency c={concurrency}",
+                base_url,
+                database(),
+                LATENCY_CONTACTS,
+                concurrency,
+                note=note,
+            )
             print(line, flush=True)
     finally:
         server.terminate()

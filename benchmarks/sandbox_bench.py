@@ -30,7 +30,7 @@ from etl_contacts.sandbox.wire import Connection, Request, Server
 
 # `etl-contacts sandbox serve` without the rest of the CLI (Dagster and all), which would add
 # a few hundred MB that are not the sandbox's to the resident set measured here.
-SERVE = [sys.executable, "-c", "from etl_contacts.sandbox.cli import app; app()", "serve"]
+SERVE = [sys.executable, "-c", "from etl_contacts.sandbox.command import app; app()", "serve"]
 HEADERS = {
     "Authorization": f"Bearer {DEMO_TOKEN}",
     "authtype": "Key",
@@ -136,8 +136,10 @@ def main() -> None:
         return
     port = free_port()
     started = time.monotonic()
-    server = start([*SERVE, "--port", str(port), "--contacts", str(args.contacts),
-                    "--days", str(args.days)], port)  # fmt: skip
+    server = start(
+        [*SERVE, "--port", str(port), "--contacts", str(args.contacts), "--days", str(args.days)],
+        port,
+    )
     try:
         listening = time.monotonic() - started
         ready = wait_rendered(port, started + 3600) - started

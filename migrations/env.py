@@ -12,11 +12,12 @@ import os
 import sqlalchemy as sa
 from alembic import context
 
-from etl_contacts.warehouse.tables import SCHEMA, metadata
+from etl_contacts.settings import DEFAULT_SCHEMA
+from etl_contacts.warehouse.tables import metadata
 
 config = context.config
 arguments = context.get_x_argument(as_dictionary=True)
-schema = config.attributes.get("schema") or arguments.get("schema") or SCHEMA
+schema = config.attributes.get("schema") or arguments.get("schema") or DEFAULT_SCHEMA
 
 
 def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
@@ -25,7 +26,7 @@ def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
 
 def run_migrations(connection: sa.Connection) -> None:
     connection.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
-    connection = connection.execution_options(schema_translate_map={SCHEMA: schema})
+    connection = connection.execution_options(schema_translate_map={DEFAULT_SCHEMA: schema})
     context.configure(
         connection=connection,
         target_metadata=metadata,

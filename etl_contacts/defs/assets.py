@@ -7,10 +7,15 @@ import dagster as dg
 
 from etl_contacts.defs.resources import ExpressChatResource, WarehouseResource
 from etl_contacts.defs.schedules import NIGHTLY_TAG
-from etl_contacts.nightly import plan_nightly
-from etl_contacts.settings import DEFAULT_ACCOUNT, Freshness
-from etl_contacts.sync import day_windows, run_sync
-from etl_contacts.warehouse.tables import CONTACT_TABLES, SCHEMA, metadata
+from etl_contacts.pipeline.nightly import plan_nightly
+from etl_contacts.pipeline.sync import day_windows, run_sync
+from etl_contacts.settings import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_MAX_DAYS_PER_RUN,
+    DEFAULT_SCHEMA,
+    Freshness,
+)
+from etl_contacts.warehouse.tables import CONTACT_TABLES, metadata
 
 GROUP = "express_chat"
 _ONE_DAY = timedelta(days=1)
@@ -21,7 +26,7 @@ def column_schema(table: str) -> dg.TableSchema:
     return dg.TableSchema(
         columns=[
             dg.TableColumn(column.name, str(column.type), description=column.comment)
-            for column in metadata.tables[f"{SCHEMA}.{table}"].columns
+            for column in metadata.tables[f"{DEFAULT_SCHEMA}.{table}"].columns
         ]
     )
 
@@ -33,7 +38,7 @@ def build_contact_assets(
     api_resource_key: str = "express_chat",
     key_prefix: Sequence[str] = (),
     timezone: str = "UTC",
-    max_days_per_run: int = 400,
+    max_days_per_run: int = DEFAULT_MAX_DAYS_PER_RUN,
     freshness: Freshness,
 ) -> dg.AssetsDefinition:
     """The four contact tables of one account, written together by one sync.
@@ -47,7 +52,7 @@ def build_contact_assets(
         specs=[
             dg.AssetSpec(
                 [*key_prefix, name],
-                description=metadata.tables[f"{SCHEMA}.{name}"].comment,
+                description=metadata.tables[f"{DEFAULT_SCHEMA}.{name}"].comment,
                 group_name=GROUP,
                 kinds={"postgres"},
             )

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from etl_contacts.defs.resources import WarehouseResource
-from etl_contacts.nightly import account_staleness
+from etl_contacts.pipeline.nightly import account_staleness
 from etl_contacts.settings import Settings
 from etl_contacts.warehouse import Warehouse, quality
 

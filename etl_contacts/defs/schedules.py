@@ -1,5 +1,5 @@
 """The nightly schedule: yesterday, plus every day of the last week that is missing or failed,
-plus what keeps the history fresh (see `etl_contacts.nightly`).
+plus what keeps the history fresh (see `etl_contacts.pipeline.nightly`).
 
 A night the machine was down, or a run that failed, heals itself the next night without anyone
 launching a backfill. The days go into one run over a contiguous range: days in between that were

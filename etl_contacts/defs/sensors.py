@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     )
 import requests
 
+from etl_contacts.defs.failures import failure_cause
 from etl_contacts.defs.resources import WarehouseResource
-from etl_contacts.failures import failure_cause
 
 ALERT_WEBHOOK_ENV = "ETL_CONTACTS_ALERT_WEBHOOK"
 ACCOUNT_TAG = "etl_contacts/account"

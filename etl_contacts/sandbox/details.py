@@ -96,10 +96,18 @@ def haystacks(seed: int, rows: Traits, indexes: np.ndarray) -> list[str]:
     digits, prefix, junk = phone_draws(Draws(seed, LOOKS, indexes))
     texts = []
     for values in zip(
-        indexes.tolist(), rows.script.tolist(), rows.first.tolist(), rows.last.tolist(),
-        rows.name_form.tolist(), rows.email_form.tolist(), rows.phone_form.tolist(),
-        digits.tolist(), prefix.tolist(), junk.tolist(), strict=True,
-    ):  # fmt: skip
+        indexes.tolist(),
+        rows.script.tolist(),
+        rows.first.tolist(),
+        rows.last.tolist(),
+        rows.name_form.tolist(),
+        rows.email_form.tolist(),
+        rows.phone_form.tolist(),
+        digits.tolist(),
+        prefix.tolist(),
+        junk.tolist(),
+        strict=True,
+    ):
         index, script, first, last, name_form, email_form, phone_form, number, pre, bad = values
         parts = [
             name(script, first, last, name_form),

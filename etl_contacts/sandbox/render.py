@@ -79,21 +79,60 @@ class Renderer:
         """The JSON of contacts `indexes`; `rows` and the arrays hold their values, in order."""
         looks = _Looks(self.seed, indexes, created, last_seen, updated, rows.attribute_shift)
         columns = zip(
-            indexes.tolist(), created.tolist(), status.tolist(), rows.script.tolist(),
-            rows.first.tolist(), rows.last.tolist(), rows.name_form.tolist(),
-            rows.email_form.tolist(), rows.phone_form.tolist(), rows.channel.tolist(),
-            rows.bot.tolist(), rows.agent.tolist(), rows.segments.tolist(), rows.tags.tolist(),
-            rows.flags.tolist(), rows.last_by.tolist(), rows.absent.tolist(), *looks.columns(),
+            indexes.tolist(),
+            created.tolist(),
+            status.tolist(),
+            rows.script.tolist(),
+            rows.first.tolist(),
+            rows.last.tolist(),
+            rows.name_form.tolist(),
+            rows.email_form.tolist(),
+            rows.phone_form.tolist(),
+            rows.channel.tolist(),
+            rows.bot.tolist(),
+            rows.agent.tolist(),
+            rows.segments.tolist(),
+            rows.tags.tolist(),
+            rows.flags.tolist(),
+            rows.last_by.tolist(),
+            rows.absent.tolist(),
+            *looks.columns(),
             strict=True,
-        )  # fmt: skip
+        )
         return [self._encode(*values) for values in columns]
 
-    def _encode(self, index: int, created: int, status: int, script: int, first: int, last: int,
-                name_form: int, email_form: int, phone_form: int, channel: int, bot: int,
-                agent: int, segments: int, tags: int, flags: int, last_by: int, absent: int,
-                uuid: str, digits: int, prefix: int, junk: int, visits: int, message: int,
-                variant: int, created_at: str, seen_at: str, updated_at: str,
-                ordered_at: str, seen_form: int) -> bytes:  # fmt: skip
+    def _encode(
+        self,
+        index: int,
+        created: int,
+        status: int,
+        script: int,
+        first: int,
+        last: int,
+        name_form: int,
+        email_form: int,
+        phone_form: int,
+        channel: int,
+        bot: int,
+        agent: int,
+        segments: int,
+        tags: int,
+        flags: int,
+        last_by: int,
+        absent: int,
+        uuid: str,
+        digits: int,
+        prefix: int,
+        junk: int,
+        visits: int,
+        message: int,
+        variant: int,
+        created_at: str,
+        seen_at: str,
+        updated_at: str,
+        ordered_at: str,
+        seen_form: int,
+    ) -> bytes:
         ordered = f'{{"status":true,"lastAt":"{ordered_at}Z"}}' if flags & 8 else NOT_ORDERED
         phone_json = (
             f'{{"number":"{digits:010d}","prefix":{PREFIXES_JSON[prefix]}}}'

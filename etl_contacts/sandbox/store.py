@@ -211,8 +211,11 @@ class ContactStore:
         if cached is not None and cached[0] == self._version:
             return cached[1]
         inclusive, sort = self.config.ends_at_inclusive, self.config.sort
-        bounded = {f: b for f, b in (("createdAt", query.created), ("lastSeenAt", query.last_seen))
-                   if b != UNBOUNDED}  # fmt: skip
+        bounded = {
+            f: b
+            for f, b in (("createdAt", query.created), ("lastSeenAt", query.last_seen))
+            if b != UNBOUNDED
+        }
         spans = {f: self._index[f].span(b, inclusive) for f, b in bounded.items()}
         field = min(spans, key=lambda f: spans[f][1] - spans[f][0]) if spans else sort
         if field == "_id":

@@ -29,14 +29,31 @@ from etl_contacts.sandbox.vocabulary import (
 MAX_CONTACTS = 1 << 24  # the counter part of an _id has 6 hex digits
 
 # Optional fields: each is present, null or missing; two bits each in Traits.absent.
-OPTIONAL = ("uuid", "channel", "_bot", "isOnline", "_agentAssigned", "segments",
-            "userInteracted", "isLiveChatActive", "lastMessageBy", "lastMessage",
-            "websiteVisits", "hasOrdered", "tags", "attributes")  # fmt: skip
+OPTIONAL = (
+    "uuid",
+    "channel",
+    "_bot",
+    "isOnline",
+    "_agentAssigned",
+    "segments",
+    "userInteracted",
+    "isLiveChatActive",
+    "lastMessageBy",
+    "lastMessage",
+    "websiteVisits",
+    "hasOrdered",
+    "tags",
+    "attributes",
+)
 PRESENT, NULL, MISSING = 0, 1, 2
 ONLINE, INTERACTED, LIVE_CHAT, ORDERED = 1, 2, 4, 8
 FLAG_CHANCES = {ONLINE: 0.10, INTERACTED: 0.80, LIVE_CHAT: 0.05, ORDERED: 0.20}
-FLAG_FIELDS = {ONLINE: "isOnline", INTERACTED: "userInteracted", LIVE_CHAT: "isLiveChatActive",
-               ORDERED: "hasOrdered"}  # fmt: skip
+FLAG_FIELDS = {
+    ONLINE: "isOnline",
+    INTERACTED: "userInteracted",
+    LIVE_CHAT: "isLiveChatActive",
+    ORDERED: "hasOrdered",
+}
 NAME_FORMS = (0.88, 0.04, 0.03, 0.03, 0.02)  # plain, padded, upper case, null, missing
 EMAIL_FORMS = (0.45, 0.20, 0.10, 0.10, 0.05, 0.05, 0.05)  # see render.email
 PHONE_FORMS = (0.40, 0.10, 0.10, 0.10, 0.08, 0.05, 0.06, 0.05, 0.03, 0.03)  # see render.phone

@@ -20,7 +20,7 @@ import tenacity
 from requests.adapters import HTTPAdapter
 
 from etl_contacts.source.errors import AuthError, SourceError, TransientError
-from etl_contacts.source.models import ClientConfig
+from etl_contacts.source.models import CREATED_AT, LAST_SEEN_AT, ClientConfig
 from etl_contacts.source.stats import ExtractStats
 
 ENDPOINT = "/inbox/users"
@@ -36,8 +36,8 @@ NEUTRAL_BODY: dict[str, object] = {
     "_agentAssigned": [],
     "segments": [],
     "applicableFilters": [],
-    "lastSeenAt": {"startAt": "", "endsAt": ""},
-    "createdAt": {"startAt": "", "endsAt": ""},
+    LAST_SEEN_AT: {"startAt": "", "endsAt": ""},
+    CREATED_AT: {"startAt": "", "endsAt": ""},
     "userInteracted": False,
     "lastMessageBy": [],
     "isLiveChatActive": False,
@@ -251,6 +251,6 @@ def probe(config: ClientConfig) -> int:
     client = ApiClient(single_try, ExtractStats())
     empty = {"startAt": "1970-01-01T00:00:00.000Z", "endsAt": "1970-01-01T00:00:00.001Z"}
     try:
-        return len(client.fetch({"createdAt": empty}, 1))
+        return len(client.fetch({CREATED_AT: empty}, 1))
     finally:
         client.close()

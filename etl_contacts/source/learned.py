@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import NamedTuple
 
-from etl_contacts.source.query import Field, Inclusive
+from etl_contacts.source.models import WindowField
+from etl_contacts.source.query import Inclusive
 
 CONFIRMATIONS = 3
 
@@ -23,7 +24,7 @@ CONFIRMATIONS = 3
 class Order(NamedTuple):
     """The field answers are sorted by, and in which direction."""
 
-    field: Field
+    field: WindowField
     descending: bool
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 
+CREATED_AT: Final = "createdAt"
+LAST_SEEN_AT: Final = "lastSeenAt"
 WindowField = Literal["createdAt", "lastSeenAt"]
+"""The two date ranges the API filters on: the streams a run reads, and the record's fields."""
+WINDOW_FIELDS: tuple[WindowField, ...] = (CREATED_AT, LAST_SEEN_AT)
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
+from etl_contacts.source.models import WindowField
 from etl_contacts.timestamps import format_ms, parse_ms
 
-Field = Literal["createdAt", "lastSeenAt"]
-FIELDS: tuple[Field, ...] = ("createdAt", "lastSeenAt")
 # Stand-ins for an open end where a split needs numbers: before the first contact of any account
 # and after the last one this code will see.
 EARLIEST_MS = 0
@@ -70,12 +68,12 @@ class Span:
 class Query:
     """Records whose every ranged field lies in its span (an AND of the ranges)."""
 
-    spans: Mapping[Field, Span] = field(default_factory=dict)
+    spans: Mapping[WindowField, Span] = field(default_factory=dict)
 
-    def span(self, name: Field) -> Span:
+    def span(self, name: WindowField) -> Span:
         return self.spans.get(name, Span())
 
-    def narrow(self, name: Field, span: Span) -> Query:
+    def narrow(self, name: WindowField, span: Span) -> Query:
         return Query({**self.spans, name: self.span(name).meet(span)})
 
     @property

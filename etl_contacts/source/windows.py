@@ -41,8 +41,8 @@ from etl_contacts.source.errors import (
     RangesNotCombinedError,
 )
 from etl_contacts.source.learned import Learned, Order
-from etl_contacts.source.models import Window
-from etl_contacts.source.query import EARLIEST_MS, FIELDS, LATEST_MS, Field, Query, Span
+from etl_contacts.source.models import CREATED_AT, LAST_SEEN_AT, WINDOW_FIELDS, Window, WindowField
+from etl_contacts.source.query import EARLIEST_MS, LATEST_MS, Query, Span
 from etl_contacts.source.stats import ExtractStats
 from etl_contacts.timestamps import parse_ms, to_ms
 
@@ -50,7 +50,7 @@ from etl_contacts.timestamps import parse_ms, to_ms
 # up: each pass reads only what changed during the previous one, so on any real account a pass
 # finds nothing within two or three; sixteen means the data changes faster than it can be read.
 MAX_PASSES = 16
-BY_ACTIVITY = Order("lastSeenAt", descending=True)
+BY_ACTIVITY = Order(LAST_SEEN_AT, descending=True)
 
 Fetch = Callable[[dict[str, object], int], list[object]]
 Place = Literal["record", "outside", "junk"]
@@ -72,7 +72,7 @@ class WindowFetcher:
         self.window = window
         self._learned = learned
         self._stats = stats
-        self._field: Field = window.field
+        self._field: WindowField = window.field
         self._own = Query({window.field: Span(to_ms(window.start), to_ms(window.end))})
         self._excluded = [Span(to_ms(low), to_ms(high)) for low, high in window.created_outside]
         self._ids: set[str] = set()
@@ -86,7 +86,7 @@ class WindowFetcher:
         if self._learned.ranges_combined is not False:
             try:
                 for part in _gaps(self._excluded):
-                    yield from self._read(self._own.narrow("createdAt", part))
+                    yield from self._read(self._own.narrow(CREATED_AT, part))
                 return
             except RangesNotCombinedError:
                 self._not_combined()
@@ -105,7 +105,7 @@ class WindowFetcher:
         order = self._learned.order or self._detect(first)
         if order is None and any(_never_active(r) for r in first) and self._may_combine(query):
             clock = self._learned.server_now_at_least()
-            active = query.narrow("lastSeenAt", Span(lo=EARLIEST_MS))
+            active = query.narrow(LAST_SEEN_AT, Span(lo=EARLIEST_MS))
             try:
                 probe = yield from self._ask(active, 1)
             except RangesNotCombinedError:
@@ -113,7 +113,7 @@ class WindowFetcher:
                 probe = []
             order = self._detect(probe)
         try:
-            if order is not None and order.field == "createdAt" and self._may_narrow(query, order):
+            if order is not None and order.field == CREATED_AT and self._may_narrow(query, order):
                 yield from self._keyset(query, order, first)
             elif order == BY_ACTIVITY and self._may_narrow(query, order):
                 yield from self._by_activity(query, first, clock)
@@ -173,11 +173,11 @@ class WindowFetcher:
         self, query: Query, first: list[object], clock: int | None
     ) -> Iterator[list[object]]:
         """Keyset on lastSeenAt, the never-active contacts by page number, then catch-up."""
-        if query.span("lastSeenAt").bounded:
+        if query.span(LAST_SEEN_AT).bounded:
             yield from self._keyset(query, BY_ACTIVITY, first)
             yield from self._catch_up(query, _earliest(clock, _newest(first)))
             return
-        active = query.narrow("lastSeenAt", Span(lo=EARLIEST_MS))
+        active = query.narrow(LAST_SEEN_AT, Span(lo=EARLIEST_MS))
         if first and _never_active(first[0]):
             if not all(_never_active(r) for r in first):  # both kinds on one page: proof
                 self._learned.learn_nulls_first()
@@ -205,8 +205,8 @@ class WindowFetcher:
         reads every active record of the window again: slow, never wrong.
         """
         for _ in range(MAX_PASSES):
-            floor = since if since is not None else query.span("lastSeenAt").lo
-            recent = query.narrow("lastSeenAt", Span(lo=EARLIEST_MS if floor is None else floor))
+            floor = since if since is not None else query.span(LAST_SEEN_AT).lo
+            recent = query.narrow(LAST_SEEN_AT, Span(lo=EARLIEST_MS if floor is None else floor))
             if recent.empty:
                 return
             before = len(self._ids)
@@ -296,7 +296,7 @@ class WindowFetcher:
         return len(self._ids) > before
 
     def _slice(
-        self, query: Query, key: Field, moment: int, *, first_page_read: bool = False
+        self, query: Query, key: WindowField, moment: int, *, first_page_read: bool = False
     ) -> Iterator[list[object]]:
         """Every record whose `key` is exactly `moment`, by page number, until a pass adds none.
 
@@ -357,12 +357,12 @@ class WindowFetcher:
         quarantined, never dropped."""
         if not isinstance(item, dict) or not isinstance(item.get("_id"), str):
             return "junk", ""
-        if item.get("createdAt") is None:
+        if item.get(CREATED_AT) is None:
             return "junk", ""
-        for name in {*query.spans, "createdAt"}:
+        for name in {*query.spans, CREATED_AT}:
             if item.get(name) is not None and parse_ms(item.get(name)) is None:
                 return "junk", ""
-        created = parse_ms(item.get("createdAt"))
+        created = parse_ms(item.get(CREATED_AT))
         if not query.admits(item) or not self._own.admits(item):
             return "outside", ""
         if created is not None and any(span.contains(created) for span in self._excluded):
@@ -379,7 +379,7 @@ class WindowFetcher:
                 continue
             for name, span in bounded:
                 millis = parse_ms(item.get(name))
-                if millis is None and name == "lastSeenAt" and _never_active(item):
+                if millis is None and name == LAST_SEEN_AT and _never_active(item):
                     millis = EARLIEST_MS - 2  # no range matches a contact never active
                 if millis is None:
                     continue
@@ -411,7 +411,7 @@ class WindowFetcher:
         """
         active = [r for r in items if isinstance(r, dict) and not _never_active(r)]
         candidates = []
-        for name in FIELDS:
+        for name in WINDOW_FIELDS:
             values = [v for v in (_value(r, name) for r in active) if v is not None]
             if len(set(values)) >= 3:
                 candidates.extend(
@@ -431,11 +431,11 @@ def _value(item: object, name: str) -> int | None:
 
 def _never_active(item: object) -> bool:
     """A contact with no lastSeenAt (null or absent), which no lastSeenAt range returns."""
-    return isinstance(item, dict) and item.get("lastSeenAt") is None
+    return isinstance(item, dict) and item.get(LAST_SEEN_AT) is None
 
 
 def _newest(items: list[object]) -> int | None:
-    values = [v for v in (_value(r, "lastSeenAt") for r in items) if v is not None]
+    values = [v for v in (_value(r, LAST_SEEN_AT) for r in items) if v is not None]
     return max(values, default=None)
 
 

@@ -2,6 +2,6 @@
 
 from etl_contacts.warehouse import tables
 from etl_contacts.warehouse.loader import CompletedWindow, LoadCounts, Seen
-from etl_contacts.warehouse.warehouse import Warehouse
+from etl_contacts.warehouse.warehouse import Warehouse, error_cause
 
-__all__ = ["CompletedWindow", "LoadCounts", "Seen", "Warehouse", "tables"]
+__all__ = ["CompletedWindow", "LoadCounts", "Seen", "Warehouse", "error_cause", "tables"]

@@ -25,7 +25,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from etl_contacts.transform import CONTACT_COLUMNS, Frames
+from etl_contacts.warehouse.frames import CONTACT_COLUMNS, REJECT_COLUMNS, Frames
 
 CHILDREN = {
     "contact_tags": ("tags", ("account", "contact_id", "tag")),
@@ -35,7 +35,6 @@ CHILDREN = {
     ),
     "contact_segments": ("segments", ("account", "contact_id", "segment")),
 }
-REJECT_FIELDS = ("account", "contact_id", "reason", "detail", "record")
 # a time as the transform writes it in a reject's detail (2024-05-01T10:00:00.000Z), or none
 _STAMP = sql.SQL(
     "coalesce(to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'none')"
@@ -144,14 +143,19 @@ class BatchLoader:
             "account text, contact_id text, reason text, detail text, record jsonb) "
             "ON COMMIT DROP"
         )
-        _copy(cur, "stage_rejects", REJECT_FIELDS, frames.rejects)
-        _copy(cur, "stage_rejects", REJECT_FIELDS, frames.superseded)
+        _copy(cur, "stage_rejects", REJECT_COLUMNS, frames.rejects)
+        _copy(cur, "stage_rejects", REJECT_COLUMNS, frames.superseded)
         # temp tables have no statistics until analyzed; without them the planner guesses
         # nested loops over thousands of rows. Only the join key: sampling `raw` and the other
         # columns took a fifth of the load's SQL time.
+        staged = ("contacts", *CHILDREN)
         cur.execute(
-            "ANALYZE stage_contacts (contact_id), stage_contact_tags (contact_id), "
-            "stage_contact_attributes (contact_id), stage_contact_segments (contact_id)"
+            sql.SQL("ANALYZE {}").format(
+                sql.SQL(", ").join(
+                    sql.SQL("{} (contact_id)").format(sql.Identifier(f"stage_{table}"))
+                    for table in staged
+                )
+            )
         )
 
     def _upsert(self, cur: psycopg.Cursor) -> tuple[int, int]:

@@ -1,7 +1,8 @@
 """The warehouse model as SQLAlchemy Core metadata: the one description migrations and code share.
 
-Tables are declared in schema `express_chat`; a configured schema replaces it at run time through
-`schema_translate_map`, so no SQL ever has a schema name formatted into it.
+Tables are declared in the default schema (`settings.DEFAULT_SCHEMA`); a configured schema
+replaces it at run time through `schema_translate_map`, so no SQL ever has a schema name formatted
+into it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
-SCHEMA = "express_chat"
+from etl_contacts.settings import DEFAULT_SCHEMA
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -17,7 +19,7 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-metadata = sa.MetaData(schema=SCHEMA, naming_convention=NAMING)
+metadata = sa.MetaData(schema=DEFAULT_SCHEMA, naming_convention=NAMING)
 TS = sa.DateTime(timezone=True)
 
 

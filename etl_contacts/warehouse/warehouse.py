@@ -18,8 +18,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
-from etl_contacts.transform import Frames
+from etl_contacts.settings import DEFAULT_SCHEMA
 from etl_contacts.warehouse import tables
+from etl_contacts.warehouse.frames import Frames
 from etl_contacts.warehouse.loader import BatchLoader, CompletedWindow, LoadCounts, Seen
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -42,10 +43,10 @@ def sqlalchemy_url(url: str) -> sa.URL:
 
 
 class Warehouse:
-    def __init__(self, url: str, *, schema: str = tables.SCHEMA) -> None:
+    def __init__(self, url: str, *, schema: str = DEFAULT_SCHEMA) -> None:
         self.schema = schema
         self.engine = sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True).execution_options(
-            schema_translate_map={tables.SCHEMA: schema}
+            schema_translate_map={DEFAULT_SCHEMA: schema}
         )
         self._loader = BatchLoader(schema)
 
@@ -260,7 +261,7 @@ class Warehouse:
                 name: int(
                     conn.execute(
                         sa.select(sa.func.count()).where(
-                            tables.metadata.tables[f"{tables.SCHEMA}.{name}"].c.account == account
+                            tables.metadata.tables[f"{DEFAULT_SCHEMA}.{name}"].c.account == account
                         )
                     ).scalar_one()
                 )
@@ -275,3 +276,9 @@ class Warehouse:
                     state.c.account == account, state.c.stream == stream
                 )
             ).scalar_one_or_none()
+
+
+def error_cause(exc: BaseException) -> str:
+    """The first line of the driver's own message: SQLAlchemy's wrapper adds the statement and its
+    parameters, which are noise on a terminal and may hold a contact's data."""
+    return str(getattr(exc, "orig", exc)).strip().splitlines()[0]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from etl_contacts.cli import app
+from etl_contacts.cli.app import app
 from etl_contacts.sandbox import SandboxConfig, SandboxServer
 
 TOKEN = "1eaf1eaf1eaf1eaf1eaf1eaf"

@@ -15,7 +15,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from etl_contacts.definitions import build_definitions, range_tags
+from etl_contacts.defs.definitions import build_definitions, range_tags
 from etl_contacts.defs.resources import WarehouseResource
 from etl_contacts.sandbox import SandboxConfig, SandboxServer
 from etl_contacts.settings import Settings
@@ -93,18 +93,20 @@ def test_a_run_reports_metadata_and_passes_its_checks(env: Settings) -> None:
         "verified_within_budget": False,
     }
     reconciliation = next(
-        e.asset_check_evaluation_data.metadata for e in result.all_events
+        e.asset_check_evaluation_data.metadata
+        for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
         and e.asset_check_evaluation_data.check_name == "window_reconciliation"
-    )  # fmt: skip
+    )
     terms = ("inserted", "updated", "unchanged", "refused_older", "rejected")
     counts = {key: reconciliation[key].value for key in ("received", *terms)}
     assert counts["received"] > 0
     assert counts["received"] == sum(counts[key] for key in terms)
     contacts = next(
-        m for m in result.asset_materializations_for_node("sync_contacts_default")
+        m
+        for m in result.asset_materializations_for_node("sync_contacts_default")
         if m.asset_key == dg.AssetKey("contacts")
-    )  # fmt: skip
+    )
     meta = contacts.metadata
     assert meta["dagster/row_count"].value > 0
     assert meta["dagster/table_name"].value == "express_chat.contacts"
@@ -250,8 +252,11 @@ def test_dagster_validates_the_definitions(repo_root: Path) -> None:
     dagster = Path(sys.executable).with_name("dagster")
     result = subprocess.run(
         [dagster, "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=repo_root, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
 
 

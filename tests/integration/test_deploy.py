@@ -54,17 +54,31 @@ def test_a_three_day_backfill_runs_through_the_queue(
             f'"dagster/asset_partition_range_end": "{yesterday}"}}'
         )
         subprocess.run(
-            [bin_dir / "dagster", "job", "launch", "-w", "workspace.yaml", "-j", "sync_contacts",
-             "--tags", tags],
-            cwd=repo_root, check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
+            [
+                bin_dir / "dagster",
+                "job",
+                "launch",
+                "-w",
+                "workspace.yaml",
+                "-j",
+                "sync_contacts",
+                "--tags",
+                tags,
+            ],
+            cwd=repo_root,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         with dg.DagsterInstance.get() as instance:
             (queued,) = instance.get_runs()
             assert queued.status == dg.DagsterRunStatus.QUEUED
             daemon = subprocess.Popen(
                 [bin_dir / "dagster-daemon", "run", "-w", "workspace.yaml"],
-                cwd=repo_root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+                cwd=repo_root,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             try:
                 deadline = time.monotonic() + 180
                 while time.monotonic() < deadline:

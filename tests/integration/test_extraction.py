@@ -88,9 +88,15 @@ def test_every_contact_exactly_once_while_the_data_changes(
     seed: int, page_size: int, sort: str, inclusive: bool
 ) -> None:
     config = SandboxConfig(
-        contacts=600, days=DAYS, seed=seed, token=TOKEN, page_size=page_size, sort=sort,
-        ends_at_inclusive=inclusive, **BUSY,
-    )  # type: ignore[arg-type]  # fmt: skip
+        contacts=600,
+        days=DAYS,
+        seed=seed,
+        token=TOKEN,
+        page_size=page_size,
+        sort=sort,
+        ends_at_inclusive=inclusive,
+        **BUSY,
+    )  # type: ignore[arg-type]
     with SandboxServer(config) as sandbox:
         anchor = config.anchor_time
         stats = ExtractStats()
@@ -151,8 +157,12 @@ def test_a_fault_on_every_request_fails_within_the_budget_naming_it(fault: str) 
             _ids(extract(client, _windows(config.anchor_time, 2)))
     assert time.monotonic() - started < 10
     assert "could not fetch createdAt" in str(failure.value) or "lastSeenAt" in str(failure.value)
-    cause = {"reset": "connection", "truncated": "connection", "html": "not_json",
-             "slow": "timeout"}.get(fault, fault)  # fmt: skip
+    cause = {
+        "reset": "connection",
+        "truncated": "connection",
+        "html": "not_json",
+        "slow": "timeout",
+    }.get(fault, fault)
     assert cause in str(failure.value)
 
 

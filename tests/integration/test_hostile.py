@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from etl_contacts.pipeline.sync import day_windows, run_sync
 from etl_contacts.sandbox import SandboxConfig, SandboxServer, preset
 from etl_contacts.source import ClientConfig
-from etl_contacts.sync import day_windows, run_sync
 from etl_contacts.warehouse import Warehouse
 
 TOKEN = "5ca1ab1e5ca1ab1e5ca1ab1e"
@@ -26,9 +26,12 @@ def test_hostile_thirty_days_end_with_the_warehouse_equal_to_the_source(database
     with SandboxServer(config) as sandbox:
         anchor = config.anchor_time
         client = ClientConfig(
-            base_url=sandbox.base_url, token=TOKEN, read_timeout=0.5,
-            backoff_initial=0.01, backoff_max=0.1,
-        )  # fmt: skip
+            base_url=sandbox.base_url,
+            token=TOKEN,
+            read_timeout=0.5,
+            backoff_initial=0.01,
+            backoff_max=0.1,
+        )
         windows = day_windows(
             (anchor - timedelta(days=DAYS)).date(), (anchor - timedelta(days=1)).date(), "UTC"
         )
@@ -43,16 +46,20 @@ def test_hostile_thirty_days_end_with_the_warehouse_equal_to_the_source(database
         c["_id"] for c in truth["contacts"] if low <= c["createdAt"].replace("Z", "+00:00") < high
     }
     with warehouse.engine.connect() as conn:
-        stored = set(conn.execute(sa.text(
-            "SELECT contact_id FROM express_chat.contacts WHERE deleted_at IS NULL"
-        )).scalars())  # fmt: skip
+        stored = set(
+            conn.execute(
+                sa.text("SELECT contact_id FROM express_chat.contacts WHERE deleted_at IS NULL")
+            ).scalars()
+        )
         rejected = conn.execute(
             sa.text("SELECT count(*) FROM express_chat.contact_rejects")
         ).scalar()
-        run = conn.execute(sa.text(
-            "SELECT status, records, inserted + updated + unchanged + refused_older + rejected "
-            "FROM express_chat.sync_runs"
-        )).one()  # fmt: skip
+        run = conn.execute(
+            sa.text(
+                "SELECT status, records, inserted + updated + unchanged + refused_older + rejected "
+                "FROM express_chat.sync_runs"
+            )
+        ).one()
     assert live <= stored, f"{len(live - stored)} live contacts missing"
     deleted = {d["_id"] for d in truth["deleted"]}
     malformed = {m["_id"] for m in truth["malformed"] if isinstance(m, dict) and "_id" in m}

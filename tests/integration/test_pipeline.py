@@ -113,7 +113,7 @@ def test_three_days_match_the_source_and_a_rerun_changes_nothing(
 
 
 def test_the_definitions_load() -> None:
-    from etl_contacts.definitions import SYNC_JOB, build_definitions
+    from etl_contacts.defs.definitions import SYNC_JOB, build_definitions
 
     defs = build_definitions(Settings.from_env({}))
     job = defs.resolve_job_def(SYNC_JOB)

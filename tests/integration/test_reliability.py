@@ -14,11 +14,11 @@ import psycopg
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 
+from etl_contacts.pipeline.sync import day_windows, run_sync
+from etl_contacts.pipeline.transform import normalize
 from etl_contacts.sandbox import SandboxConfig, SandboxServer
 from etl_contacts.sandbox.data import render
 from etl_contacts.source import ClientConfig
-from etl_contacts.sync import day_windows, run_sync
-from etl_contacts.transform import normalize
 from etl_contacts.warehouse import Warehouse
 from etl_contacts.warehouse.embedded import embedded_database_url
 
@@ -36,16 +36,24 @@ def test_ten_syncs_of_one_account_write_one_at_a_time(database_url: str) -> None
         client = ClientConfig(base_url=sandbox.base_url, token=TOKEN, max_concurrency=2)
 
         def sync(n: int) -> None:
-            run_sync(client=client, warehouse=Warehouse(database_url), windows=windows,
-                     account="default", run_id=f"run-{n}")  # fmt: skip
+            run_sync(
+                client=client,
+                warehouse=Warehouse(database_url),
+                windows=windows,
+                account="default",
+                run_id=f"run-{n}",
+            )
 
         with ThreadPoolExecutor(max_workers=10) as pool:
             list(pool.map(sync, range(10)))
         live = {c["_id"] for c in sandbox.truth()["contacts"]}
     with sa.create_engine(database_url).connect() as conn:
-        runs = conn.execute(sa.text(
-            "SELECT started_at, finished_at, status FROM express_chat.sync_runs ORDER BY started_at"
-        )).all()  # fmt: skip
+        runs = conn.execute(
+            sa.text(
+                "SELECT started_at, finished_at, status FROM express_chat.sync_runs"
+                " ORDER BY started_at"
+            )
+        ).all()
         stored = set(
             conn.execute(sa.text("SELECT contact_id FROM express_chat.contacts")).scalars()
         )
@@ -78,23 +86,46 @@ def _deep(depth: int) -> object:
 
 
 HAND_WRITTEN = [
-    None, 0, "text", [], [GOOD], {"_id": None}, {"_id": 42, "createdAt": GOOD["createdAt"]},
-    {**GOOD, "_id": "X" * 24}, {**GOOD, "createdAt": None},
+    None,
+    0,
+    "text",
+    [],
+    [GOOD],
+    {"_id": None},
+    {"_id": 42, "createdAt": GOOD["createdAt"]},
+    {**GOOD, "_id": "X" * 24},
+    {**GOOD, "createdAt": None},
     {**GOOD, "createdAt": "2024-02-30T00:00:00.000Z"},
-    {**GOOD, "lastSeenAt": "3024-01-01T00:00:00.000Z"}, {**GOOD, "profile": _deep(100)},
+    {**GOOD, "lastSeenAt": "3024-01-01T00:00:00.000Z"},
+    {**GOOD, "profile": _deep(100)},
     {**GOOD, "profile": {"userDetails": {"userProvidedName": "n\x00ul" * 1000}}},
     {**GOOD, "profile": {"userDetails": {"tags": [None, 1, {"a": 1}, "t"], "attributes": "no"}}},
-    {**GOOD, "segments": "seg"}, {**GOOD, "websiteVisits": 10**30}, {**GOOD, "hasOrdered": []},
-    {**GOOD, "status": {"deep": _deep(50)}}, {**GOOD, "\x00key": "\x00value"},
-    {**GOOD, "_id": "d" * 24, "lastMessage": _deep(400)}, {"no_id": _deep(400)},
-]  # fmt: skip
+    {**GOOD, "segments": "seg"},
+    {**GOOD, "websiteVisits": 10**30},
+    {**GOOD, "hasOrdered": []},
+    {**GOOD, "status": {"deep": _deep(50)}},
+    {**GOOD, "\x00key": "\x00value"},
+    {**GOOD, "_id": "d" * 24, "lastMessage": _deep(400)},
+    {"no_id": _deep(400)},
+]
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
-@given(records=st.lists(st.one_of(st.sampled_from(HAND_WRITTEN), JUNK, st.builds(
-    lambda field, value: {**GOOD, field: value},
-    st.sampled_from(sorted(GOOD)), JUNK,
-)), min_size=1, max_size=6))  # fmt: skip
+@given(
+    records=st.lists(
+        st.one_of(
+            st.sampled_from(HAND_WRITTEN),
+            JUNK,
+            st.builds(
+                lambda field, value: {**GOOD, field: value},
+                st.sampled_from(sorted(GOOD)),
+                JUNK,
+            ),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
 def test_hostile_records_land_in_contacts_or_rejects_never_a_crash(
     records: list[object], hostile_warehouse: Warehouse
 ) -> None:
@@ -132,8 +163,14 @@ def test_a_postgres_restart_during_a_load_fails_cleanly_and_the_next_run_converg
 
         def first_run() -> None:
             try:
-                run_sync(client=client, warehouse=Warehouse(url), windows=windows,
-                         account="default", run_id="interrupted", batch_size=300)  # fmt: skip
+                run_sync(
+                    client=client,
+                    warehouse=Warehouse(url),
+                    windows=windows,
+                    account="default",
+                    run_id="interrupted",
+                    batch_size=300,
+                )
                 outcome.append(None)
             except Exception as exc:  # the failure is what this test inspects
                 outcome.append(exc)

@@ -111,8 +111,11 @@ def test_connection_close_is_honoured(sandbox: SandboxServer) -> None:
     host, port = sandbox.base_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=5) as sock:
         token = DEMO_TOKEN.encode()
-        sock.sendall(b"POST /inbox/users HTTP/1.0\r\nauthtype: Key\r\nAuthorization: Bearer "
-                     + token + b"\r\nContent-Length: 2\r\n\r\n{}")  # fmt: skip
+        sock.sendall(
+            b"POST /inbox/users HTTP/1.0\r\nauthtype: Key\r\nAuthorization: Bearer "
+            + token
+            + b"\r\nContent-Length: 2\r\n\r\n{}"
+        )
         received = b""
         while chunk := sock.recv(65536):
             received += chunk

@@ -46,7 +46,7 @@ EXPECTED: dict[str, Callable[[Outcome], bool]] = {
     "html": lambda o: o[0] == 200 and o[1]["Content-Type"] == "text/html" and o[2].startswith(b"<"),
     "malformed": lambda o: len(_page(o)) == 21,
     "duplicate": lambda o: len(_page(o)) == 21,
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("fault", FAULT_KINDS)

@@ -11,12 +11,26 @@ import requests
 
 from etl_contacts.sandbox import DEMO_TOKEN
 
-SERVE = [sys.executable, "-c", "from etl_contacts.sandbox.cli import app; app()", "serve"]
+SERVE = [sys.executable, "-c", "from etl_contacts.sandbox.command import app; app()", "serve"]
 
 
 def test_serve_answers_until_interrupted() -> None:
-    options = ["--port", "0", "--contacts", "120", "--days", "3", "--page-size", "50",
-               "--preset", "hostile", "--fault", "429=0", "--anchor", "2024-06-01"]  # fmt: skip
+    options = [
+        "--port",
+        "0",
+        "--contacts",
+        "120",
+        "--days",
+        "3",
+        "--page-size",
+        "50",
+        "--preset",
+        "hostile",
+        "--fault",
+        "429=0",
+        "--anchor",
+        "2024-06-01",
+    ]
     server = subprocess.Popen([*SERVE, *options], stderr=subprocess.PIPE, text=True)
     try:
         assert server.stderr is not None

@@ -12,9 +12,9 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 
+from etl_contacts.pipeline.sync import day_windows, run_sync
 from etl_contacts.sandbox import SandboxConfig, SandboxServer
 from etl_contacts.source import ClientConfig
-from etl_contacts.sync import day_windows, run_sync
 from etl_contacts.warehouse import Warehouse
 
 TOKEN = "0123456789abcdef01234567"
@@ -82,16 +82,24 @@ def test_a_rerun_loads_what_changed_and_still_sees_the_rest(database_url: str) -
         client = ClientConfig(base_url=sandbox.base_url, token=TOKEN, max_concurrency=2)
 
         def sync(run_id: str) -> dict[str, int]:
-            return run_sync(client=client, warehouse=warehouse, windows=windows,
-                            account="default", run_id=run_id, batch_size=300).loaded  # fmt: skip
+            return run_sync(
+                client=client,
+                warehouse=warehouse,
+                windows=windows,
+                account="default",
+                run_id=run_id,
+                batch_size=300,
+            ).loaded
 
         sync("first")
         with warehouse.engine.begin() as conn:
-            undeleted = conn.execute(sa.text(
-                "UPDATE express_chat.contacts SET deleted_at = now() "
-                "WHERE contact_id = (SELECT min(contact_id) FROM express_chat.contacts) "
-                "RETURNING contact_id"
-            )).scalar_one()  # fmt: skip
+            undeleted = conn.execute(
+                sa.text(
+                    "UPDATE express_chat.contacts SET deleted_at = now() "
+                    "WHERE contact_id = (SELECT min(contact_id) FROM express_chat.contacts) "
+                    "RETURNING contact_id"
+                )
+            ).scalar_one()
         touched = requests.post(
             f"{sandbox.base_url}/_sandbox/touch", data=b'{"contacts": 10}', timeout=5
         ).json()["touched"]
@@ -101,14 +109,18 @@ def test_a_rerun_loads_what_changed_and_still_sees_the_rest(database_url: str) -
     # the ten touched contacts changed; the one marked deleted comes back; nothing else is written
     assert again["inserted"] == 0 and again["updated"] == 11
     with warehouse.engine.connect() as conn:
-        deleted = conn.execute(sa.text(
-            "SELECT deleted FROM express_chat.sync_runs WHERE run_id = 'again'"
-        )).scalar_one()  # fmt: skip
+        deleted = conn.execute(
+            sa.text("SELECT deleted FROM express_chat.sync_runs WHERE run_id = 'again'")
+        ).scalar_one()
     assert deleted == 0, "records skipped as unchanged still count as seen"
     with warehouse.engine.connect() as conn:
-        rows = dict(conn.execute(sa.text(
-            "SELECT contact_id, raw FROM express_chat.contacts WHERE deleted_at IS NULL"
-        )).all())  # fmt: skip
+        rows = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT contact_id, raw FROM express_chat.contacts WHERE deleted_at IS NULL"
+                )
+            ).all()
+        )
     assert undeleted in rows
     assert rows == truth
 
@@ -118,7 +130,7 @@ import sys
 from datetime import date
 
 from etl_contacts.source import ClientConfig
-from etl_contacts.sync import day_windows, run_sync
+from etl_contacts.pipeline.sync import day_windows, run_sync
 from etl_contacts.warehouse import Warehouse
 
 if __name__ == "__main__":
@@ -141,8 +153,16 @@ def test_the_normalizer_process_ends_with_a_killed_run(database_url: str) -> Non
     with SandboxServer(config) as sandbox:
         anchor = config.anchor_time
         first, last = (anchor - timedelta(days=10)).date(), (anchor - timedelta(days=1)).date()
-        command = [sys.executable, "-c", SYNC_SCRIPT, sandbox.base_url, database_url, TOKEN,
-                   first.isoformat(), last.isoformat()]  # fmt: skip
+        command = [
+            sys.executable,
+            "-c",
+            SYNC_SCRIPT,
+            sandbox.base_url,
+            database_url,
+            TOKEN,
+            first.isoformat(),
+            last.isoformat(),
+        ]
         run = subprocess.Popen(command)
         deadline = time.monotonic() + 60
         workers: list[int] = []

@@ -10,9 +10,9 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
+from etl_contacts.pipeline.sync import day_windows, run_sync
 from etl_contacts.sandbox import SandboxConfig, SandboxServer
 from etl_contacts.source import ClientConfig, ExtractStats, extract
-from etl_contacts.sync import day_windows, run_sync
 from etl_contacts.warehouse import Warehouse
 
 TOKEN = "0123456789abcdef01234567"
@@ -89,10 +89,18 @@ def test_load_and_reload_match_the_source_under_activity(
 ) -> None:
     page_size, sort, inclusive, nulls_first, skew = quirks
     config = SandboxConfig(
-        contacts=500, days=DAYS, seed=seed, token=TOKEN, page_size=page_size, sort=sort,  # type: ignore[arg-type]
-        ends_at_inclusive=inclusive, never_active_share=0.05, nulls_first=nulls_first,
-        clock_offset_ms=skew * 60_000, **BUSY,
-    )  # fmt: skip
+        contacts=500,
+        days=DAYS,
+        seed=seed,
+        token=TOKEN,
+        page_size=page_size,
+        sort=sort,  # type: ignore[arg-type]
+        ends_at_inclusive=inclusive,
+        never_active_share=0.05,
+        nulls_first=nulls_first,
+        clock_offset_ms=skew * 60_000,
+        **BUSY,
+    )
     warehouse = Warehouse(database_url)
     warehouse.migrate()
     first, last = _days(config)
@@ -123,9 +131,14 @@ def test_load_and_reload_match_the_source_under_activity(
 def test_calm_backfill_requests_stay_near_the_page_floor(sort: str) -> None:
     contacts, days, page_size = 50_000, 30, 20
     config = SandboxConfig(
-        contacts=contacts, days=days, seed=3, token=TOKEN, page_size=page_size, sort=sort,  # type: ignore[arg-type]
+        contacts=contacts,
+        days=days,
+        seed=3,
+        token=TOKEN,
+        page_size=page_size,
+        sort=sort,  # type: ignore[arg-type]
         never_active_share=0.02,
-    )  # fmt: skip
+    )
     anchor = config.anchor_time
     windows = day_windows(
         (anchor - timedelta(days=days)).date(), (anchor - timedelta(1)).date(), "UTC"
@@ -156,8 +169,13 @@ def test_a_record_hidden_from_one_answer_is_repaired_never_deleted(database_url:
     for run_id, faults in (("load", {}), ("reload", {"hide": 0.3})):
         with SandboxServer(replace(config, faults=faults)) as sandbox:
             windows = day_windows(first, last, "UTC")
-            run_sync(client=_client(sandbox), warehouse=warehouse, windows=windows,
-                     account="default", run_id=run_id)  # fmt: skip
+            run_sync(
+                client=_client(sandbox),
+                warehouse=warehouse,
+                windows=windows,
+                account="default",
+                run_id=run_id,
+            )
             hidden = sandbox.truth()["hidden"]
     live, deleted = _stored(warehouse)
     counts = _run_counts(warehouse, "reload")

@@ -13,13 +13,13 @@ import orjson
 import requests
 import sqlalchemy as sa
 
-from etl_contacts.nightly import plan_nightly
+from etl_contacts.pipeline.nightly import plan_nightly
+from etl_contacts.pipeline.sync import day_windows, run_sync
+from etl_contacts.pipeline.transform import normalize
 from etl_contacts.sandbox import SandboxConfig, SandboxServer
 from etl_contacts.settings import Freshness
 from etl_contacts.source import ClientConfig, Window
-from etl_contacts.sync import day_windows, run_sync
 from etl_contacts.timestamps import parse_ms
-from etl_contacts.transform import normalize
 from etl_contacts.warehouse import Warehouse
 
 TOKEN = "0badc0de0badc0de0badc0de"
@@ -70,10 +70,15 @@ def _live_a_month(nights: int, freshness: Freshness | None, database_url: str) -
     """The nightly after each simulated day; `freshness` None: only yesterday, as before."""
     anchor = _anchor(nights)
     config = SandboxConfig(
-        contacts=1_500, days=HISTORY_DAYS, seed=21, token=TOKEN, anchor=anchor,
-        never_active_share=0.05, faults={"500": 0.02, "hide": 0.01},
+        contacts=1_500,
+        days=HISTORY_DAYS,
+        seed=21,
+        token=TOKEN,
+        anchor=anchor,
+        never_active_share=0.05,
+        faults={"500": 0.02, "hide": 0.01},
         clock_offset_ms=int((anchor.timestamp() - time.time()) * 1000),
-    )  # fmt: skip
+    )
     warehouse = Warehouse(database_url)
     warehouse.migrate()
     month = Month()
@@ -82,8 +87,13 @@ def _live_a_month(nights: int, freshness: Freshness | None, database_url: str) -
         client = ClientConfig(base_url=sandbox.base_url, token=TOKEN, backoff_initial=0.01)
 
         def sync(windows: list[Window], run_id: str) -> None:
-            run_sync(client=client, warehouse=warehouse, windows=windows, account="default",
-                     run_id=run_id)  # fmt: skip
+            run_sync(
+                client=client,
+                warehouse=warehouse,
+                windows=windows,
+                account="default",
+                run_id=run_id,
+            )
 
         first = anchor.date() - timedelta(days=HISTORY_DAYS)
         sync(day_windows(first, anchor.date() - timedelta(days=1), "UTC"), "backfill")
@@ -99,8 +109,13 @@ def _live_a_month(nights: int, freshness: Freshness | None, database_url: str) -
             else:
                 verified = warehouse.verified_days("default")
                 plan = plan_nightly(yesterday, yesterday, verified=verified, freshness=freshness)
-                windows = day_windows(yesterday, yesterday, "UTC", reverify=plan.reverify,
-                                      active_from=plan.lookback_from)  # fmt: skip
+                windows = day_windows(
+                    yesterday,
+                    yesterday,
+                    "UTC",
+                    reverify=plan.reverify,
+                    active_from=plan.lookback_from,
+                )
             sync(windows, f"night-{night}")
             truth = sandbox.truth()
             stored, deleted = _warehouse_rows(warehouse)
@@ -140,8 +155,10 @@ def test_reading_only_yesterday_leaves_agents_changes_and_deletions_behind(
     """The scenario above has teeth: what the nightly did before the freshness budget fails it."""
     nights = 6
     month = _live_a_month(nights, None, database_url)
-    print(f"\nyesterday only, {nights} nights: {month.summary()}; "
-          f"behind more than 3 days, night by night: {month.stale_after_budget}")  # fmt: skip
+    print(
+        f"\nyesterday only, {nights} nights: {month.summary()}; "
+        f"behind more than 3 days, night by night: {month.stale_after_budget}"
+    )
     assert month.stale_after_budget[-1] > 0
 
 
@@ -156,17 +173,35 @@ def test_the_nightly_run_budget_times_in_a_row_leaves_the_warehouse_equal_to_the
     warehouse.migrate()
     with SandboxServer(config) as sandbox:
         client = ClientConfig(base_url=sandbox.base_url, token=TOKEN)
-        run_sync(client=client, warehouse=warehouse, account="default", run_id="backfill",
-                 windows=day_windows(freshness.history_start, yesterday, "UTC"))  # fmt: skip
+        run_sync(
+            client=client,
+            warehouse=warehouse,
+            account="default",
+            run_id="backfill",
+            windows=day_windows(freshness.history_start, yesterday, "UTC"),
+        )
         for action, count in (("change", 120), ("delete", 25)):
-            requests.post(f"{sandbox.base_url}/_sandbox/{action}",
-                          data=orjson.dumps({"contacts": count}), timeout=30)  # fmt: skip
+            requests.post(
+                f"{sandbox.base_url}/_sandbox/{action}",
+                data=orjson.dumps({"contacts": count}),
+                timeout=30,
+            )
         for night in range(freshness.reverify_days):
             verified = warehouse.verified_days("default")
             plan = plan_nightly(yesterday, yesterday, verified=verified, freshness=freshness)
-            run_sync(client=client, warehouse=warehouse, account="default", run_id=f"n{night}",
-                     windows=day_windows(yesterday, yesterday, "UTC", reverify=plan.reverify,
-                                         active_from=plan.lookback_from))  # fmt: skip
+            run_sync(
+                client=client,
+                warehouse=warehouse,
+                account="default",
+                run_id=f"n{night}",
+                windows=day_windows(
+                    yesterday,
+                    yesterday,
+                    "UTC",
+                    reverify=plan.reverify,
+                    active_from=plan.lookback_from,
+                ),
+            )
         truth = sandbox.truth()
     with warehouse.engine.connect() as conn:
         rows = conn.execute(

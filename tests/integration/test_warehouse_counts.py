@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from etl_contacts.pipeline.transform import normalize
 from etl_contacts.sandbox.data import render
-from etl_contacts.transform import normalize
 from etl_contacts.warehouse import LoadCounts, Warehouse
 from etl_contacts.warehouse.warehouse import MIGRATIONS
 
@@ -91,14 +91,16 @@ def test_an_older_record_is_quarantined_whole_with_both_times(warehouse: Warehou
     assert load(warehouse, "run", [older]).refused_older == 1
     stored, incoming = iso(T0 + 3 + 1000), iso(T0 + 3 + 10)
     query = "SELECT contact_id, reason, detail, record, run_id FROM express_chat.contact_rejects"
-    assert rows(warehouse, query) == [(
-        older["_id"],
-        "older_than_stored",
-        f"updatedAt {incoming}, lastSeenAt {incoming}: older than the stored row "
-        f"(updatedAt {stored}, lastSeenAt {stored})",
-        orjson.loads(orjson.dumps(older)),
-        "run",
-    )]  # fmt: skip
+    assert rows(warehouse, query) == [
+        (
+            older["_id"],
+            "older_than_stored",
+            f"updatedAt {incoming}, lastSeenAt {incoming}: older than the stored row "
+            f"(updatedAt {stored}, lastSeenAt {stored})",
+            orjson.loads(orjson.dumps(older)),
+            "run",
+        )
+    ]
 
 
 def test_a_newer_copy_in_the_same_batch_quarantines_the_older_one(warehouse: Warehouse) -> None:
@@ -107,12 +109,15 @@ def test_a_newer_copy_in_the_same_batch_quarantines_the_older_one(warehouse: War
     counts = load(warehouse, "run", [newer, older])
     assert (counts.inserted, counts.refused_older) == (1, 1)
     first, kept = iso(T0 + 5 + 5), iso(T0 + 5 + 50)
-    assert rows(warehouse, "SELECT reason, detail, record FROM express_chat.contact_rejects") == [(
-        "superseded_in_batch",
-        f"updatedAt {first}, lastSeenAt {first}: not newer than the copy kept from the same batch "
-        f"(updatedAt {kept}, lastSeenAt {kept})",
-        orjson.loads(orjson.dumps(older)),
-    )]  # fmt: skip
+    assert rows(warehouse, "SELECT reason, detail, record FROM express_chat.contact_rejects") == [
+        (
+            "superseded_in_batch",
+            f"updatedAt {first}, lastSeenAt {first}: "
+            "not newer than the copy kept from the same batch "
+            f"(updatedAt {kept}, lastSeenAt {kept})",
+            orjson.loads(orjson.dumps(older)),
+        )
+    ]
 
 
 def test_a_record_is_quarantined_once_but_counted_in_every_run(warehouse: Warehouse) -> None:

@@ -92,13 +92,26 @@ def main() -> None:
     today = datetime.now(UTC).date()
     days = [str(today - timedelta(days=n)) for n in (3, 2, 1)]
     sandbox_port, ui_port = free_port(), free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "EXPRESS_CHAT_API_TOKEN": DEMO_TOKEN,
-           "EXPRESS_CHAT_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
-           "ETL_CONTACTS_DATABASE_URL": warehouse_url,
-           "ETL_CONTACTS_START_DATE": str(today - timedelta(days=30))}  # fmt: skip
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "EXPRESS_CHAT_API_TOKEN": DEMO_TOKEN,
+        "EXPRESS_CHAT_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
+        "ETL_CONTACTS_DATABASE_URL": warehouse_url,
+        "ETL_CONTACTS_START_DATE": str(today - timedelta(days=30)),
+    }
     bin_dir = Path(sys.executable).parent
-    sandbox = [bin_dir / "etl-contacts", "sandbox", "serve", "--port", str(sandbox_port),
-               "--contacts", "2000", "--days", "10"]  # fmt: skip
+    sandbox = [
+        bin_dir / "etl-contacts",
+        "sandbox",
+        "serve",
+        "--port",
+        str(sandbox_port),
+        "--contacts",
+        "2000",
+        "--days",
+        "10",
+    ]
     dagster = [bin_dir / "dagster", "dev", "-w", "workspace.yaml", "-p", str(ui_port)]
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     processes = [
@@ -133,17 +146,21 @@ def main() -> None:
         deadline, status = time.monotonic() + 300, "REQUESTED"
         while time.monotonic() < deadline and status in ("REQUESTED", "CANCELING", "FAILING"):
             time.sleep(3)
-            answer = requests.post(f"{ui}/graphql", json={"query": STATUS, "variables": {
-                "id": result["backfillId"]}}, timeout=30).json()  # fmt: skip
+            answer = requests.post(
+                f"{ui}/graphql",
+                json={"query": STATUS, "variables": {"id": result["backfillId"]}},
+                timeout=30,
+            ).json()
             status = answer["data"]["partitionBackfillOrError"]["status"]
         check(
             status in ("COMPLETED", "COMPLETED_SUCCESS"),
             f"the backfill of {days} completed ({status})",
         )
         with sa.create_engine(warehouse_url).connect() as conn:
-            rows = conn.execute(sa.text(
-                "SELECT count(*) FROM express_chat.contacts WHERE created_at >= :first"
-            ), {"first": days[0]}).scalar()  # fmt: skip
+            rows = conn.execute(
+                sa.text("SELECT count(*) FROM express_chat.contacts WHERE created_at >= :first"),
+                {"first": days[0]},
+            ).scalar()
         check(rows > 0, f"its rows are in the warehouse ({rows} contacts created in those days)")
         print(f"screenshots: {SHOTS}/asset-graph.png, {SHOTS}/partitions.png")
     finally:

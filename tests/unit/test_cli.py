@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from etl_contacts.cli import app
+from etl_contacts.cli.app import app
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from datetime import UTC, date, datetime, timedelta
 
-from etl_contacts.nightly import plan_nightly, staleness
+from etl_contacts.pipeline.nightly import plan_nightly, staleness
 from etl_contacts.settings import Freshness, days_between
 
 FRESHNESS = Freshness(history_start=date(2024, 1, 1), reverify_days=7, lookback_days=3)

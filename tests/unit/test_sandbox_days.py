@@ -76,8 +76,10 @@ def test_an_agent_change_moves_updated_at_and_what_agents_set_but_never_last_see
         after = records(store)
         changed = {i: differences(before[i], after[i]) for i in after if after[i] != before[i]}
         assert len(changed) == 150
-        assert all({"status", "updatedAt"} <= d <= {"status", "updatedAt"} | AGENT_FIELDS
-                   for d in changed.values())  # fmt: skip
+        assert all(
+            {"status", "updatedAt"} <= d <= {"status", "updatedAt"} | AGENT_FIELDS
+            for d in changed.values()
+        )
         assert all(after[i]["updatedAt"] > before[i]["updatedAt"] for i in changed)
         assert all(seen(after[i]) == seen(before[i]) for i in changed)
         assert {seen(before[i]) for i in changed} >= {None, "missing"}, "never-active changed too"

@@ -12,8 +12,11 @@ import pytest
 from etl_contacts.sandbox import FAULT_KINDS, SILENT_FAULT_KINDS, SandboxConfig, preset
 from etl_contacts.sandbox.faults import FaultPlan
 
-TEMPLATE = {"_id": "6650c0de0000000000000001", "createdAt": "2024-05-01T00:00:00.000Z",
-            "profile": {"userDetails": {"userProvidedName": "Ana"}}}  # fmt: skip
+TEMPLATE = {
+    "_id": "6650c0de0000000000000001",
+    "createdAt": "2024-05-01T00:00:00.000Z",
+    "profile": {"userDetails": {"userProvidedName": "Ana"}},
+}
 
 
 def draws(config: SandboxConfig, n: int) -> list[str | None]:
@@ -36,10 +39,20 @@ def test_faults_come_at_their_rates_and_only_theirs() -> None:
 
 @pytest.mark.parametrize(
     "settings",
-    [{"faults": {"teapot": 0.1}}, {"faults": {"429": 0.6, "500": 0.6}}, {"faults": {"500": -1}},
-     {"activity_rate": -0.1}, {"sort": "name"}, {"page_size": 0}, {"days": 0}, {"contacts": -1},
-     {"latency_ms": -5}, {"never_active_share": 1.5}, {"never_active_share": -0.1}],
-)  # fmt: skip
+    [
+        {"faults": {"teapot": 0.1}},
+        {"faults": {"429": 0.6, "500": 0.6}},
+        {"faults": {"500": -1}},
+        {"activity_rate": -0.1},
+        {"sort": "name"},
+        {"page_size": 0},
+        {"days": 0},
+        {"contacts": -1},
+        {"latency_ms": -5},
+        {"never_active_share": 1.5},
+        {"never_active_share": -0.1},
+    ],
+)
 def test_impossible_configurations_are_refused(settings: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         SandboxConfig(**settings)  # type: ignore[arg-type]

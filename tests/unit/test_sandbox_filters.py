@@ -14,13 +14,29 @@ from etl_contacts.sandbox.store import ContactStore
 
 Record = dict[str, object]
 NEUTRAL_BODY = {  # what public clients send when they filter on nothing
-    "searchText": "", "tags": [], "status": [], "isOnline": False, "_botWebsite": [],
-    "_botWhatsapp": [], "_botFacebook": [], "_botTelegram": [], "_agentAssigned": [],
-    "segments": [], "applicableFilters": [], "lastSeenAt": {"startAt": "", "endsAt": ""},
-    "createdAt": {"startAt": "", "endsAt": ""}, "userInteracted": False, "lastMessageBy": [],
-    "isLiveChatActive": False, "hasOrdered": {"status": False, "lastAt": ""}, "tagsV2": [],
-    "_botAutomation": [], "ctwaNewUsers": False, "isSubscriber": True, "isExport": "none",
-}  # fmt: skip
+    "searchText": "",
+    "tags": [],
+    "status": [],
+    "isOnline": False,
+    "_botWebsite": [],
+    "_botWhatsapp": [],
+    "_botFacebook": [],
+    "_botTelegram": [],
+    "_agentAssigned": [],
+    "segments": [],
+    "applicableFilters": [],
+    "lastSeenAt": {"startAt": "", "endsAt": ""},
+    "createdAt": {"startAt": "", "endsAt": ""},
+    "userInteracted": False,
+    "lastMessageBy": [],
+    "isLiveChatActive": False,
+    "hasOrdered": {"status": False, "lastAt": ""},
+    "tagsV2": [],
+    "_botAutomation": [],
+    "ctwaNewUsers": False,
+    "isSubscriber": True,
+    "isExport": "none",
+}
 
 
 def test_neutral_values_and_unknown_fields_mean_no_filter() -> None:
@@ -30,11 +46,21 @@ def test_neutral_values_and_unknown_fields_mean_no_filter() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [[], {"page": 0}, {"page": "2"}, {"page": True}, {"tags": "vip"}, {"tags": [1]},
-     {"isOnline": "yes"}, {"searchText": 5}, {"createdAt": "2024-05-01"},
-     {"createdAt": {"startAt": "yesterday"}}, {"lastSeenAt": {"endsAt": "2024-05-01T00:00:00"}},
-     {"createdAt": {"startAt": 1.5}}],
-)  # fmt: skip
+    [
+        [],
+        {"page": 0},
+        {"page": "2"},
+        {"page": True},
+        {"tags": "vip"},
+        {"tags": [1]},
+        {"isOnline": "yes"},
+        {"searchText": 5},
+        {"createdAt": "2024-05-01"},
+        {"createdAt": {"startAt": "yesterday"}},
+        {"lastSeenAt": {"endsAt": "2024-05-01T00:00:00"}},
+        {"createdAt": {"startAt": 1.5}},
+    ],
+)
 def test_bodies_that_cannot_be_understood_are_refused(body: object) -> None:
     with pytest.raises(BadRequestError):
         parse_body(body)
@@ -108,7 +134,7 @@ REFERENCE: dict[str, tuple[object, Callable[[Record], bool]]] = {
     "isLiveChatActive": (True, lambda r: r.get("isLiveChatActive") is True),
     "hasOrdered": ({"status": True, "lastAt": ""}, lambda r: _ordered(r.get("hasOrdered"))),
     "lastMessageBy": (["bot", "agent"], lambda r: r.get("lastMessageBy") in ("bot", "agent")),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("name", list(REFERENCE))
@@ -146,8 +172,11 @@ def test_id_filters_match_agents_segments_and_bots_per_channel(
         assert expected and set(matching(store, {name: value})) == expected, name
     assert matching(store, {"_botWebsite": [whatsapp]}) == [], "a bot matches on its channel only"
     both = set(matching(store, {"_botWhatsapp": [whatsapp], "_botWebsite": [website]}))
-    assert both == {r["_id"] for r in records if r.get("_bot") in (whatsapp, website)
-                    and r.get("channel") in ("whatsapp", "website")}  # fmt: skip
+    assert both == {
+        r["_id"]
+        for r in records
+        if r.get("_bot") in (whatsapp, website) and r.get("channel") in ("whatsapp", "website")
+    }
     assert matching(store, {"_agentAssigned": ["ffffffffffffffffffffffff"]}) == []
 
 
@@ -155,8 +184,10 @@ def test_filters_combine_as_and(store: ContactStore, records: list[Record]) -> N
     start = sorted(r["createdAt"] for r in records)[500]
     body = {"tags": ["newsletter"], "status": ["OPEN"], "createdAt": {"startAt": start}}
     expected = {
-        r["_id"] for r in records
-        if "newsletter" in (_details(r).get("tags") or []) and r["status"] == "OPEN"
+        r["_id"]
+        for r in records
+        if "newsletter" in (_details(r).get("tags") or [])
+        and r["status"] == "OPEN"
         and r["createdAt"] >= start
-    }  # fmt: skip
+    }
     assert expected and set(matching(store, body)) == expected

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from etl_contacts.sandbox import cli
-from etl_contacts.sandbox.cli import app
+from etl_contacts.sandbox import command
+from etl_contacts.sandbox.command import app
 from etl_contacts.sandbox.config import SandboxConfig
 
 
@@ -36,10 +36,21 @@ def test_bad_options_are_refused_with_what_to_use(arguments: list[str], complain
     ("arguments", "quirks"),
     [
         ([], (0.0, False, 0, {})),
-        (["--never-active-share", "0.25", "--nulls", "first", "--clock-offset-ms", "-5000",
-          "--fault", "hide=0.5"], (0.25, True, -5000, {"hide": 0.5})),
+        (
+            [
+                "--never-active-share",
+                "0.25",
+                "--nulls",
+                "first",
+                "--clock-offset-ms",
+                "-5000",
+                "--fault",
+                "hide=0.5",
+            ],
+            (0.25, True, -5000, {"hide": 0.5}),
+        ),
     ],
-)  # fmt: skip
+)
 def test_the_quirks_reach_the_sandbox(
     monkeypatch: pytest.MonkeyPatch, arguments: list[str], quirks: tuple[object, ...]
 ) -> None:
@@ -54,9 +65,13 @@ def test_the_quirks_reach_the_sandbox(
         def serve_forever(self) -> None:
             """Returns at once: the test needs the configuration, not a server."""
 
-    monkeypatch.setattr(cli, "SandboxServer", Started)
+    monkeypatch.setattr(command, "SandboxServer", Started)
     result = CliRunner().invoke(app, ["serve", "--port", "0", *arguments])
     assert result.exit_code == 0, result.output
     (config,) = configs
-    assert (config.never_active_share, config.nulls_first, config.clock_offset_ms,
-            config.faults) == quirks  # fmt: skip
+    assert (
+        config.never_active_share,
+        config.nulls_first,
+        config.clock_offset_ms,
+        config.faults,
+    ) == quirks

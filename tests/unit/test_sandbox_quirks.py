@@ -65,9 +65,12 @@ def test_the_configured_share_is_never_active_some_null_some_without_the_key() -
 
 @pytest.mark.parametrize(
     "bounds",
-    [{"startAt": "2000-01-01T00:00:00.000Z"}, {"endsAt": "2100-01-01T00:00:00.000Z"},
-     {"startAt": -(2**63) + 1, "endsAt": 2**62}],
-)  # fmt: skip
+    [
+        {"startAt": "2000-01-01T00:00:00.000Z"},
+        {"endsAt": "2100-01-01T00:00:00.000Z"},
+        {"startAt": -(2**63) + 1, "endsAt": 2**62},
+    ],
+)
 def test_a_lastseenat_range_never_matches_contacts_never_active(bounds: dict[str, object]) -> None:
     with closing(ContactStore(BASE)) as store:
         records = truth(store)
@@ -92,8 +95,9 @@ def test_a_lastseenat_sort_puts_contacts_never_active_where_configured(
         records = everything(store, body)
     never = [r for r in records if never_active(r)]
     active = [r for r in records if not never_active(r)]
-    newest_first = sorted(sorted(active, key=lambda r: r["_id"]), key=lambda r: r["lastSeenAt"],
-                          reverse=True)  # fmt: skip
+    newest_first = sorted(
+        sorted(active, key=lambda r: r["_id"]), key=lambda r: r["lastSeenAt"], reverse=True
+    )
     assert len(never) == 200 and active == newest_first
     assert ids(never) == sorted(ids(never)), "in _id order"
     assert records == (never + active if nulls_first else active + never)

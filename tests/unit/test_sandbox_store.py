@@ -73,9 +73,10 @@ def test_start_is_inclusive_and_the_end_as_configured(inclusive: bool) -> None:
         seen = sorted(r["lastSeenAt"] for r in records)[700]
         got_seen = everything(store, {"lastSeenAt": {"startAt": "", "endsAt": seen}})
         assert {r["_id"] for r in got_seen} == {
-            r["_id"] for r in records
+            r["_id"]
+            for r in records
             if (r["lastSeenAt"] <= seen if inclusive else r["lastSeenAt"] < seen)
-        }  # fmt: skip
+        }
 
 
 def test_both_ranges_together_and_empty_ranges() -> None:

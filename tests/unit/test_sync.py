@@ -2,8 +2,8 @@
 
 from datetime import UTC, date, datetime, timedelta
 
-from etl_contacts.run_windows import GapFree
-from etl_contacts.sync import day_windows
+from etl_contacts.pipeline.gap_free import GapFree
+from etl_contacts.pipeline.sync import day_windows
 
 
 def test_day_windows_cover_local_days_in_utc_each_contact_once() -> None:

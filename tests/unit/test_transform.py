@@ -7,8 +7,8 @@ import hypothesis.strategies as st
 import orjson
 from hypothesis import given, settings
 
+from etl_contacts.pipeline.transform import content_hash, normalize
 from etl_contacts.sandbox.data import render
-from etl_contacts.transform import content_hash, normalize
 
 GOOD = render(9, 1, 1_700_000_000_000, 1_700_000_500_000, 1_700_000_500_000, 0)
 
@@ -58,10 +58,15 @@ def test_each_record_lands_in_exactly_one_place(records: list[object]) -> None:
 def test_emails_are_trimmed_and_lowered_and_phones_are_e164() -> None:
     record = {
         **GOOD,
-        "profile": {"userDetails": {"contact": {
-            "email": "  Ana.Silva@Example.COM ",
-            "phone": {"prefix": "+91", "number": "98765 43210"}}}},
-    }  # fmt: skip
+        "profile": {
+            "userDetails": {
+                "contact": {
+                    "email": "  Ana.Silva@Example.COM ",
+                    "phone": {"prefix": "+91", "number": "98765 43210"},
+                }
+            }
+        },
+    }
     row = normalize([record], account="a").contacts.iloc[0]
     assert row["email"] == "ana.silva@example.com"
     assert row["email_domain"] == "example.com"
@@ -98,8 +103,7 @@ def test_reasons() -> None:
 
 
 def test_the_newest_duplicate_wins() -> None:
-    older = {**GOOD, "status": "OPEN", "updatedAt": "2020-01-01T00:00:00.000Z",
-             "lastSeenAt": None}  # fmt: skip
+    older = {**GOOD, "status": "OPEN", "updatedAt": "2020-01-01T00:00:00.000Z", "lastSeenAt": None}
     newer = {**GOOD, "status": "CLOSED"}
     frames = normalize([newer, older], account="a")
     assert list(frames.contacts["status"]) == ["CLOSED"]

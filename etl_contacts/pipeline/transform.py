@@ -20,35 +20,13 @@ import orjson
 import pandas as pd
 import phonenumbers
 
+from etl_contacts.source import CREATED_AT, LAST_SEEN_AT
 from etl_contacts.timestamps import parse_ms
+from etl_contacts.warehouse.frames import CONTACT_COLUMNS, REJECT_COLUMNS, Frames
 
 OBJECT_ID = re.compile(r"[0-9a-f]{24}")
 FUTURE_TOLERANCE = timedelta(days=1)
-CONTACT_COLUMNS = (
-    "account", "contact_id", "uuid", "name", "email", "email_domain", "phone_e164", "channel",
-    "bot_id", "status", "agent_id", "is_online", "user_interacted", "is_live_chat_active",
-    "last_message_by", "website_visits", "has_ordered", "last_order_at", "created_at",
-    "updated_at", "last_seen_at", "raw", "content_hash", "tracked_hash",
-)  # fmt: skip
 TIMESTAMP_COLUMNS = ("last_order_at", "created_at", "updated_at", "last_seen_at")
-REJECT_COLUMNS = ["account", "contact_id", "reason", "detail", "record"]
-
-
-@dataclass(frozen=True)
-class Frames:
-    """One batch, normalized: the contacts, their child rows, and what could not be loaded."""
-
-    contacts: pd.DataFrame
-    tags: pd.DataFrame
-    attributes: pd.DataFrame
-    segments: pd.DataFrame
-    rejects: pd.DataFrame
-    superseded: pd.DataFrame
-    """Copies of a contact that differ from the copy the batch keeps and are not newer than it,
-    shaped like `rejects` (reason `superseded_in_batch`): refused as older, and quarantined, so
-    that the counts say what happened to them and their content is not lost."""
-    collapsed: int = 0
-    """Copies in the same batch identical to the one kept: nothing new, counted as unchanged."""
 
 
 class Rejected(Exception):  # noqa: N818 (a verdict, not a failure of the program)
@@ -114,9 +92,9 @@ def _contact(
     if not isinstance(contact_id, str) or not OBJECT_ID.fullmatch(contact_id):
         raise Rejected("invalid_id", f"_id {str(contact_id)[:40]!r} is not 24 hex characters")
     item, raw, digest = _stored(item, pii_key)
-    created = _timestamp(item, "createdAt", required=True, now=now)
+    created = _timestamp(item, CREATED_AT, required=True, now=now)
     updated = _timestamp(item, "updatedAt", required=False, now=now)
-    last_seen = _timestamp(item, "lastSeenAt", required=False, now=now)
+    last_seen = _timestamp(item, LAST_SEEN_AT, required=False, now=now)
     details = _dict(_dict(item.get("profile")).get("userDetails"))
     contact = _dict(details.get("contact"))
     email = _email(contact.get("email"))
@@ -135,14 +113,31 @@ def _contact(
         email = _keyed(pii_key, email)
         phone = _keyed(pii_key, phone)
     row = (
-        account, contact_id, _text(item.get("uuid")), name, email,
-        _domain(contact.get("email")), phone, _text(item.get("channel")),
-        _text(item.get("_bot")), status, agent, _flag(item.get("isOnline")),
-        _flag(item.get("userInteracted")), _flag(item.get("isLiveChatActive")),
-        _text(item.get("lastMessageBy")), _count(item.get("websiteVisits")),
-        _flag(ordered.get("status")), parse_ms(ordered.get("lastAt")),
-        created, updated, last_seen, raw.decode(), digest, _digest(tracked, None),
-    )  # fmt: skip
+        account,
+        contact_id,
+        _text(item.get("uuid")),
+        name,
+        email,
+        _domain(contact.get("email")),
+        phone,
+        _text(item.get("channel")),
+        _text(item.get("_bot")),
+        status,
+        agent,
+        _flag(item.get("isOnline")),
+        _flag(item.get("userInteracted")),
+        _flag(item.get("isLiveChatActive")),
+        _text(item.get("lastMessageBy")),
+        _count(item.get("websiteVisits")),
+        _flag(ordered.get("status")),
+        parse_ms(ordered.get("lastAt")),
+        created,
+        updated,
+        last_seen,
+        raw.decode(),
+        digest,
+        _digest(tracked, None),
+    )
     return row, children
 
 
@@ -336,10 +331,17 @@ def _split_copies(losers: pd.DataFrame, kept: pd.DataFrame) -> tuple[int, pd.Dat
             raw,
         )
         for account, contact_id, updated, seen, raw, updated_kept, seen_kept in differ[
-            ["account", "contact_id", "updated_at", "last_seen_at", "raw",
-             "updated_at_kept", "last_seen_at_kept"]
+            [
+                "account",
+                "contact_id",
+                "updated_at",
+                "last_seen_at",
+                "raw",
+                "updated_at_kept",
+                "last_seen_at_kept",
+            ]
         ].itertuples(index=False, name=None)
-    ]  # fmt: skip
+    ]
     return len(pairs) - len(differ), pd.DataFrame(rows, columns=REJECT_COLUMNS)
 
 

@@ -27,7 +27,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-PROGRESS_LOGGER = "etl_contacts.progress"
+from etl_contacts.pipeline.sync import PROGRESS_LOGGER
 
 
 class _LineHandler(logging.Handler):

@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from etl_contacts.pipeline.transform import content_hash
+from etl_contacts.source import CREATED_AT
 from etl_contacts.timestamps import parse_ms
-from etl_contacts.transform import content_hash
 from etl_contacts.warehouse import Seen
 
 StoredHashes = Callable[[list[str]], dict[str, str]]
@@ -50,5 +51,5 @@ def split_unchanged(
 
 
 def _created(record: object) -> datetime | None:
-    millis = parse_ms(record.get("createdAt")) if isinstance(record, dict) else None
+    millis = parse_ms(record.get(CREATED_AT)) if isinstance(record, dict) else None
     return None if millis is None else datetime.fromtimestamp(millis / 1000, UTC)

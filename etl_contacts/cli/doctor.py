@@ -13,9 +13,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from rich.console import Console
 
-from etl_contacts.settings import CA_BUNDLE_ENV, ConfigError, Settings
+from etl_contacts.settings import CA_BUNDLE_ENV, DATABASE_FIX, ConfigError, Settings
 from etl_contacts.source import AuthError, ClientConfig, SourceError, probe
-from etl_contacts.warehouse import Warehouse, quality
+from etl_contacts.warehouse import Warehouse, error_cause, quality
 from etl_contacts.warehouse.warehouse import MIGRATIONS
 
 
@@ -46,8 +46,11 @@ def diagnose(open_warehouse: Callable[[Settings], Warehouse]) -> list[Finding]:
 def _api(settings: Settings, account: str, token_env: str) -> Finding:
     token = os.environ.get(token_env)
     if not token:
-        return Finding(False, f"account {account}: {token_env} is not set",
-                       f"export {token_env}=<the account's Express-Chat API token>")  # fmt: skip
+        return Finding(
+            False,
+            f"account {account}: {token_env} is not set",
+            f"export {token_env}=<the account's Express-Chat API token>",
+        )
     try:
         probe(
             ClientConfig(
@@ -60,8 +63,11 @@ def _api(settings: Settings, account: str, token_env: str) -> Finding:
     except AuthError as exc:
         return Finding(False, f"account {account}: {exc}", f"check {token_env}")
     except SourceError as exc:
-        return Finding(False, f"account {account}: {settings.base_url} did not answer ({exc})",
-                       "check EXPRESS_CHAT_BASE_URL and the network")  # fmt: skip
+        return Finding(
+            False,
+            f"account {account}: {settings.base_url} did not answer ({exc})",
+            "check EXPRESS_CHAT_BASE_URL and the network",
+        )
     return Finding(True, f"account {account}: {settings.base_url} accepts the token")
 
 
@@ -76,9 +82,7 @@ def _warehouse(
                 conn, opts={"version_table_schema": settings.schema}
             ).get_current_revision()
     except sa.exc.SQLAlchemyError as exc:
-        cause = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        fix = "check ETL_CONTACTS_DATABASE_URL, or unset it for the embedded server"
-        return [Finding(False, f"warehouse: {cause}", fix)]
+        return [Finding(False, f"warehouse: {error_cause(exc)}", DATABASE_FIX)]
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     head = ScriptDirectory.from_config(config).get_current_head()
@@ -112,8 +116,11 @@ def _dagster() -> Finding:
         with dg.DagsterInstance.get() as instance:
             storage = type(instance.run_storage).__name__
     except Exception as exc:  # any failure to load the instance is the finding itself
-        return Finding(False, f"Dagster instance: {exc}".splitlines()[0],
-                       "check DAGSTER_HOME and its dagster.yaml")  # fmt: skip
+        return Finding(
+            False,
+            f"Dagster instance: {exc}".splitlines()[0],
+            "check DAGSTER_HOME and its dagster.yaml",
+        )
     return Finding(True, f"Dagster instance in {os.environ.get('DAGSTER_HOME')} ({storage})")
 
 

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from rich.console import Console
 
-from etl_contacts.sandbox.cli import app as sandbox_app
-from etl_contacts.settings import DATABASE_URL_ENV, ConfigError, Settings
+from etl_contacts.sandbox.command import app as sandbox_app
+from etl_contacts.settings import DATABASE_FIX, DATABASE_URL_ENV, ConfigError, Settings
 
 if TYPE_CHECKING:  # heavy imports (dagster, sqlalchemy) load only when a command needs them
-    from etl_contacts.launch import LaunchOutcome
+    from etl_contacts.cli.launch import LaunchOutcome
     from etl_contacts.warehouse import Warehouse
 
 EXIT_FAILED = 1
@@ -83,8 +83,8 @@ def sync(
 ) -> None:
     """Load these days (both inclusive); without a range, what tonight's schedule would load:
     yesterday and missed days, recent activity, and the least recently verified days."""
-    from etl_contacts.launch import launch_sync, tonight_range
-    from etl_contacts.progress import shown_on
+    from etl_contacts.cli.launch import launch_sync, tonight_range
+    from etl_contacts.cli.progress import shown_on
 
     settings = load_settings()
     try:
@@ -123,8 +123,8 @@ def sync(
 @app.command()
 def status() -> None:
     """Recent runs per account, watermarks, and the days not loaded yet."""
-    from etl_contacts.launch import ensure_dagster_home
-    from etl_contacts.status import show_status
+    from etl_contacts.cli.launch import ensure_dagster_home
+    from etl_contacts.cli.status import show_status
 
     settings = load_settings()
     ensure_dagster_home()
@@ -136,8 +136,8 @@ def status() -> None:
 @app.command()
 def doctor() -> None:
     """Check configuration, token, API, database, migrations and the Dagster instance."""
-    from etl_contacts.doctor import diagnose, report
-    from etl_contacts.launch import ensure_dagster_home
+    from etl_contacts.cli.doctor import diagnose, report
+    from etl_contacts.cli.launch import ensure_dagster_home
 
     ensure_dagster_home()
     if not report(diagnose(open_warehouse), Console()):
@@ -156,8 +156,8 @@ def psql() -> None:
 @app.command()
 def demo() -> None:
     """Everything on embedded defaults: sandbox API, embedded Postgres, 30 days through Dagster."""
-    from etl_contacts.demo import run_demo
-    from etl_contacts.progress import shown_on
+    from etl_contacts.cli.demo import run_demo
+    from etl_contacts.cli.progress import shown_on
 
     settings = load_settings()
     with shown_on(console):
@@ -199,11 +199,10 @@ def main() -> None:
 
 
 def fail_database(exc: Exception) -> NoReturn:
-    cause = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-    console.print(f"[bold red]error:[/] cannot use the warehouse: {cause}", highlight=False)
+    from etl_contacts.warehouse import error_cause
+
     console.print(
-        f"[dim]fix:[/] check that PostgreSQL is running and {DATABASE_URL_ENV} is right "
-        "(unset it to use the embedded warehouse)",
-        highlight=False,
+        f"[bold red]error:[/] cannot use the warehouse: {error_cause(exc)}", highlight=False
     )
+    console.print(f"[dim]fix:[/] {DATABASE_FIX}", highlight=False)
     sys.exit(EXIT_USAGE)

@@ -20,13 +20,21 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
-from etl_contacts.normalizer import Normalizer
-from etl_contacts.run_windows import GapFree
+from etl_contacts.pipeline.gap_free import GapFree
+from etl_contacts.pipeline.normalizer import Normalizer
+from etl_contacts.pipeline.unchanged import Split, split_unchanged
 from etl_contacts.settings import days_between
-from etl_contacts.source import ClientConfig, ExtractStats, RecordsBatch, Window, extract
-from etl_contacts.transform import Frames
-from etl_contacts.unchanged import Split, split_unchanged
+from etl_contacts.source import (
+    CREATED_AT,
+    LAST_SEEN_AT,
+    ClientConfig,
+    ExtractStats,
+    RecordsBatch,
+    Window,
+    extract,
+)
 from etl_contacts.warehouse import CompletedWindow, Warehouse
+from etl_contacts.warehouse.frames import Frames
 
 # Records per transaction: COPY pays off from thousands on, and each batch in flight costs
 # memory twice (here and in the normalizer). A cold load of 50,000 contacts peaked, for both
@@ -40,7 +48,9 @@ DEFAULT_BATCH_SIZE = 3_000
 LOG_EVERY_SECONDS = 1.0
 
 logger = logging.getLogger(__name__)
-progress = logging.getLogger("etl_contacts.progress")
+PROGRESS_LOGGER = "etl_contacts.progress"
+"""Where each finished window is reported for a terminal to show (the CLI installs a handler)."""
+progress = logging.getLogger(PROGRESS_LOGGER)
 
 
 @dataclass(frozen=True)
@@ -70,10 +80,10 @@ def day_windows(
     imported): the source gets both ranges in one body.
     """
     days = sorted({*days_between(first, last), *reverify})
-    windows = [Window("createdAt", *local_day(day, timezone)) for day in days]
+    windows = [Window(CREATED_AT, *local_day(day, timezone)) for day in days]
     if windows:
         start, end = local_day(min(first, active_from or first), timezone)[0], windows[-1].end
-        windows.append(Window("lastSeenAt", start, end, created_outside=_merged(windows)))
+        windows.append(Window(LAST_SEEN_AT, start, end, created_outside=_merged(windows)))
     return windows
 
 
@@ -164,7 +174,7 @@ def run_sync(
             )
             loaded.update(asdict(counts))
             for window in windows_done:
-                if window.stream == "createdAt":
+                if window.stream == CREATED_AT:
                     buffer.extend(verify(window))
 
     def verify(window: CompletedWindow) -> list[object]:
@@ -213,7 +223,7 @@ def run_sync(
         if not candidates:
             return []
         moments = sorted(set(candidates.values()))
-        windows = [Window("createdAt", m, m + timedelta(milliseconds=1)) for m in moments]
+        windows = [Window(CREATED_AT, m, m + timedelta(milliseconds=1)) for m in moments]
         probed = ExtractStats()
         found = {
             record["_id"]: record

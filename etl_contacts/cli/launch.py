@@ -13,14 +13,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from etl_contacts.definitions import (
+from etl_contacts.defs.definitions import (
     build_definitions,
     catch_up_range,
     contacts_key,
     job_name,
     range_tags,
 )
-from etl_contacts.failures import failure_cause
+from etl_contacts.defs.failures import failure_cause
 from etl_contacts.settings import Account, Settings
 
 
@@ -68,7 +68,7 @@ def launch_sync(
     job = defs.resolve_job_def(job_name(settings, account))
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
-            # progress reaches the terminal through etl_contacts.progress, and the cause of a
+            # progress reaches the terminal through etl_contacts.cli.progress, and the cause of a
             # failure as one line: Dagster's console copy (with tracebacks) stays in the UI
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             instance=instance,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from etl_contacts.source import Window
+from etl_contacts.source import CREATED_AT, LAST_SEEN_AT, Window
 
 
 class GapFree:
@@ -46,7 +46,7 @@ class GapFree:
 
     def _watermark(self, stream: str) -> datetime | None:
         mark = self._prefix_end(stream)
-        if stream == "lastSeenAt" and "createdAt" in self._order and mark is not None:
-            created = self._prefix_end("createdAt")
+        if stream == LAST_SEEN_AT and CREATED_AT in self._order and mark is not None:
+            created = self._prefix_end(CREATED_AT)
             mark = None if created is None else min(mark, created)
         return mark

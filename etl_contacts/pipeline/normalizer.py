@@ -22,7 +22,8 @@ from types import TracebackType
 
 import orjson
 
-from etl_contacts.transform import Frames, normalize
+from etl_contacts.pipeline.transform import normalize
+from etl_contacts.warehouse.frames import Frames
 
 
 class Normalizer:

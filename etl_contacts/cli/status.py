@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 
-from etl_contacts.definitions import build_definitions, contacts_key, job_name
-from etl_contacts.nightly import Staleness, account_staleness
+from etl_contacts.defs.definitions import build_definitions, contacts_key, job_name
+from etl_contacts.pipeline.nightly import Staleness, account_staleness
 from etl_contacts.settings import Settings
 from etl_contacts.warehouse import Warehouse, tables
 
@@ -23,11 +23,21 @@ def show_status(settings: Settings, warehouse: Warehouse, console: Console) -> N
     with warehouse.engine.connect() as conn:
         recent = conn.execute(
             sa.select(
-                runs.c.run_id, runs.c.account, runs.c.status, runs.c.windows, runs.c.started_at,
-                runs.c.duration_seconds, runs.c.inserted, runs.c.updated, runs.c.unchanged,
-                runs.c.rejected, runs.c.error,
-            ).order_by(runs.c.started_at.desc()).limit(RECENT_RUNS)
-        ).all()  # fmt: skip
+                runs.c.run_id,
+                runs.c.account,
+                runs.c.status,
+                runs.c.windows,
+                runs.c.started_at,
+                runs.c.duration_seconds,
+                runs.c.inserted,
+                runs.c.updated,
+                runs.c.unchanged,
+                runs.c.rejected,
+                runs.c.error,
+            )
+            .order_by(runs.c.started_at.desc())
+            .limit(RECENT_RUNS)
+        ).all()
         marks = conn.execute(sa.select(tables.sync_state)).all()
     table = Table(title="recent runs")
     for column in (
@@ -43,10 +53,14 @@ def show_status(settings: Settings, warehouse: Warehouse, console: Console) -> N
     for run in recent:
         outcome = run.status if not run.error else f"{run.status}: {run.error[:60]}"
         table.add_row(
-            run.run_id[:8], run.account, outcome, str(len(run.windows)),
-            f"{run.started_at:%Y-%m-%d %H:%M}", f"{run.duration_seconds or 0:.1f}",
+            run.run_id[:8],
+            run.account,
+            outcome,
+            str(len(run.windows)),
+            f"{run.started_at:%Y-%m-%d %H:%M}",
+            f"{run.duration_seconds or 0:.1f}",
             f"{run.inserted}/{run.updated}/{run.unchanged}/{run.rejected}",
-        )  # fmt: skip
+        )
     console.print(table)
     for mark in marks:
         console.print(f"watermark {mark.account} {mark.stream}: {mark.watermark:%Y-%m-%d %H:%M %Z}")

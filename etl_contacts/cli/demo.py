@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 
-from etl_contacts.launch import LaunchOutcome, launch_sync
+from etl_contacts.cli.launch import LaunchOutcome, launch_sync
 from etl_contacts.sandbox import DEMO_TOKEN, SandboxConfig, SandboxServer
 from etl_contacts.settings import (
     BASE_URL_ENV,

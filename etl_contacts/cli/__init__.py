@@ -1,0 +1,2 @@
+"""`etl-contacts`: the command line. It starts runs through Dagster (`launch`), never the pipeline
+directly, so a run from the shell is the run the schedule makes."""
