@@ -21,14 +21,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import sqlalchemy as sa
-from psycopg import sql
 
 from etl_contacts.pipeline.sync import day_windows, run_sync
 from etl_contacts.sandbox import DEMO_TOKEN, SandboxConfig, SandboxServer
 from etl_contacts.source import ClientConfig
 from etl_contacts.warehouse import Warehouse
+from etl_contacts.warehouse.databases import create_database, drop_database
 from etl_contacts.warehouse.embedded import embedded_database_url
 
 DAYS = 20
@@ -48,20 +47,8 @@ def sync(url: str, base_url: str, run_id: str) -> None:
     )
 
 
-def fresh_database(admin: str, template: str | None) -> str:
-    name = f"chaos_{uuid.uuid4().hex[:10]}"
-    statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}" if template else "CREATE DATABASE {}")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        names = [sql.Identifier(name)] + ([sql.Identifier(template)] if template else [])
-        conn.execute(statement.format(*names))
-    return name
-
-
-def drop_database(admin: str, name: str | None) -> None:
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+def fresh_database(server_url: str, template: str | None) -> str:
+    return create_database(server_url, f"chaos_{uuid.uuid4().hex[:10]}", template=template)
 
 
 def main() -> None:
@@ -74,9 +61,8 @@ def main() -> None:
         sync(*args.worker)
         return
     server_url = embedded_database_url(Path(".etl_contacts"), database="postgres")
-    admin = server_url.replace("postgresql+psycopg", "postgresql")
-    template = fresh_database(admin, None)
-    blueprint = Warehouse(server_url.replace("/postgres?", f"/{template}?"))
+    blueprint = Warehouse(fresh_database(server_url, None))
+    template = blueprint.engine.url.database
     blueprint.migrate()
     blueprint.engine.dispose()  # a template database must have no open session
     config = SandboxConfig(contacts=args.contacts, days=DAYS, seed=12, anchor=ANCHOR)
@@ -85,14 +71,12 @@ def main() -> None:
     with SandboxServer(config) as sandbox:
         expected = {c["_id"] for c in sandbox.truth()["contacts"]}
         started = time.monotonic()
-        sync(
-            server_url.replace("/postgres?", f"/{fresh_database(admin, template)}?"),
-            sandbox.base_url,
-            "clean",
-        )
+        clean = fresh_database(server_url, template)
+        sync(clean, sandbox.base_url, "clean")
         clean_seconds = time.monotonic() - started
+        drop_database(server_url, sa.make_url(clean).database)
         for round_number in range(args.kills):
-            url = server_url.replace("/postgres?", f"/{fresh_database(admin, template)}?")
+            url = fresh_database(server_url, template)
             command = [sys.executable, __file__, "--worker", url, sandbox.base_url, "killed"]
             worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(rng.uniform(0.3, clean_seconds + 1.5))
@@ -126,10 +110,11 @@ def main() -> None:
                     )
                 ).scalar()
             engine.dispose()
-            drop_database(admin, sa.make_url(url).database)
+            drop_database(server_url, sa.make_url(url).database)
             lost += len(expected - set(ids))
             doubled += len(ids) - len(set(ids)) + int(tags)
             print(f"round {round_number + 1}: killed, rerun: {len(set(ids))} contacts", flush=True)
+    drop_database(server_url, template)
     print(
         f"machine: {os.cpu_count()} cores; {args.contacts} contacts over {DAYS} days; "
         f"a clean sync takes {clean_seconds:.1f} s"

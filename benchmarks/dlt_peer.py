@@ -20,7 +20,6 @@ import os
 import tempfile
 import time
 import urllib.request
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -28,13 +27,12 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import orjson
-import psycopg
 import sqlalchemy as sa
-from psycopg import sql
 
 from etl_contacts.sandbox import SandboxConfig, SandboxServer
 from etl_contacts.source.http import ENDPOINT, NEUTRAL_BODY
 from etl_contacts.timestamps import format_ms, to_ms
+from etl_contacts.warehouse.databases import scratch_database
 from etl_contacts.warehouse.embedded import embedded_database_url
 
 INSTALL = "pip install -e '.[bench]'"
@@ -165,28 +163,19 @@ def main() -> None:
         raise SystemExit(f"dlt is not installed; install the peer with: {INSTALL}")
 
     server_url = embedded_database_url(Path(".etl_contacts"), database="postgres")
-    admin = server_url.replace("postgresql+psycopg", "postgresql")
-    name = f"bench_dlt_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = server_url.replace("/postgres?", f"/{name}?")
-
     config = SandboxConfig(contacts=args.contacts, days=args.days, latency_ms=args.latency_ms)
     anchor = config.anchor_time
     first, last = (anchor - timedelta(days=args.days)).date(), (anchor - timedelta(days=1)).date()
-    try:
-        with SandboxServer(config) as sandbox:
-            wait_encoded(sandbox.base_url, time.monotonic() + 600)
-            served = int(sandbox.truth()["requests"])  # type: ignore[call-overload]
-            figures = load_with_dlt(sandbox.base_url, config.token, first, last, url)
-            truth = sandbox.truth()
-            served = int(truth["requests"]) - served  # type: ignore[call-overload]
-            expected = len(truth["contacts"])  # type: ignore[arg-type]
-    finally:
-        if not args.keep:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                conn.execute(drop.format(sql.Identifier(name)))
+    with (
+        scratch_database(server_url, prefix="bench_dlt", keep=args.keep) as url,
+        SandboxServer(config) as sandbox,
+    ):
+        wait_encoded(sandbox.base_url, time.monotonic() + 600)
+        served = int(sandbox.truth()["requests"])  # type: ignore[call-overload]
+        figures = load_with_dlt(sandbox.base_url, config.token, first, last, url)
+        truth = sandbox.truth()
+        served = int(truth["requests"]) - served  # type: ignore[call-overload]
+        expected = len(truth["contacts"])  # type: ignore[arg-type]
 
     seconds, rows = figures["seconds"], int(figures["records"])
     print(

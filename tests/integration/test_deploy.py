@@ -6,15 +6,13 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import psycopg
 import pytest
 import sqlalchemy as sa
-from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from etl_contacts.sandbox import SandboxConfig, SandboxServer
@@ -22,24 +20,20 @@ from etl_contacts.sandbox import SandboxConfig, SandboxServer
 TOKEN = "0badc0de0badc0de0badc0de"
 
 
-def _database(server_url: str, driver: str) -> str:
-    name = f"deploy_{uuid.uuid4().hex[:10]}"
-    admin = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(server_url).set(drivername=driver, database=name)
-    return url.render_as_string(hide_password=False)
-
-
 def test_a_three_day_backfill_runs_through_the_queue(
-    pg_server_url: str, repo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    new_database: Callable[[], str],
+    repo_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(repo_root / "deploy" / "dagster.yaml", home / "dagster.yaml")
-    warehouse_url = _database(pg_server_url, "postgresql+psycopg")
+    warehouse_url = new_database()
+    # dagster-postgres connects through psycopg2
+    instance_url = make_url(new_database()).set(drivername="postgresql+psycopg2")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv("DAGSTER_PG_URL", _database(pg_server_url, "postgresql+psycopg2"))
+    monkeypatch.setenv("DAGSTER_PG_URL", instance_url.render_as_string(hide_password=False))
     monkeypatch.setenv("ETL_CONTACTS_DATABASE_URL", warehouse_url)
     monkeypatch.setenv("ETL_CONTACTS_START_DATE", "2026-01-01")
     monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", TOKEN)

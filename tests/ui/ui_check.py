@@ -19,13 +19,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import requests
 import sqlalchemy as sa
 from playwright.sync_api import sync_playwright
-from psycopg import sql
 
 from etl_contacts.sandbox import DEMO_TOKEN
+from etl_contacts.warehouse.databases import create_database, drop_database
 from etl_contacts.warehouse.embedded import embedded_database_url
 from etl_contacts.warehouse.tables import CONTACT_TABLES
 
@@ -83,10 +82,7 @@ def main() -> None:
     SHOTS.mkdir(exist_ok=True)
     server_url = embedded_database_url(ROOT / ".etl_contacts", database="postgres")
     database = f"ui_check_{uuid.uuid4().hex[:8]}"
-    admin = server_url.replace("postgresql+psycopg", "postgresql")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    warehouse_url = server_url.replace("/postgres?", f"/{database}?")
+    warehouse_url = create_database(server_url, database)
     home = Path(tempfile.mkdtemp(prefix="ui-check-"))
     shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     today = datetime.now(UTC).date()
@@ -168,8 +164,7 @@ def main() -> None:
             process.terminate()
         for process in processes:
             process.wait(timeout=60)
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(database)))
+        drop_database(server_url, database)
 
 
 if __name__ == "__main__":
