@@ -14,6 +14,7 @@ DEFAULT_BASE_URL = "https://api-v7.express-chat.com"
 DEFAULT_SCHEMA = "express_chat"
 DEFAULT_START_DATE = "2024-01-01"
 DEFAULT_ACCOUNT = "default"
+DEFAULT_HOME = ".etl_contacts"
 
 TOKEN_ENV = "EXPRESS_CHAT_API_TOKEN"
 BASE_URL_ENV = "EXPRESS_CHAT_BASE_URL"
@@ -133,7 +134,7 @@ class Settings:
             schema=environ.get(SCHEMA_ENV) or DEFAULT_SCHEMA,
             start_date=start_date,
             timezone=timezone,
-            home=Path(environ.get(HOME_ENV) or ".etl_contacts"),
+            home=Path(environ.get(HOME_ENV) or DEFAULT_HOME),
             accounts=parse_accounts(environ.get(ACCOUNTS_ENV, "")),
         )
 

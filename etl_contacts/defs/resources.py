@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import PrivateAttr
 
-from etl_contacts.settings import DEFAULT_BASE_URL, DEFAULT_SCHEMA
+from etl_contacts.settings import DEFAULT_BASE_URL, DEFAULT_HOME, DEFAULT_SCHEMA
 from etl_contacts.source import ClientConfig
 from etl_contacts.warehouse import Warehouse
 from etl_contacts.warehouse.embedded import database_url_or_embedded
@@ -40,7 +40,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     database_url: str | None = None
     schema_name: str = DEFAULT_SCHEMA
-    home: str = ".etl_contacts"
+    home: str = DEFAULT_HOME
     pii_key: str | None = None
 
     _warehouse: Warehouse | None = PrivateAttr(default=None)
