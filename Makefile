@@ -4,14 +4,16 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# every version the tests passed with, direct and transitive: a fresh clone installs these
+LOCK := requirements.lock
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: install demo dev test lint format bench chaos ui-check
+.PHONY: install demo dev test lint format bench chaos ui-check lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,13 +30,14 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy etl_contacts
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev,bench]'
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/extraction_bench.py
 	$(BIN)/python benchmarks/nightly_bench.py --contacts 200000 1000000
@@ -46,5 +49,12 @@ chaos: $(STAMP)
 # Not part of `make test`: needs Debian's chromium, installed here when missing.
 ui-check: $(STAMP)
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
-	$(BIN)/python -m pip install --quiet -e '.[dev,ui]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev,ui]'
 	$(BIN)/python tests/ui/ui_check.py
+
+# After changing a dependency in pyproject.toml: resolve every extra again (uv, a maintainer's
+# tool, installed here on first use), then run `make test` before committing the new lock.
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet uv==0.13.9
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra ui --extra bench --python-version 3.11 \
+		--custom-compile-command 'make lock' --quiet -o $(LOCK)

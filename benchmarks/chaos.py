@@ -62,7 +62,7 @@ def main() -> None:
         return
     server_url = embedded_database_url(Path(".etl_contacts"), database="postgres")
     blueprint = Warehouse(fresh_database(server_url, None))
-    template = blueprint.engine.url.database
+    template = str(blueprint.engine.url.database)
     blueprint.migrate()
     blueprint.engine.dispose()  # a template database must have no open session
     config = SandboxConfig(contacts=args.contacts, days=DAYS, seed=12, anchor=ANCHOR)

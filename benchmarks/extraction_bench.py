@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from etl_contacts.pipeline.sync import day_windows
 from etl_contacts.sandbox import DEMO_TOKEN, SandboxConfig, SandboxServer
+from etl_contacts.sandbox.config import SORTS
 from etl_contacts.source import ClientConfig, ExtractStats, Window, extract
 from etl_contacts.source.naive import offset_paging
 
@@ -66,12 +67,12 @@ def main() -> None:
     )
     print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for page_size in (7, 20, 100):
-        for sort in ("lastSeenAt", "createdAt", "_id"):
+        for sort in SORTS:
             config = SandboxConfig(
                 contacts=args.contacts,
                 days=args.days,
                 page_size=page_size,
-                sort=sort,  # type: ignore[arg-type]
+                sort=sort,
                 never_active_share=0.02,
             )
             stats, _ = ours(config, 4)

@@ -20,7 +20,7 @@ arguments = context.get_x_argument(as_dictionary=True)
 schema = config.attributes.get("schema") or arguments.get("schema") or DEFAULT_SCHEMA
 
 
-def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
+def _include_name(name: str | None, type_: str, _parent_names: object) -> bool:
     return type_ != "schema" or name == schema
 
 

@@ -156,13 +156,14 @@ def psql() -> None:
 @app.command()
 def demo() -> None:
     """Everything on embedded defaults: sandbox API, embedded Postgres, 30 days through Dagster."""
-    from etl_contacts.cli.demo import run_demo
+    from etl_contacts.cli.demo import NEXT_STEPS, run_demo
     from etl_contacts.cli.progress import shown_on
 
     settings = load_settings()
     with shown_on(console):
         outcome, first, last = run_demo(settings, open_warehouse(settings), console)
     _report(outcome, first, last)
+    console.print(NEXT_STEPS, highlight=False, soft_wrap=True)
 
 
 def _report(outcome: LaunchOutcome, first: date, last: date) -> None:
@@ -179,6 +180,7 @@ def _report(outcome: LaunchOutcome, first: date, last: date) -> None:
     console.print(
         f"loaded {days}: {counts} in {outcome.value('seconds')} s (run {outcome.run_id})",
         highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -28,6 +28,17 @@ from etl_contacts.warehouse import Warehouse, tables
 DEMO_CONTACTS = 20_000
 DEMO_DAYS = 30
 DEMO_SEED = 2024
+# shown as written and run as shown: what a newcomer copies into psql
+ANALYST_QUERY = """SELECT channel, count(*) AS contacts
+FROM {schema}.contacts_current
+GROUP BY channel
+ORDER BY contacts DESC;"""
+NEXT_STEPS = """
+unchanged = received with the same content as the stored row: nothing written, only marked seen.
+next:
+  make dev                      the Dagster UI on http://127.0.0.1:3000 (assets, runs, checks)
+  .venv/bin/etl-contacts psql   a psql session on the warehouse, the query above included
+  .venv/bin/etl-contacts status every account's days, freshness and last runs"""
 
 
 def run_demo(
@@ -58,19 +69,12 @@ def _summary(outcome: LaunchOutcome, warehouse: Warehouse, schema: str, console:
     console.print(rows)
     console.print(f"loaded in {outcome.value('seconds')} s, {outcome.value('requests')} requests")
 
-    contacts = sa.table("contacts", sa.column("channel"), sa.column("deleted_at"), schema=schema)
-    query = (
-        sa.select(contacts.c.channel, sa.func.count().label("contacts"))
-        .where(contacts.c.deleted_at.is_(None))
-        .group_by(contacts.c.channel)
-        .order_by(sa.func.count().desc())
-    )
+    query = ANALYST_QUERY.format(schema=warehouse.engine.dialect.identifier_preparer.quote(schema))
     answer = Table(title="contacts per channel")
     answer.add_column("channel")
     answer.add_column("contacts", justify="right")
     with warehouse.engine.connect() as conn:
-        for channel, count in conn.execute(query):
+        for channel, count in conn.execute(sa.text(query)):
             answer.add_row(str(channel), str(count))
     console.print(answer)
-    sql_text = str(query.compile(compile_kwargs={"literal_binds": True})).replace("\n", "")
-    console.print(f"SQL: {sql_text}", highlight=False, soft_wrap=True)
+    console.print(f"the query, as an analyst writes it:\n{query}", highlight=False)

@@ -115,7 +115,7 @@ def _dagster() -> Finding:
     try:
         with dg.DagsterInstance.get() as instance:
             storage = type(instance.run_storage).__name__
-    except Exception as exc:  # any failure to load the instance is the finding itself
+    except Exception as exc:  # noqa: BLE001 (any failure to load the instance is the finding)
         return Finding(
             False,
             f"Dagster instance: {exc}".splitlines()[0],

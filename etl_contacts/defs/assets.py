@@ -18,6 +18,15 @@ from etl_contacts.settings import (
 from etl_contacts.warehouse.tables import CONTACT_TABLES, metadata
 
 GROUP = "express_chat"
+# who the catalog names for questions about these tables, and how to find them in it
+OWNERS = ["team:data-engineering"]
+
+
+def catalog_tags(account: str, layer: str) -> dict[str, str]:
+    """Tags to filter the catalog by: where the data comes from, which account, which layer."""
+    return {"source": "express_chat", "account": account, "layer": layer}
+
+
 _ONE_DAY = timedelta(days=1)
 
 
@@ -48,13 +57,15 @@ def build_contact_assets(
     """
 
     @dg.multi_asset(
-        name=f"sync_contacts_{account}",
+        name=f"load_contacts_{account}",  # not the job's name: Dagster refuses the clash
         specs=[
             dg.AssetSpec(
                 [*key_prefix, name],
                 description=metadata.tables[f"{DEFAULT_SCHEMA}.{name}"].comment,
                 group_name=GROUP,
                 kinds={"postgres"},
+                owners=OWNERS,
+                tags=catalog_tags(account, "raw"),
             )
             for name in CONTACT_TABLES
         ],

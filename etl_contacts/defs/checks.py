@@ -18,6 +18,7 @@ from etl_contacts.warehouse import Warehouse, quality
 
 MAX_REJECT_RATE = 0.05
 FRESH_WITHIN = timedelta(hours=36)
+# every check is given the run id, also those that ask about the account as a whole
 Check = Callable[[Warehouse, str], dg.AssetCheckResult]
 
 
@@ -28,12 +29,12 @@ def build_checks(
     one step and one connection instead of one per check (Dagster's per-step events were a
     second of a nightly run's five)."""
 
-    def children_have_contacts(warehouse: Warehouse, run_id: str) -> dg.AssetCheckResult:
+    def children_have_contacts(warehouse: Warehouse, _run_id: str) -> dg.AssetCheckResult:
         """Every tag, attribute and segment row belongs to a stored contact."""
         orphans = quality.orphan_children(warehouse, account)
         return dg.AssetCheckResult(passed=orphans == 0, metadata={"orphan_rows": orphans})
 
-    def no_future_timestamps(warehouse: Warehouse, run_id: str) -> dg.AssetCheckResult:
+    def no_future_timestamps(warehouse: Warehouse, _run_id: str) -> dg.AssetCheckResult:
         """No created/updated/last-seen time more than a day ahead of now."""
         count = quality.future_timestamps(warehouse, account)
         return dg.AssetCheckResult(passed=count == 0, metadata={"future_rows": count})
@@ -73,7 +74,7 @@ def build_checks(
             metadata={"holes_repaired": holes},
         )
 
-    def verified_within_budget(warehouse: Warehouse, run_id: str) -> dg.AssetCheckResult:
+    def verified_within_budget(warehouse: Warehouse, _run_id: str) -> dg.AssetCheckResult:
         """Every day since the start date was read completely within the freshness budget plus
         one day (ETL_CONTACTS_REVERIFY_DAYS): no row is further behind the source than that."""
         found = account_staleness(warehouse, account, settings.freshness, settings.timezone)
@@ -96,7 +97,7 @@ def build_checks(
             },
         )
 
-    def freshness(warehouse: Warehouse, run_id: str) -> dg.AssetCheckResult:
+    def freshness(warehouse: Warehouse, _run_id: str) -> dg.AssetCheckResult:
         """A sync of this account succeeded within the last 36 hours."""
         last = quality.last_success(warehouse, account)
         fresh = last is not None and datetime.now(UTC) - last < FRESH_WITHIN

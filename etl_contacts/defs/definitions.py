@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -21,6 +22,11 @@ from etl_contacts.settings import (
     Account,
     Settings,
 )
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
 
 SYNC_JOB = "sync_contacts"
 __all__ = ["build_definitions", "catch_up_range", "contacts_key", "defs", "job_name", "range_tags"]
@@ -44,7 +50,11 @@ def contacts_key(settings: Settings, account: Account) -> dg.AssetKey:
 def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = daily_partitions(settings)
     single = len(settings.accounts) == 1
-    assets, checks, jobs, schedules, resources = [], [], [], [], {}
+    assets: list[dg.AssetsDefinition] = []
+    checks: list[dg.AssetChecksDefinition] = []
+    jobs: list[UnresolvedAssetJobDefinition] = []
+    schedules: list[dg.ScheduleDefinition] = []
+    resources: dict[str, dg.ConfigurableResource] = {}
     for account in settings.accounts:
         api_key = "express_chat" if single else f"express_chat_{account.name}"
         contacts = build_contact_assets(

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import dagster as dg
 import sqlalchemy as sa
 
+from etl_contacts.defs.assets import GROUP, OWNERS, catalog_tags
 from etl_contacts.defs.resources import WarehouseResource
 
 PREVIEW_DAYS = 14
@@ -16,13 +17,16 @@ def build_daily_activity(
     @dg.asset(
         key=[*key_prefix, "contact_daily_activity"],
         deps=[contacts],
-        group_name="express_chat",
+        group_name=GROUP,
         kinds={"postgres"},
+        owners=OWNERS,
+        tags=catalog_tags(account, "analytics"),
         automation_condition=dg.AutomationCondition.eager(),
     )
     def contact_daily_activity(warehouse: WarehouseResource) -> dg.MaterializeResult:
-        """Per day and channel: contacts created and contacts last active (a view, refreshed
-        whenever the contacts change); the materialization shows the last two weeks."""
+        """Per day (the account's time zone) and channel: contacts created and contacts last
+        active. A view, so always current; materialized after every sync so that the catalog
+        shows its row count and the last two weeks."""
         wh = warehouse.warehouse()
         view = sa.table(
             "contact_daily_activity",

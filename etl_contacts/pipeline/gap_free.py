@@ -18,7 +18,7 @@ class GapFree:
     """
 
     def __init__(self, windows: Sequence[Window]) -> None:
-        self._order = {
+        self._order: dict[str, list[Window]] = {
             stream: sorted((w for w in windows if w.field == stream), key=lambda w: w.start)
             for stream in {w.field for w in windows}
         }
@@ -33,7 +33,7 @@ class GapFree:
         while position < len(order) and order[position] in self._done:
             position += 1
         self._next[window.field] = position
-        moved = {}
+        moved: dict[str, datetime] = {}
         for stream in self._order:
             mark = self._watermark(stream)
             if mark is not None and mark != self._reported.get(stream):

@@ -124,6 +124,96 @@ def _few_collections() -> Iterator[None]:
         gc.unfreeze()
 
 
+class _Deletions:
+    """The deletions that each createdAt window read completely proves, and its day verified.
+
+    A contact missing from a completely read window is asked for by its own createdAt
+    millisecond: one the source returns was missed by the read (a hole), and is loaded instead
+    of deleted. One not returned is asked for once more, so that one answer that lost a record
+    cannot delete it.
+    """
+
+    def __init__(
+        self,
+        client: ClientConfig,
+        warehouse: Warehouse,
+        stats: ExtractStats,
+        *,
+        account: str,
+        run_id: str,
+        timezone: str,
+        log: logging.Logger,
+    ) -> None:
+        self._client = client
+        self._warehouse = warehouse
+        self._stats = stats
+        self._account = account
+        self._run_id = run_id
+        self._timezone = timezone
+        self._log = log
+        self._unverified: list[Callable[[], None]] = []
+
+    def verify(self, window: CompletedWindow) -> list[object]:
+        """Mark deleted what the source no longer has, record the day verified (once its holes
+        are loaded too), and return the holes the source still has (loaded with the next batch).
+        """
+        warehouse, account, run_id = self._warehouse, self._account, self._run_id
+        candidates = dict(warehouse.deletion_candidates(account, run_id, window.start, window.end))
+        holes: list[object] = []
+        for _ in range(2):
+            found = self._probe(candidates)
+            holes.extend(found.values())
+            for contact_id in found:
+                candidates.pop(contact_id)
+        deleted = warehouse.mark_deleted(account, run_id, list(candidates)) if candidates else 0
+        verified = partial(
+            warehouse.record_verification,
+            account=account,
+            run_id=run_id,
+            day=window.start.astimezone(ZoneInfo(self._timezone)).date(),
+            start=window.start,
+            end=window.end,
+            deleted=deleted,
+        )
+        if not holes:
+            verified()
+            return []
+        self._unverified.append(verified)  # recorded once the holes are loaded, at the run's end
+        self._stats.add("holes_repaired", len(holes))
+        self._stats.add("records", len(holes))
+        self._log.warning(
+            "%d contacts created %s..%s were missed by the read and are loaded now "
+            "(holes repaired)",
+            len(holes),
+            f"{window.start:%Y-%m-%dT%H:%MZ}",
+            f"{window.end:%Y-%m-%dT%H:%MZ}",
+        )
+        return holes
+
+    def record_verified(self) -> None:
+        """Record the days whose holes were loaded: call once every batch is loaded."""
+        for verified in self._unverified:
+            verified()
+
+    def _probe(self, candidates: dict[str, datetime]) -> dict[str, dict[str, object]]:
+        """The candidates the source returns when asked for their createdAt milliseconds, by id."""
+        if not candidates:
+            return {}
+        moments = sorted(set(candidates.values()))
+        windows = [Window(CREATED_AT, m, m + timedelta(milliseconds=1)) for m in moments]
+        probed = ExtractStats()
+        found = {
+            record["_id"]: record
+            for event in extract(self._client, windows, stats=probed)
+            if isinstance(event, RecordsBatch)
+            for record in event.records
+            if isinstance(record, dict) and record.get("_id") in candidates
+        }
+        for counter in ("requests", "pages"):
+            self._stats.add(counter, probed.get(counter))
+        return found
+
+
 def run_sync(
     *,
     client: ClientConfig,
@@ -148,12 +238,13 @@ def run_sync(
     completed: list[CompletedWindow] = []
     gap_free = GapFree(windows)
     logged = 0.0
-    unverified: list[Callable[[], None]] = []
     pending: deque[tuple[Future[Frames], Split, list[CompletedWindow]]] = deque()
     done = 0
 
-    def stored_hashes(contact_ids: list[str]) -> dict[str, str]:
-        return warehouse.stored_hashes(account, contact_ids)
+    stored_hashes = partial(warehouse.stored_hashes, account)
+    deletions = _Deletions(
+        client, warehouse, stats, account=account, run_id=run_id, timezone=timezone, log=log
+    )
 
     def flush(*, last: bool) -> None:
         """Hand the buffer's changed records to the normalizer and load what it finished,
@@ -175,66 +266,7 @@ def run_sync(
             loaded.update(asdict(counts))
             for window in windows_done:
                 if window.stream == CREATED_AT:
-                    buffer.extend(verify(window))
-
-    def verify(window: CompletedWindow) -> list[object]:
-        """Mark deleted what the source no longer has, record the day verified (once its holes
-        are loaded too), and return the holes the source still has (loaded with the next batch).
-
-        A contact missing from a completely read window is asked for by its own createdAt
-        millisecond: one the source returns was missed by the read (a hole), and is loaded
-        instead of deleted. One not returned is asked for once more, so that one answer that
-        lost a record cannot delete it.
-        """
-        candidates = dict(warehouse.deletion_candidates(account, run_id, window.start, window.end))
-        holes: list[object] = []
-        for _ in range(2):
-            found = probe(candidates)
-            holes.extend(found)
-            for record in found:
-                candidates.pop(record["_id"])
-        deleted = warehouse.mark_deleted(account, run_id, list(candidates)) if candidates else 0
-        verified = partial(
-            warehouse.record_verification,
-            account=account,
-            run_id=run_id,
-            day=window.start.astimezone(ZoneInfo(timezone)).date(),
-            start=window.start,
-            end=window.end,
-            deleted=deleted,
-        )
-        if not holes:
-            verified()
-            return []
-        unverified.append(verified)  # recorded once the holes are loaded, at the end of the run
-        stats.add("holes_repaired", len(holes))
-        stats.add("records", len(holes))
-        log.warning(
-            "%d contacts created %s..%s were missed by the read and are loaded now "
-            "(holes repaired)",
-            len(holes),
-            f"{window.start:%Y-%m-%dT%H:%MZ}",
-            f"{window.end:%Y-%m-%dT%H:%MZ}",
-        )
-        return holes
-
-    def probe(candidates: dict[str, datetime]) -> list[dict[str, object]]:
-        """The candidates the source returns when asked for their createdAt milliseconds."""
-        if not candidates:
-            return []
-        moments = sorted(set(candidates.values()))
-        windows = [Window(CREATED_AT, m, m + timedelta(milliseconds=1)) for m in moments]
-        probed = ExtractStats()
-        found = {
-            record["_id"]: record
-            for event in extract(client, windows, stats=probed)
-            if isinstance(event, RecordsBatch)
-            for record in event.records
-            if isinstance(record, dict) and record.get("_id") in candidates
-        }
-        for counter in ("requests", "pages"):
-            stats.add(counter, probed.get(counter))
-        return list(found.values())
+                    buffer.extend(deletions.verify(window))
 
     with (
         warehouse.account_lock(account),
@@ -246,6 +278,7 @@ def run_sync(
             account=account,
             started_at=datetime.now(ZoneInfo("UTC")),
             windows=[_describe(w) for w in windows],
+            timezone=timezone,
         )
         try:
             for event in extract(client, windows, stats=stats):
@@ -279,8 +312,7 @@ def run_sync(
             flush(last=True)
             if buffer:  # holes found by the last windows' deletion proofs
                 flush(last=True)
-            for verified in unverified:
-                verified()
+            deletions.record_verified()
         except BaseException as exc:
             warehouse.finish_run(
                 run_id=run_id, status="failed", stats=stats.as_dict(), error=_one_line(exc)

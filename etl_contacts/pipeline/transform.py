@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 import orjson
 import pandas as pd
@@ -101,9 +102,9 @@ def _contact(
     phone = _phone(contact.get("phone"))
     ordered = _dict(item.get("hasOrdered"))
     children = _Children(
-        tags=sorted({_text(t) for t in _list(details.get("tags")) if _text(t)}),
+        tags=_texts(details.get("tags")),
         attributes=_attributes(details.get("attributes")),
-        segments=sorted({_text(s) for s in _list(item.get("segments")) if _text(s)}),
+        segments=_texts(item.get("segments")),
     )
     name = _text(details.get("userProvidedName"))
     status = _text(item.get("status"))
@@ -172,6 +173,10 @@ def _json(value: object) -> bytes:
         raise Rejected("unserializable", f"the record cannot be stored as JSON ({exc})") from None
 
 
+@overload
+def _without_nul(value: dict[str, object]) -> dict[str, object]: ...
+@overload
+def _without_nul(value: object) -> object: ...
 def _without_nul(value: object) -> object:
     if isinstance(value, str):
         return value.replace("\x00", "")
@@ -208,6 +213,11 @@ def _text(value: object) -> str | None:
     if isinstance(value, bool) or value is None or isinstance(value, dict | list):
         return None
     return str(value)
+
+
+def _texts(value: object) -> list[str]:
+    """Distinct texts of a list, sorted: a tag given twice is one row of the child table."""
+    return sorted({text for text in map(_text, _list(value)) if text})
 
 
 def _flag(value: object) -> bool | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from typer.models import OptionInfo
@@ -21,6 +21,8 @@ from etl_contacts.sandbox.config import preset as apply_preset
 from etl_contacts.sandbox.server import SandboxServer
 
 app = typer.Typer(no_args_is_help=True)
+
+Choice = TypeVar("Choice", bound=str)
 
 
 def _preset_default(help_text: str) -> OptionInfo:
@@ -85,23 +87,10 @@ def serve(
 
     Rates and latencies default to the preset's; given ones override it.
     """
-    for name, value, allowed in (
-        ("--preset", preset, PRESETS),
-        ("--sort", sort, SORTS),
-        ("--ends-at", ends_at, ("inclusive", "exclusive")),
-        ("--nulls", nulls, ("last", "first")),
-    ):
-        if value not in allowed:
-            raise typer.BadParameter(f"use one of {', '.join(allowed)}", param_hint=name)
-    overrides = {
-        "activity_rate": activity_rate,
-        "agent_change_rate": agent_change_rate,
-        "create_rate": create_rate,
-        "delete_rate": delete_rate,
-        "latency_ms": latency_ms,
-        "jitter_ms": jitter_ms,
-        "slow_seconds": slow_seconds,
-    }
+    preset_name = _choice(preset, PRESETS, "--preset")
+    sort_field = _choice(sort, SORTS, "--sort")
+    ends_inclusive = _choice(ends_at, ("inclusive", "exclusive"), "--ends-at") == "inclusive"
+    nulls_first = _choice(nulls, ("last", "first"), "--nulls") == "first"
     try:
         base = SandboxConfig(
             contacts=contacts,
@@ -110,16 +99,24 @@ def serve(
             token=token,
             anchor=_day(anchor) if anchor else None,
             page_size=page_size,
-            sort=sort,  # type: ignore[arg-type]
-            ends_at_inclusive=ends_at == "inclusive",
+            sort=sort_field,
+            ends_at_inclusive=ends_inclusive,
             never_active_share=never_active_share,
-            nulls_first=nulls == "first",
+            nulls_first=nulls_first,
             clock_offset_ms=clock_offset_ms,
         )
-        config = apply_preset(preset, base)  # type: ignore[arg-type]
-        faults = {**config.faults, **dict(_fault(item) for item in fault or [])}
-        given = {name: value for name, value in overrides.items() if value is not None}
-        config = replace(config, faults=faults, **given)
+        config = apply_preset(preset_name, base)
+        config = replace(
+            config,
+            faults={**config.faults, **dict(_fault(item) for item in fault or [])},
+            activity_rate=_or(activity_rate, config.activity_rate),
+            agent_change_rate=_or(agent_change_rate, config.agent_change_rate),
+            create_rate=_or(create_rate, config.create_rate),
+            delete_rate=_or(delete_rate, config.delete_rate),
+            latency_ms=_or(latency_ms, config.latency_ms),
+            jitter_ms=_or(jitter_ms, config.jitter_ms),
+            slow_seconds=_or(slow_seconds, config.slow_seconds),
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     # listening only once every contact is encoded: the first client is served at full speed
@@ -130,6 +127,19 @@ def serve(
         server.serve_forever()
     except KeyboardInterrupt:
         server.close()
+
+
+def _choice(value: str, allowed: tuple[Choice, ...], option: str) -> Choice:
+    """`value` as one of `allowed`: typer reads these options as plain strings."""
+    for choice in allowed:
+        if value == choice:
+            return choice
+    raise typer.BadParameter(f"use one of {', '.join(allowed)}", param_hint=option)
+
+
+def _or(given: float | None, default: float) -> float:
+    """A rate or delay given on the command line, else the preset's."""
+    return default if given is None else given
 
 
 def _day(text: str) -> datetime:

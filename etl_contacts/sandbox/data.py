@@ -48,5 +48,8 @@ def render(
 ) -> dict[str, object]:
     """One contact's record, computed alone (tests use it as a realistic record)."""
     rows = Traits.generate(seed, index, index + 1)
-    values = [np.array([v], dtype=np.int64) for v in (index, created_ms, last_seen_ms, updated_ms)]
-    return renderer(seed).records(rows, *values, np.array([status]))[0]
+    indexes, created, last_seen, updated = (
+        np.array([v], dtype=np.int64) for v in (index, created_ms, last_seen_ms, updated_ms)
+    )
+    statuses = np.array([status])
+    return renderer(seed).records(rows, indexes, created, last_seen, updated, statuses)[0]

@@ -49,7 +49,7 @@ def email(script: int, first: int, last: int, form: int, index: int) -> str | No
     return {2: f" {local}@{domain.upper()} ", 5: "", 6: f"{local}@"}[form]
 
 
-def phone(form: int, digits: int, prefix: str, junk: str) -> dict[str, object] | None:
+def phone(form: int, digits: int, prefix: str, junk: str) -> dict[str, str | None] | None:
     number = f"{digits:010d}"
     if form == 0:
         return {"number": number, "prefix": prefix}

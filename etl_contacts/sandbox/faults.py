@@ -140,8 +140,8 @@ BREAKERS: tuple[Breaker, ...] = (
     _with("profile", {"userDetails": {"attributes": {"key": "not", "value": "a list"}}}),
     _with("lastMessage", _nested(100)),
     _with("websiteVisits", "many"),
-    lambda record, serial: f"not an object {serial}",
-    lambda record, serial: [serial, "list item"],
-    lambda record, serial: serial,
-    lambda record, serial: None,
+    lambda _record, serial: f"not an object {serial}",
+    lambda _record, serial: [serial, "list item"],
+    lambda _record, serial: serial,
+    lambda _record, _serial: None,
 )

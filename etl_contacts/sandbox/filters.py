@@ -166,4 +166,4 @@ class Matcher:
             built = haystacks(self._seed, traits.take(missing), missing)
             for index, text in zip(missing.tolist(), built, strict=True):
                 self._texts[index] = text
-        return [self._texts[i] for i in wanted]  # type: ignore[misc]
+        return [self._texts[i] for i in wanted]

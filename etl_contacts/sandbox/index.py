@@ -9,6 +9,8 @@ sorts a missing or null value descending), and in no range, as MongoDB's $gte/$l
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 Bounds = tuple[int | None, int | None]
@@ -28,7 +30,7 @@ class TimeIndex:
         low, high = bounds
         low = NEVER + 1 if low is None else max(low, NEVER + 1)
         start = int(np.searchsorted(self.values, low, side="left"))
-        side = "right" if ends_inclusive else "left"
+        side: Literal["left", "right"] = "right" if ends_inclusive else "left"
         stop = len(self.values) if high is None else int(np.searchsorted(self.values, high, side))
         return start, max(start, stop)
 

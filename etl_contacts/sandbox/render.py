@@ -165,9 +165,18 @@ class Renderer:
             return bytes(memoryview(orjson.dumps(record)))
         return text.encode()
 
-    def records(self, *columns: object) -> list[dict[str, object]]:
+    def records(
+        self,
+        rows: Traits,
+        indexes: np.ndarray,
+        created: np.ndarray,
+        last_seen: np.ndarray,
+        updated: np.ndarray,
+        status: np.ndarray,
+    ) -> list[dict[str, object]]:
         """Records as dicts (for the truth and for tests); same arguments as `encode`."""
-        return [orjson.loads(b) for b in self.encode(*columns)]  # type: ignore[arg-type]
+        encoded = self.encode(rows, indexes, created, last_seen, updated, status)
+        return [orjson.loads(b) for b in encoded]
 
 
 def _drop(

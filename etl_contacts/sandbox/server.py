@@ -15,6 +15,7 @@ import ssl
 import threading
 import time
 from types import TracebackType
+from typing import Any
 
 import orjson
 
@@ -98,8 +99,9 @@ class SandboxServer:
         self._server.close_connections()
         self._store.close()
 
-    def truth(self) -> dict[str, object]:
-        """Every live contact as it stands now, deletions, malformed records, counts."""
+    def truth(self) -> dict[str, Any]:
+        """Every live contact as it stands now, deletions, malformed records, counts: a JSON
+        document, each value as JSON has it."""
         return orjson.loads(self.truth_json())
 
     def truth_json(self) -> bytes:

@@ -248,7 +248,7 @@ class ContactStore:
         missing = [i for i in indexes.tolist() if self._json[i] is None]
         if missing:
             self._render(np.array(missing, dtype=np.int64))
-        return [self._json[i] for i in indexes.tolist()]  # type: ignore[misc]
+        return [self._json[i] for i in indexes.tolist()]
 
     def _render(self, indexes: np.ndarray) -> None:
         encoded = self._renderer.encode(

@@ -144,6 +144,7 @@ class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    server_address: tuple[str, int]  # what getsockname gives for an AF_INET socket
 
     def __init__(
         self, address: tuple[str, int], respond: Responder, clock: Clock = time.time
@@ -154,7 +155,7 @@ class Server(socketserver.ThreadingTCPServer):
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
 
-    def handle_error(self, request: object, client_address: object) -> None:
+    def handle_error(self, _request: object, client_address: object) -> None:
         logger.exception("sandbox: failed to answer %s", client_address)
 
     def close_connections(self) -> None:

@@ -17,7 +17,7 @@ from etl_contacts.source.http import ApiClient
 from etl_contacts.source.learned import Learned
 from etl_contacts.source.models import ClientConfig, Event, RecordsBatch, Window, WindowDone
 from etl_contacts.source.stats import ExtractStats
-from etl_contacts.source.windows import WindowFetcher
+from etl_contacts.source.windows import Fetch, WindowFetcher
 
 # Records waiting for the consumer, at most: enough to keep fetching while the consumer loads a
 # batch of thousands (with 20-record pages, a bound of 2,500 records left the fetchers idle and
@@ -81,27 +81,12 @@ def extract(
             raise _StoppedError
         return api.fetch(filters, page)
 
-    def work(window: Window) -> None:
-        try:
-            for batch in WindowFetcher(fetch, window, learned, stats).batches():
-                events.put(RecordsBatch(window, batch))
-            stats.add("windows")
-            events.put(WindowDone(window))
-        except _StoppedError:
-            return
-        except AuthError as exc:
-            events.put(exc)
-        except SourceError as exc:
-            events.put(ExtractionFailed(window, str(exc)))
-        except Exception as exc:  # handed to the consumer, who re-raises it
-            events.put(exc)
-
     pool = ThreadPoolExecutor(
         max_workers=max(1, config.max_concurrency), thread_name_prefix="fetch"
     )
     try:
         for window in windows:
-            pool.submit(work, window)
+            pool.submit(_work, window, fetch, learned, stats, events)
         remaining = len(windows)
         while remaining:
             event = events.get()
@@ -116,3 +101,22 @@ def extract(
         api.close()
         if learned.ranges_combined is not None:
             stats.add("ranges_combined", int(learned.ranges_combined))
+
+
+def _work(
+    window: Window, fetch: Fetch, learned: Learned, stats: ExtractStats, events: _Backlog
+) -> None:
+    """Fetch one window on a worker thread; however it ends, the consumer hears of it."""
+    try:
+        for batch in WindowFetcher(fetch, window, learned, stats).batches():
+            events.put(RecordsBatch(window, batch))
+        stats.add("windows")
+        events.put(WindowDone(window))
+    except _StoppedError:
+        return
+    except AuthError as exc:
+        events.put(exc)
+    except SourceError as exc:
+        events.put(ExtractionFailed(window, str(exc)))
+    except Exception as exc:  # noqa: BLE001 (every failure goes to the consumer, who re-raises it)
+        events.put(exc)

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from email.utils import parsedate_to_datetime
 
 import orjson
@@ -165,8 +165,8 @@ class ApiClient:
         environment = requests.Session().merge_environment_settings(
             self._url, {}, None, config.ca_bundle or True, None
         )
-        self._proxies: dict[str, str] = environment["proxies"]
-        self._verify: str | bool = environment["verify"]
+        self._proxies: MutableMapping[str, str] = environment["proxies"]
+        self._verify: bool | str | None = environment["verify"]
 
     def fetch(self, filters: dict[str, object], page: int) -> list[object]:
         """The items of one page, retried as the policy says; raises AuthError at once."""

@@ -410,7 +410,7 @@ class WindowFetcher:
         order of their own (often creation), which says nothing of the server's sort.
         """
         active = [r for r in items if isinstance(r, dict) and not _never_active(r)]
-        candidates = []
+        candidates: list[Order] = []
         for name in WINDOW_FIELDS:
             values = [v for v in (_value(r, name) for r in active) if v is not None]
             if len(set(values)) >= 3:

@@ -18,14 +18,22 @@ DRIVER = "postgresql+psycopg"
 logger = logging.getLogger(__name__)
 
 
+def rebuilt_url(
+    url: URL, *, drivername: str, database: str | None = None, password: str | None = None
+) -> URL:
+    """`url` on another driver (and database), with `password` or none: `URL.set` reads None as
+    "unchanged", so it cannot remove a password."""
+    return URL.create(
+        drivername, url.username, password, url.host, url.port, database or url.database, url.query
+    )
+
+
 def database_url(server_url: str, name: str) -> str:
     """The SQLAlchemy URL of database `name` on the server `server_url` points at."""
     url = make_url(server_url)
-    # rebuilt, not `set()`: the embedded server's URI carries an empty password (`postgres:@`),
-    # which `set(password=None)` would keep
-    return URL.create(
-        DRIVER, url.username, url.password or None, url.host, url.port, name, url.query
-    ).render_as_string(hide_password=False)
+    # the embedded server's URI carries an empty password (`postgres:@`): none at all
+    rebuilt = rebuilt_url(url, drivername=DRIVER, database=name, password=url.password or None)
+    return rebuilt.render_as_string(hide_password=False)
 
 
 def create_database(

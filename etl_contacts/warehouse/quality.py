@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeVar
 
 import sqlalchemy as sa
 
 from etl_contacts.warehouse import tables
 from etl_contacts.warehouse.warehouse import Warehouse
+
+T = TypeVar("T")
 
 
 def orphan_children(warehouse: Warehouse, account: str) -> int:
@@ -19,11 +22,8 @@ def orphan_children(warehouse: Warehouse, account: str) -> int:
         missing = ~sa.exists().where(
             c.c.account == child.c.account, c.c.contact_id == child.c.contact_id
         )
-        orphans += int(
-            _scalar(
-                warehouse, sa.select(sa.func.count()).where(child.c.account == account, missing)
-            )
-            or 0
+        orphans += _count(
+            warehouse, sa.select(sa.func.count()).where(child.c.account == account, missing)
         )
     return orphans
 
@@ -31,7 +31,7 @@ def orphan_children(warehouse: Warehouse, account: str) -> int:
 def future_timestamps(warehouse: Warehouse, account: str) -> int:
     c = tables.contacts
     horizon = sa.func.now() + sa.text("interval '1 day'")
-    return _scalar(
+    return _count(
         warehouse,
         sa.select(sa.func.count()).where(
             c.c.account == account,
@@ -80,6 +80,11 @@ def ranges_combined(warehouse: Warehouse, account: str) -> bool | None:
     return None if found is None else bool(found)
 
 
-def _scalar(warehouse: Warehouse, query: sa.Select) -> object:
+def _scalar(warehouse: Warehouse, query: sa.Select[T]) -> T | None:
     with warehouse.engine.connect() as conn:
-        return conn.execute(query).scalar()
+        return conn.scalar(query)
+
+
+def _count(warehouse: Warehouse, query: sa.Select[int]) -> int:
+    """A COUNT's answer, never NULL; `scalar` is typed for queries that may return no row."""
+    return _scalar(warehouse, query) or 0

@@ -187,6 +187,11 @@ sync_runs = sa.Table(
     ),
     sa.Column("extract_stats", JSONB, comment="All extraction counters, retries by cause"),
     sa.Column("error", sa.Text, comment="Cause of failure, one line"),
+    sa.Column(
+        "timezone",
+        sa.Text,
+        comment="ETL_CONTACTS_TIMEZONE of the run: the zone of its days (NULL: before 0005)",
+    ),
     sa.PrimaryKeyConstraint("run_id"),
     comment="One row per sync run: counters, duration, status",
 )

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import orjson
+import psycopg
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -40,6 +41,14 @@ def sqlalchemy_url(url: str) -> sa.URL:
     if parsed.get_backend_name() != "postgresql":
         raise ValueError(f"{parsed.drivername!r} is not a PostgreSQL URL")
     return parsed.set(drivername="postgresql+psycopg")
+
+
+def _psycopg(conn: sa.Connection) -> psycopg.Connection:
+    """The psycopg connection under SQLAlchemy's, for the loader's COPY and SQL."""
+    driver = conn.connection.driver_connection
+    # the engine always drives psycopg 3 (`sqlalchemy_url`), and a connection in use has one
+    assert isinstance(driver, psycopg.Connection), f"not a psycopg connection: {driver!r}"
+    return driver
 
 
 class Warehouse:
@@ -77,8 +86,15 @@ class Warehouse:
         return zlib.crc32(f"etl_contacts:{self.schema}:{name}".encode())
 
     def begin_run(
-        self, *, run_id: str, account: str, started_at: datetime, windows: Sequence[str]
+        self,
+        *,
+        run_id: str,
+        account: str,
+        started_at: datetime,
+        windows: Sequence[str],
+        timezone: str = "UTC",
     ) -> None:
+        """Record the run as running; its time zone is the one the daily views group by."""
         runs = tables.sync_runs
         with self.engine.begin() as conn:
             conn.execute(tables.sync_seen.delete().where(tables.sync_seen.c.account == account))
@@ -88,11 +104,17 @@ class Warehouse:
                 status="running",
                 windows=list(windows),
                 started_at=started_at,
+                timezone=timezone,
             )
             conn.execute(
                 statement.on_conflict_do_update(
                     index_elements=[runs.c.run_id],
-                    set_={"status": "running", "started_at": started_at, "error": None},
+                    set_={
+                        "status": "running",
+                        "started_at": started_at,
+                        "error": None,
+                        "timezone": timezone,
+                    },
                 )
             )
 
@@ -112,7 +134,7 @@ class Warehouse:
         deleted here: see `deletion_candidates` and `mark_deleted`.
         """
         with self.engine.begin() as conn:
-            driver = conn.connection.driver_connection
+            driver = _psycopg(conn)
             return self._loader.load(
                 driver,
                 frames,
@@ -125,7 +147,7 @@ class Warehouse:
     def stored_hashes(self, account: str, contact_ids: Sequence[str]) -> dict[str, str]:
         """Content hashes of those contacts as stored (deleted ones left out)."""
         with self.engine.connect() as conn:
-            driver = conn.connection.driver_connection
+            driver = _psycopg(conn)
             return self._loader.stored_hashes(driver, account, contact_ids)
 
     def deletion_candidates(
@@ -137,7 +159,7 @@ class Warehouse:
         the source can tell which, so nothing is deleted here. Ask before `finish_run`, which
         forgets what the run received."""
         with self.engine.connect() as conn:
-            driver = conn.connection.driver_connection
+            driver = _psycopg(conn)
             return self._loader.deletion_candidates(driver, account, run_id, start, end)
 
     def mark_deleted(self, account: str, run_id: str, contact_ids: Sequence[str]) -> int:
@@ -146,7 +168,7 @@ class Warehouse:
         received since it was a candidate, or already marked, is left alone. Returns how many
         were marked. One that comes back later is made live again by `load`."""
         with self.engine.begin() as conn:
-            driver = conn.connection.driver_connection
+            driver = _psycopg(conn)
             return self._loader.mark_deleted(driver, account, run_id, contact_ids)
 
     def record_verification(

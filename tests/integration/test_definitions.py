@@ -104,7 +104,7 @@ def test_a_run_reports_metadata_and_passes_its_checks(env: Settings) -> None:
     assert counts["received"] == sum(counts[key] for key in terms)
     contacts = next(
         m
-        for m in result.asset_materializations_for_node("sync_contacts_default")
+        for m in result.asset_materializations_for_node("load_contacts_default")
         if m.asset_key == dg.AssetKey("contacts")
     )
     meta = contacts.metadata

@@ -46,7 +46,7 @@ def _materialize(
 
 
 def _metadata(result: dg.ExecuteInProcessResult, table: str) -> dict[str, object]:
-    for materialization in result.asset_materializations_for_node("sync_contacts_default"):
+    for materialization in result.asset_materializations_for_node("load_contacts_default"):
         if materialization.asset_key == dg.AssetKey(table):
             return {k: v.value for k, v in materialization.metadata.items()}
     raise AssertionError(f"no materialization of {table}")
