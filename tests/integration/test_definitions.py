@@ -181,9 +181,7 @@ def _assert_catch_up(schedule: dg.ScheduleDefinition, instance: dg.DagsterInstan
     assert healed.tags["dagster/asset_partition_range_start"] == yesterday.isoformat()
 
 
-def test_several_accounts_get_their_own_assets_jobs_and_pools(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_several_accounts_get_their_own_assets_jobs_and_pools() -> None:
     settings = Settings.from_env({"ETL_CONTACTS_ACCOUNTS": "acme=ACME_TOKEN,beta=BETA_TOKEN"})
     defs = build_definitions(settings)
     assert defs.resolve_job_def("sync_contacts_acme").partitions_def is not None
