@@ -49,8 +49,9 @@ def test_sync_loads_the_days_and_status_shows_the_run(
     assert f"{history - 1} of {history} days never verified" in " ".join(status.output.split())
 
 
+@pytest.mark.usefixtures("cli")  # the sandbox and the environment; the command runs apart
 def test_on_a_terminal_sync_draws_a_bar_with_rate_and_time_left(
-    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", TOKEN)
     monkeypatch.setenv("COLUMNS", "160")
@@ -79,7 +80,9 @@ def test_on_a_terminal_sync_draws_a_bar_with_rate_and_time_left(
     assert process.wait(timeout=120) == 0, output.decode(errors="replace")
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode(errors="replace"))  # colours
     # three createdAt windows, one for the contacts active in those days but created before
-    assert "4/4 windows" in text and "contacts/s" in text and "left" in text
+    assert "4/4 windows" in text
+    assert "contacts/s" in text
+    assert "left" in text
     assert "window 4/4 fetched" not in text, "a bar on a terminal, not the plain lines"
     assert f"loaded {first}..{last}:" in text
 
@@ -108,9 +111,11 @@ def test_doctor_names_each_problem_with_its_fix(
     assert cli.invoke(app, ["sync", "--start", day, "--end", day]).exit_code == 0
     good = cli.invoke(app, ["doctor"])
     assert good.exit_code == 0, good.output
-    assert "accepts the token" in good.output and "newest migration" in good.output
+    assert "accepts the token" in good.output
+    assert "newest migration" in good.output
     assert "the server ANDs lastSeenAt and createdAt ranges" in " ".join(good.output.split())
     monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", "f" * 24)
     bad = cli.invoke(app, ["doctor"])
     assert bad.exit_code == 1
-    assert "rejected the token" in bad.output and "fix: check EXPRESS_CHAT_API_TOKEN" in bad.output
+    assert "rejected the token" in bad.output
+    assert "fix: check EXPRESS_CHAT_API_TOKEN" in bad.output

@@ -106,13 +106,15 @@ def test_rejects_keep_the_whole_record_and_nul_bytes_do_not_reject(warehouse: Wa
     nul = contact(6)
     nul["profile"]["userDetails"]["userProvidedName"] = "N\x00UL"  # type: ignore[index]
     counts = load(warehouse, [nul, {"no": "id"}, "junk", {**contact(7), "createdAt": "never"}])
-    assert counts["inserted"] == 1 and counts["rejected"] == 3
+    assert counts["inserted"] == 1
+    assert counts["rejected"] == 3
     assert rows(warehouse, "SELECT name FROM express_chat.contacts")[0][0] == "NUL"
     rejects = rows(
         warehouse, "SELECT reason, record, run_id FROM express_chat.contact_rejects ORDER BY id"
     )
     assert [r[0] for r in rejects] == ["missing_id", "not_an_object", "unparseable_date"]
-    assert rejects[1][1] == "junk" and rejects[0][2] == RUN
+    assert rejects[1][1] == "junk"
+    assert rejects[0][2] == RUN
 
 
 def test_a_completed_window_moves_its_watermarks_and_deletes_nothing(
@@ -155,14 +157,18 @@ def test_pii_mode(warehouse: Warehouse) -> None:
     email, domain, phone, raw = rows(
         warehouse, "SELECT email, email_domain, phone_e164, raw::text FROM express_chat.contacts"
     )[0]
-    assert len(email) == 64 and len(phone) == 64 and domain == "example.com"
-    assert "Secret" not in raw and "9876543210" not in raw
+    assert len(email) == 64
+    assert len(phone) == 64
+    assert domain == "example.com"
+    assert "Secret" not in raw
+    assert "9876543210" not in raw
     # a new email alone is a change, though `raw` (without it) stays the same
     record["profile"]["userDetails"]["contact"]["email"] = "new@example.com"  # type: ignore[index]
     counts = warehouse.load(normalize([record], account="a", pii_key=b"k"), run_id=RUN, account="a")
     assert counts.updated == 1
     (new_email,) = rows(warehouse, "SELECT email FROM express_chat.contacts")[0]
-    assert new_email != email and len(new_email) == 64
+    assert new_email != email
+    assert len(new_email) == 64
 
 
 def test_a_hostile_schema_name_is_only_a_name(database_url: str) -> None:
