@@ -30,7 +30,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy etl_contacts
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -53,8 +53,10 @@ ui-check: $(STAMP)
 	$(BIN)/python tests/ui/ui_check.py
 
 # After changing a dependency in pyproject.toml: resolve every extra again (uv, a maintainer's
-# tool, installed here on first use), then run `make test` before committing the new lock.
-lock: $(STAMP)
+# tool, installed here on first use), then run `make test` before committing the new lock. Not
+# through $(STAMP): installing with the old lock would refuse the new pin before this could run.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv==0.13.9
 	$(BIN)/uv pip compile pyproject.toml --extra dev --extra ui --extra bench --python-version 3.11 \
 		--custom-compile-command 'make lock' --quiet -o $(LOCK)

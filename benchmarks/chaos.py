@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from etl_contacts.pipeline.sync import day_windows, run_sync
 from etl_contacts.sandbox import DEMO_TOKEN, SandboxConfig, SandboxServer
-from etl_contacts.source import ClientConfig
+from etl_contacts.source import ClientConfig, Window
 from etl_contacts.warehouse import Warehouse
 from etl_contacts.warehouse.databases import create_database, drop_database
 from etl_contacts.warehouse.embedded import embedded_database_url
@@ -34,7 +34,7 @@ DAYS = 20
 ANCHOR = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def windows() -> list:
+def windows() -> list[Window]:
     return day_windows(
         (ANCHOR - timedelta(days=DAYS)).date(), (ANCHOR - timedelta(days=1)).date(), "UTC"
     )
@@ -49,6 +49,13 @@ def sync(url: str, base_url: str, run_id: str) -> None:
 
 def fresh_database(server_url: str, template: str | None) -> str:
     return create_database(server_url, f"chaos_{uuid.uuid4().hex[:10]}", template=template)
+
+
+def database_name(url: str) -> str:
+    """The database of a URL `fresh_database` made: it always names one."""
+    name = sa.make_url(url).database
+    assert name, url
+    return name
 
 
 def main() -> None:
@@ -74,7 +81,7 @@ def main() -> None:
         clean = fresh_database(server_url, template)
         sync(clean, sandbox.base_url, "clean")
         clean_seconds = time.monotonic() - started
-        drop_database(server_url, sa.make_url(clean).database)
+        drop_database(server_url, database_name(clean))
         for round_number in range(args.kills):
             url = fresh_database(server_url, template)
             command = [sys.executable, __file__, "--worker", url, sandbox.base_url, "killed"]
@@ -108,9 +115,9 @@ def main() -> None:
                         "SELECT count(*) - count(DISTINCT (contact_id, tag)) "
                         "FROM express_chat.contact_tags"
                     )
-                ).scalar()
+                ).scalar_one()
             engine.dispose()
-            drop_database(server_url, sa.make_url(url).database)
+            drop_database(server_url, database_name(url))
             lost += len(expected - set(ids))
             doubled += len(ids) - len(set(ids)) + int(tags)
             print(f"round {round_number + 1}: killed, rerun: {len(set(ids))} contacts", flush=True)

@@ -139,6 +139,7 @@ def load_with_dlt(
             rows = client.execute_sql(
                 f"SELECT count(*) FROM {client.make_qualified_table_name(TABLE)}"
             )
+        assert rows, "a count is one row"
     return {"seconds": seconds, "records": float(rows[0][0]), "requests": float(requests)}
 
 

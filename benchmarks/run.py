@@ -151,7 +151,8 @@ def load_floor(base_url: str, url: str, stats: ExtractStats) -> dict[str, float]
     """The batches a sync would load, fetched and normalized to disk before the clock starts,
     then loaded one at a time: the warehouse's own speed, memory bounded by one batch."""
     with tempfile.TemporaryDirectory() as folder:
-        paths, buffer = [], []
+        paths: list[Path] = []
+        buffer: list[object] = []
 
         def spill() -> None:
             paths.append(Path(folder, f"{len(paths)}.pickle"))
@@ -190,6 +191,7 @@ def naive(base_url: str, url: str, stats: ExtractStats) -> dict[str, float]:
         frame.astype(str).to_sql("naive_stage", engine, if_exists="replace", index=False)
         with engine.begin() as conn:
             for record in records:
+                assert isinstance(record, dict), record  # a calm sandbox serves only objects
                 conn.execute(
                     sa.text(
                         "INSERT INTO naive (id, doc) VALUES (:id, CAST(:doc AS jsonb)) "

@@ -119,7 +119,7 @@ def serve_ready_page(port: int) -> None:
     Server(("127.0.0.1", port), respond).serve_forever()
 
 
-def start(command: list[str], port: int) -> subprocess.Popen:
+def start(command: list[str], port: int) -> subprocess.Popen[bytes]:
     server = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     wait_ready(port, time.monotonic() + 600)
     return server

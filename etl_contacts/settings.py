@@ -119,6 +119,14 @@ class Settings:
             raise ConfigError(
                 f"{TIMEZONE_ENV}={timezone!r} is not a time zone; use an IANA name (Europe/Berlin)"
             ) from exc
+        if timezone != "UTC" and "/" not in timezone:
+            # CET, EET, MET, WET, EST5EDT...: Python reads the zone with its summer time,
+            # PostgreSQL (the views' days) as a fixed abbreviation; an Area/City name is one
+            # zone to both
+            raise ConfigError(
+                f"{TIMEZONE_ENV}={timezone!r} is ambiguous (PostgreSQL reads it as a fixed "
+                "offset); use an Area/City name (Europe/Berlin) or UTC"
+            )
         raw_start = environ.get(START_DATE_ENV) or DEFAULT_START_DATE
         try:
             start_date = date.fromisoformat(raw_start)

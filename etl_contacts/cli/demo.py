@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from rich.console import Console
@@ -45,7 +46,8 @@ def run_demo(
     settings: Settings, warehouse: Warehouse, console: Console
 ) -> tuple[LaunchOutcome, date, date]:
     """Serve a sandbox, load its 30 days in one Dagster run, and show what an analyst sees."""
-    today = datetime.now(UTC).date()
+    # the account's today: west of UTC in the evening, UTC's today is not a partition yet
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
     first, last = today - timedelta(days=DEMO_DAYS), today - timedelta(days=1)
     config = SandboxConfig(contacts=DEMO_CONTACTS, days=DEMO_DAYS, seed=DEMO_SEED, token=DEMO_TOKEN)
     console.print(f"sandbox: {DEMO_CONTACTS} contacts over {DEMO_DAYS} days ({first}..{last})")

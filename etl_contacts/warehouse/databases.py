@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from psycopg import sql
+from psycopg import errors, sql
+from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import URL, make_url
 
 DRIVER = "postgresql+psycopg"
@@ -18,36 +19,49 @@ DRIVER = "postgresql+psycopg"
 logger = logging.getLogger(__name__)
 
 
-def rebuilt_url(
-    url: URL, *, drivername: str, database: str | None = None, password: str | None = None
-) -> URL:
-    """`url` on another driver (and database), with `password` or none: `URL.set` reads None as
-    "unchanged", so it cannot remove a password."""
-    return URL.create(
-        drivername, url.username, password, url.host, url.port, database or url.database, url.query
-    )
-
-
 def database_url(server_url: str, name: str) -> str:
     """The SQLAlchemy URL of database `name` on the server `server_url` points at."""
     url = make_url(server_url)
-    # the embedded server's URI carries an empty password (`postgres:@`): none at all
-    rebuilt = rebuilt_url(url, drivername=DRIVER, database=name, password=url.password or None)
+    # rebuilt, not `set()`: the embedded server's URI carries an empty password (`postgres:@`),
+    # and `set(password=None)` reads None as "unchanged"
+    rebuilt = URL.create(
+        DRIVER, url.username, url.password or None, url.host, url.port, name, url.query
+    )
     return rebuilt.render_as_string(hide_password=False)
+
+
+def libpq_conninfo(url: URL, *, with_password: bool) -> str:
+    """libpq's own `key=value` string for `url`. Not SQLAlchemy's rendering: it writes a space
+    in a query value (the socket's folder) as `+`, which libpq does not decode."""
+    parts: dict[str, object] = {
+        **url.translate_connect_args(username="user", database="dbname"),
+        **{
+            key: value if isinstance(value, str) else ",".join(value)
+            for key, value in url.query.items()
+        },
+    }
+    if not with_password:
+        parts.pop("password", None)
+    return make_conninfo(**{key: str(value) for key, value in parts.items()})
 
 
 def create_database(
     server_url: str, name: str, *, template: str | None = None, if_missing: bool = False
 ) -> str:
     """Create `name` (a copy of `template` when given) and return its URL."""
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
     with _admin(server_url) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if exists is None or not if_missing:
             logger.info("creating database %s", name)
-            statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-            if template is not None:
-                statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
-            conn.execute(statement)
+            try:
+                conn.execute(statement)
+            # two first runs on a fresh embedded home (backfills of two accounts) both saw none
+            except (errors.DuplicateDatabase, errors.UniqueViolation):
+                if not if_missing:
+                    raise
     return database_url(server_url, name)
 
 
@@ -74,5 +88,5 @@ def scratch_database(
 
 
 def _admin(server_url: str) -> psycopg.Connection:
-    conninfo = make_url(server_url).set(drivername="postgresql")
-    return psycopg.connect(conninfo.render_as_string(hide_password=False), autocommit=True)
+    conninfo = libpq_conninfo(make_url(server_url), with_password=True)
+    return psycopg.connect(conninfo, autocommit=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from rich.console import Console
 
-from etl_contacts.warehouse.databases import rebuilt_url
+from etl_contacts.warehouse.databases import libpq_conninfo
 
 
 def psql_binary() -> str | None:
@@ -29,7 +29,7 @@ def psql_binary() -> str | None:
 
 def open_psql(url: sa.URL, console: Console) -> None:
     """Replace this process with psql; the password travels in PGPASSWORD, never in argv."""
-    libpq = rebuilt_url(url, drivername="postgresql").render_as_string(hide_password=False)
+    libpq = libpq_conninfo(url, with_password=False)
     binary = psql_binary()
     if binary is None:
         console.print(f"psql is not installed; connect with: {libpq}", highlight=False)

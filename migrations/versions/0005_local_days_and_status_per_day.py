@@ -16,6 +16,8 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
+READER = "express_chat_reader"  # the read-only group 0002 creates
+
 # The time zone of an account's latest run that recorded one; UTC before any did. A view cannot
 # read the process's environment, and the runs are where the configured zone was in force.
 ZONES = """
@@ -27,7 +29,7 @@ ZONES = """
 ACTIVITY = """
     CREATE OR REPLACE VIEW {schema}.contact_daily_activity AS
     WITH {zones},
-    live AS (
+    live AS NOT MATERIALIZED (
         SELECT c.account, c.channel, c.created_at, c.last_seen_at,
                coalesce(z.timezone, 'UTC') AS timezone
         FROM {schema}.contacts c LEFT JOIN zones z USING (account)
@@ -62,30 +64,52 @@ UTC_ACTIVITY = """
 """
 
 # A contact counts, on a day, in the status of its version in force at the day's last instant:
-# the version that began before the day's end and had not ended before it. Deleted contacts
-# have no version in force after their deletion; a contact counts from its first known version.
+# the version that began before the day's end and had not ended before it, i.e. the days from the
+# local date of `valid_from` up to, not including, the local date of `valid_to`. Each version adds
+# one on its first day and takes one away on its end's; a running sum over a grid of days gives
+# the counts, so the history is read once, not once per day. Deleted contacts have no version in
+# force after their deletion; a contact counts from its first known version.
 STATUS_DAILY = """
     CREATE VIEW {schema}.contact_status_daily AS
     WITH {zones},
-    days AS (
-        SELECT h.account, coalesce(z.timezone, 'UTC') AS timezone,
-               generate_series(
-                   min(h.valid_from AT TIME ZONE coalesce(z.timezone, 'UTC'))::date,
-                   (now() AT TIME ZONE coalesce(z.timezone, 'UTC'))::date,
-                   interval '1 day'
-               )::date AS day
+    versions AS (
+        SELECT h.account, h.status, h.valid_from, h.valid_to,
+               coalesce(z.timezone, 'UTC') AS timezone
         FROM {schema}.contact_history h LEFT JOIN zones z USING (account)
-        GROUP BY h.account, z.timezone
     ),
-    ends AS (
-        SELECT account, day, (day + 1)::timestamp AT TIME ZONE timezone AS day_end FROM days
+    changes AS (
+        SELECT account, status, day, sum(delta) AS delta
+        FROM (
+            SELECT account, status, (valid_from AT TIME ZONE timezone)::date AS day, 1 AS delta
+            FROM versions
+            UNION ALL
+            SELECT account, status, (valid_to AT TIME ZONE timezone)::date, -1
+            FROM versions WHERE valid_to IS NOT NULL
+        ) AS events
+        GROUP BY account, status, day
+    ),
+    grid AS (
+        SELECT s.account, s.status, d::date AS day
+        FROM (
+            SELECT c.account, c.status, min(c.day) AS first_day,
+                   (now() AT TIME ZONE coalesce(z.timezone, 'UTC'))::date AS today
+            FROM changes c LEFT JOIN zones z USING (account)
+            GROUP BY c.account, c.status, z.timezone
+        ) AS s
+        CROSS JOIN LATERAL generate_series(
+            s.first_day::timestamp, s.today::timestamp, interval '1 day'
+        ) AS d
+    ),
+    counted AS (
+        SELECT g.account, g.day, g.status,
+               sum(coalesce(c.delta, 0)) OVER (
+                   PARTITION BY g.account, g.status ORDER BY g.day
+               )::bigint AS contacts
+        FROM grid g
+        LEFT JOIN changes c
+          ON c.account = g.account AND c.status IS NOT DISTINCT FROM g.status AND c.day = g.day
     )
-    SELECT e.account, e.day, h.status, count(*)::bigint AS contacts
-    FROM ends e
-    JOIN {schema}.contact_history h
-      ON h.account = e.account AND h.valid_from < e.day_end
-     AND (h.valid_to IS NULL OR h.valid_to >= e.day_end)
-    GROUP BY e.account, e.day, h.status
+    SELECT account, day, status, contacts FROM counted WHERE contacts > 0
 """
 
 COMMENTS = {
@@ -133,6 +157,8 @@ def upgrade() -> None:
     for view, comments in COMMENTS.items():
         for column, text in comments.items():
             _comment(schema, view, column, text)
+    # 0002's default privileges cover it only when this runs as the role that ran 0002
+    op.execute(f"GRANT SELECT ON {schema}.contact_status_daily TO {READER}")
 
 
 def downgrade() -> None:

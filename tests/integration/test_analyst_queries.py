@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from etl_contacts.pipeline.transform import normalize
 from etl_contacts.sandbox.data import render
 from etl_contacts.sandbox.vocabulary import STATUSES
+from etl_contacts.timestamps import to_ms
 from etl_contacts.warehouse import Warehouse
 
 ZONE = "America/Sao_Paulo"
@@ -28,10 +29,6 @@ def _at(day: int, hour: int, minute: int = 0) -> datetime:
     """A local time `day` days after D0, in UTC."""
     local = datetime(D0.year, D0.month, D0.day, hour, minute, tzinfo=ZoneInfo(ZONE))
     return (local + timedelta(days=day)).astimezone(UTC)
-
-
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
 
 
 # contact index -> its versions in order: (when, status, agent)
@@ -49,8 +46,8 @@ VERSIONS = {
 
 def _record(index: int, version: int) -> dict[str, object]:
     when, status, agent = VERSIONS[index][version]
-    created = _ms(VERSIONS[index][0][0])
-    record = render(11, index, created, _ms(when), _ms(when), STATUSES.index(status))
+    created = to_ms(VERSIONS[index][0][0])
+    record = render(11, index, created, to_ms(when), to_ms(when), STATUSES.index(status))
     record["_agentAssigned"] = agent
     return record
 
@@ -84,6 +81,11 @@ def _rows(warehouse: Warehouse, query: str) -> list[tuple[object, ...]]:
         return [tuple(row) for row in conn.execute(sa.text(query))]
 
 
+def _day(value: object) -> date:
+    assert isinstance(value, date), value
+    return value
+
+
 def test_the_readme_names_its_three_answers(repo_root: Path) -> None:
     assert {"status per day", "time open", "who closed"} <= set(_readme_queries(repo_root))
 
@@ -103,8 +105,8 @@ def test_status_per_day_counts_each_contact_in_its_status_at_the_end_of_the_loca
         (days[2], "INPROGRESS", 1),
         (days[3], "CLOSED", 3),
     ]
-    assert min(row[0] for row in found) == days[0]
-    assert max(row[0] for row in found) == datetime.now(ZoneInfo(ZONE)).date()
+    assert min(_day(row[0]) for row in found) == days[0]
+    assert max(_day(row[0]) for row in found) == datetime.now(ZoneInfo(ZONE)).date()
 
 
 def test_time_open_runs_from_each_opening_to_the_closing_that_follows(
@@ -124,7 +126,10 @@ def test_time_open_runs_from_each_opening_to_the_closing_that_follows(
 def test_who_closed_counts_the_agent_on_each_closing_version(
     history: Warehouse, repo_root: Path
 ) -> None:
-    assert _rows(history, _readme_queries(repo_root)["who closed"]) == [("ana", 2), ("bo", 1)]
+    assert _rows(history, _readme_queries(repo_root)["who closed"]) == [
+        (ACCOUNT, "ana", 2),
+        (ACCOUNT, "bo", 1),
+    ]
 
 
 def test_daily_activity_groups_by_the_accounts_day(history: Warehouse) -> None:

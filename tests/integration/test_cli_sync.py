@@ -58,7 +58,7 @@ def test_on_a_terminal_sync_draws_a_bar_with_rate_and_time_left(
     first = (datetime.now(UTC) - timedelta(days=3)).date().isoformat()
     last = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     main, terminal = pty.openpty()
-    command = [
+    command: list[str | Path] = [
         Path(sys.executable).with_name("etl-contacts"),
         "sync",
         "--start",

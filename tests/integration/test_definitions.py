@@ -71,6 +71,13 @@ def test_nightly_runs_verify_every_day_within_the_budget(env: Settings) -> None:
     assert verified == [False] * 6 + [True]
 
 
+def _count(value: dg.MetadataValue) -> int:
+    """An integer metadata value."""
+    count = value.value
+    assert isinstance(count, int), value
+    return count
+
+
 def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
     return {
         e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
@@ -99,7 +106,7 @@ def test_a_run_reports_metadata_and_passes_its_checks(env: Settings) -> None:
         and e.asset_check_evaluation_data.check_name == "window_reconciliation"
     )
     terms = ("inserted", "updated", "unchanged", "refused_older", "rejected")
-    counts = {key: reconciliation[key].value for key in ("received", *terms)}
+    counts = {key: _count(reconciliation[key]) for key in ("received", *terms)}
     assert counts["received"] > 0
     assert counts["received"] == sum(counts[key] for key in terms)
     contacts = next(
@@ -108,10 +115,13 @@ def test_a_run_reports_metadata_and_passes_its_checks(env: Settings) -> None:
         if m.asset_key == dg.AssetKey("contacts")
     )
     meta = contacts.metadata
-    assert meta["dagster/row_count"].value > 0
+    assert _count(meta["dagster/row_count"]) > 0
     assert meta["dagster/table_name"].value == "express_chat.contacts"
-    columns = {c.name: c.description for c in meta["dagster/column_schema"].value.columns}
-    assert columns["phone_e164"].startswith("Phone in E.164")
+    schema = meta["dagster/column_schema"].value
+    assert isinstance(schema, dg.TableSchema), schema
+    columns = {c.name: c.description for c in schema.columns}
+    phone = columns["phone_e164"]
+    assert phone is not None and phone.startswith("Phone in E.164"), phone
     assert {
         "inserted",
         "updated",
@@ -155,11 +165,19 @@ def test_the_schedule_catches_up_missed_days(env: Settings) -> None:
         _assert_catch_up(schedule, instance)
 
 
+def _first_request(
+    schedule: dg.ScheduleDefinition, instance: dg.DagsterInstance, now: datetime
+) -> dg.RunRequest:
+    requests = schedule.evaluate_tick(
+        dg.build_schedule_context(instance=instance, scheduled_execution_time=now)
+    ).run_requests
+    assert requests, "the tick requested a run"
+    return requests[0]
+
+
 def _assert_catch_up(schedule: dg.ScheduleDefinition, instance: dg.DagsterInstance) -> None:
     now = datetime.now(UTC).replace(hour=2, minute=0, second=0, microsecond=0)
-    request = schedule.evaluate_tick(
-        dg.build_schedule_context(instance=instance, scheduled_execution_time=now)
-    ).run_requests[0]
+    request = _first_request(schedule, instance, now)
     yesterday = (now - timedelta(days=1)).date()
     assert request.tags["dagster/asset_partition_range_end"] == yesterday.isoformat()
     assert (
@@ -175,9 +193,7 @@ def _assert_catch_up(schedule: dg.ScheduleDefinition, instance: dg.DagsterInstan
     instance.report_runless_asset_event(
         dg.AssetMaterialization("contacts", partition=yesterday.isoformat())
     )
-    healed = schedule.evaluate_tick(
-        dg.build_schedule_context(instance=instance, scheduled_execution_time=now)
-    ).run_requests[0]
+    healed = _first_request(schedule, instance, now)
     assert healed.tags["dagster/asset_partition_range_start"] == yesterday.isoformat()
 
 
@@ -197,7 +213,9 @@ def test_a_long_backfill_is_one_run_per_configured_days() -> None:
     sync = build_definitions(settings).resolve_assets_def(dg.AssetKey("contacts"))
     assert sync.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=30)
     default = build_definitions(Settings.from_env({})).resolve_assets_def(dg.AssetKey("contacts"))
-    assert default.backfill_policy.max_partitions_per_run >= 366
+    policy = default.backfill_policy
+    assert policy is not None and policy.max_partitions_per_run is not None, policy
+    assert policy.max_partitions_per_run >= 366
 
 
 def test_a_failed_run_is_recorded_and_announced(

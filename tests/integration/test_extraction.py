@@ -11,11 +11,13 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import pytest
 import trustme
 
 from etl_contacts.sandbox import FAULT_KINDS, SandboxConfig, SandboxServer
+from etl_contacts.sandbox.config import Sort
 from etl_contacts.source import (
     AuthError,
     ClientConfig,
@@ -45,16 +47,25 @@ def _windows(anchor: datetime, days: int = DAYS) -> list[Window]:
     ]
 
 
-def _client(sandbox: SandboxServer, **overrides: object) -> ClientConfig:
-    settings: dict[str, object] = {
-        "base_url": sandbox.base_url,
-        "token": TOKEN,
-        "backoff_initial": 0.01,
-        "backoff_max": 0.05,
-        "read_timeout": PATIENT,
-        **overrides,
-    }
-    return ClientConfig(**settings)  # type: ignore[arg-type]
+class ClientOverrides(TypedDict, total=False):
+    """The settings a test changes in `_client`'s config."""
+
+    token: str
+    read_timeout: float
+    max_attempts: int
+    retry_budget_seconds: float
+    ca_bundle: str
+
+
+def _client(sandbox: SandboxServer, **overrides: Unpack[ClientOverrides]) -> ClientConfig:
+    config = ClientConfig(
+        base_url=sandbox.base_url,
+        token=TOKEN,
+        backoff_initial=0.01,
+        backoff_max=0.05,
+        read_timeout=PATIENT,
+    )
+    return replace(config, **overrides)
 
 
 def _ids(events: Iterator[object]) -> Counter[str]:
@@ -73,7 +84,13 @@ def _created_in_range(sandbox: SandboxServer, anchor: datetime, days: int = DAYS
     return {c["_id"] for c in sandbox.truth()["contacts"] if low <= c["createdAt"] < high}
 
 
-BUSY = {"activity_rate": 0.3, "create_rate": 0.05, "delete_rate": 0.03}
+class Activity(TypedDict):
+    activity_rate: float
+    create_rate: float
+    delete_rate: float
+
+
+BUSY: Activity = {"activity_rate": 0.3, "create_rate": 0.05, "delete_rate": 0.03}
 COMBINATIONS = [
     (p, s, i)
     for p in (7, 20, 100)
@@ -90,7 +107,7 @@ SCENARIOS = [
 
 @pytest.mark.parametrize(("seed", "page_size", "sort", "inclusive"), SCENARIOS)
 def test_every_contact_exactly_once_while_the_data_changes(
-    seed: int, page_size: int, sort: str, inclusive: bool
+    seed: int, page_size: int, sort: Sort, inclusive: bool
 ) -> None:
     config = SandboxConfig(
         contacts=600,
@@ -101,7 +118,7 @@ def test_every_contact_exactly_once_while_the_data_changes(
         sort=sort,
         ends_at_inclusive=inclusive,
         **BUSY,
-    )  # type: ignore[arg-type]
+    )
     with SandboxServer(config) as sandbox:
         anchor = config.anchor_time
         stats = ExtractStats()

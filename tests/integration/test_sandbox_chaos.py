@@ -15,7 +15,8 @@ from etl_contacts.sandbox import DEMO_TOKEN, FAULT_KINDS, SandboxConfig, Sandbox
 
 HEADERS = {"Authorization": f"Bearer {DEMO_TOKEN}", "authtype": "Key"}
 BASE = SandboxConfig(contacts=200, days=5, seed=7, anchor=datetime(2024, 6, 1, tzinfo=UTC))
-Outcome = tuple[int, dict[str, str], bytes] | str
+Response = tuple[int, dict[str, str], bytes]  # status, headers, body
+Outcome = Response | str
 Timeout = float | tuple[float, float]
 # Every answer but a slow one comes long before PATIENT, however busy the machine. A slow answer
 # comes after SLOW seconds, five times IMPATIENT's read timeout: nothing can arrive before it.
@@ -35,13 +36,22 @@ def ask(session: requests.Session, server: SandboxServer, page: int, timeout: Ti
         return type(exc).__name__
 
 
-def _page(outcome: Outcome) -> list[object]:
+def _response(outcome: Outcome) -> Response:
     assert not isinstance(outcome, str), outcome
-    return orjson.loads(outcome[2])["data"]
+    return outcome
+
+
+def _page(outcome: Outcome) -> list[object]:
+    return orjson.loads(_response(outcome)[2])["data"]
+
+
+def _id(record: object) -> object:
+    assert isinstance(record, dict), record
+    return record["_id"]
 
 
 EXPECTED: dict[str, Callable[[Outcome], bool]] = {
-    "429": lambda o: o[0] == 429 and o[1]["Retry-After"] != "",
+    "429": lambda o: isinstance(o, tuple) and o[0] == 429 and o[1]["Retry-After"] != "",
     "500": lambda o: o[0] == 500 and orjson.loads(o[2])["success"] is False,
     "502": lambda o: o[0] == 502,
     "503": lambda o: o[0] == 503,
@@ -49,7 +59,12 @@ EXPECTED: dict[str, Callable[[Outcome], bool]] = {
     "reset": lambda o: o == "ConnectionError",
     "slow": lambda o: o == "ReadTimeout",
     "truncated": lambda o: o in ("ChunkedEncodingError", "ConnectionError"),
-    "html": lambda o: o[0] == 200 and o[1]["Content-Type"] == "text/html" and o[2].startswith(b"<"),
+    "html": lambda o: (
+        isinstance(o, tuple)
+        and o[0] == 200
+        and o[1]["Content-Type"] == "text/html"
+        and o[2].startswith(b"<")
+    ),
     "malformed": lambda o: len(_page(o)) == 21,
     "duplicate": lambda o: len(_page(o)) == 21,
 }
@@ -87,7 +102,7 @@ def test_a_slow_answer_does_come_for_a_patient_client() -> None:
 def test_retry_after_comes_as_seconds_and_as_an_http_date() -> None:
     config = replace(BASE, faults={"429": 1.0}, retry_after_seconds=2)
     with SandboxServer(config) as server, requests.Session() as session:
-        values = {ask(session, server, 1, PATIENT)[1]["Retry-After"] for _ in range(12)}  # type: ignore[index]
+        values = {_response(ask(session, server, 1, PATIENT))[1]["Retry-After"] for _ in range(12)}
     assert "2" in values
     assert any(value.endswith(" GMT") for value in values)
 
@@ -108,7 +123,7 @@ def test_a_duplicate_is_the_same_record_on_two_pages() -> None:
     config = replace(BASE, faults={"duplicate": 1.0})
     with SandboxServer(config) as server, requests.Session() as session:
         first, second = (_page(ask(session, server, page, PATIENT)) for page in (1, 2))
-    ids = [r["_id"] for r in first + second]  # type: ignore[index]
+    ids = [_id(r) for r in first + second]
     assert len(ids) - len(set(ids)) == 2, "page 1 repeats page 2's first, page 2 page 1's last"
 
 

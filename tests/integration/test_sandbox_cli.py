@@ -34,7 +34,9 @@ def test_serve_answers_until_interrupted() -> None:
     server = subprocess.Popen([*SERVE, *options], stderr=subprocess.PIPE, text=True)
     try:
         assert server.stderr is not None
-        url = re.search(r"http://\S+", server.stderr.readline()).group(0)  # type: ignore[union-attr]
+        announced = re.search(r"http://\S+", server.stderr.readline())
+        assert announced, "the server's first line gives its URL"
+        url = announced.group(0)
         truth = requests.get(f"{url}/_sandbox/truth", timeout=10).json()
         assert len(truth["contacts"]) == 120 and truth["config"]["page_size"] == 50
         assert truth["config"]["faults"]["429"] == 0 and truth["config"]["faults"]["500"] > 0

@@ -115,7 +115,7 @@ def test_a_rerun_loads_what_changed_and_still_sees_the_rest(database_url: str) -
         ).scalar_one()
     assert deleted == 0, "records skipped as unchanged still count as seen"
     with warehouse.engine.connect() as conn:
-        rows = dict(
+        rows: dict[str, object] = dict(
             conn.execute(
                 sa.text(
                     "SELECT contact_id, raw FROM express_chat.contacts WHERE deleted_at IS NULL"

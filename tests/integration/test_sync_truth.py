@@ -6,18 +6,28 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from datetime import date, timedelta
+from typing import TypedDict
 
 import pytest
 import sqlalchemy as sa
 
 from etl_contacts.pipeline.sync import day_windows, run_sync
 from etl_contacts.sandbox import SandboxConfig, SandboxServer
-from etl_contacts.source import ClientConfig, ExtractStats, extract
+from etl_contacts.sandbox.config import Sort
+from etl_contacts.source import ClientConfig, ExtractStats, RecordsBatch, extract
 from etl_contacts.warehouse import Warehouse
 
 TOKEN = "0123456789abcdef01234567"
 DAYS = 20
-BUSY = {"activity_rate": 0.3, "create_rate": 0.05, "delete_rate": 0.03}
+
+
+class Activity(TypedDict):
+    activity_rate: float
+    create_rate: float
+    delete_rate: float
+
+
+BUSY: Activity = {"activity_rate": 0.3, "create_rate": 0.05, "delete_rate": 0.03}
 QUIRKS = [
     # (page size, sort, endsAt inclusive, never-active sorted first, server clock - ours, minutes)
     (page, sort, inclusive, nulls_first, skew)
@@ -78,6 +88,11 @@ def _run_counts(warehouse: Warehouse, run_id: str) -> dict[str, int]:
     return dict(row._mapping)
 
 
+def _id(record: object) -> object:
+    assert isinstance(record, dict), record
+    return record["_id"]
+
+
 def _created_in(truth: list[dict[str, object]], first: date, last: date) -> set[str]:
     low, high = first.isoformat(), (last + timedelta(days=1)).isoformat()
     return {str(c["_id"]) for c in truth if low <= str(c["createdAt"]) < high}
@@ -85,7 +100,7 @@ def _created_in(truth: list[dict[str, object]], first: date, last: date) -> set[
 
 @pytest.mark.parametrize(("seed", "quirks"), list(enumerate(QUIRKS)))
 def test_load_and_reload_match_the_source_under_activity(
-    seed: int, quirks: tuple[int, str, bool, bool, int], database_url: str
+    seed: int, quirks: tuple[int, Sort, bool, bool, int], database_url: str
 ) -> None:
     page_size, sort, inclusive, nulls_first, skew = quirks
     config = SandboxConfig(
@@ -94,7 +109,7 @@ def test_load_and_reload_match_the_source_under_activity(
         seed=seed,
         token=TOKEN,
         page_size=page_size,
-        sort=sort,  # type: ignore[arg-type]
+        sort=sort,
         ends_at_inclusive=inclusive,
         never_active_share=0.05,
         nulls_first=nulls_first,
@@ -128,7 +143,7 @@ def test_load_and_reload_match_the_source_under_activity(
 
 
 @pytest.mark.parametrize("sort", ["lastSeenAt", "createdAt", "_id"])
-def test_calm_backfill_requests_stay_near_the_page_floor(sort: str) -> None:
+def test_calm_backfill_requests_stay_near_the_page_floor(sort: Sort) -> None:
     contacts, days, page_size = 50_000, 30, 20
     config = SandboxConfig(
         contacts=contacts,
@@ -136,7 +151,7 @@ def test_calm_backfill_requests_stay_near_the_page_floor(sort: str) -> None:
         seed=3,
         token=TOKEN,
         page_size=page_size,
-        sort=sort,  # type: ignore[arg-type]
+        sort=sort,
         never_active_share=0.02,
     )
     anchor = config.anchor_time
@@ -146,9 +161,9 @@ def test_calm_backfill_requests_stay_near_the_page_floor(sort: str) -> None:
     stats = ExtractStats()
     with SandboxServer(config) as sandbox:
         received = {
-            r["_id"]
+            _id(r)
             for event in extract(_client(sandbox), windows, stats=stats)
-            if hasattr(event, "records")
+            if isinstance(event, RecordsBatch)
             for r in event.records
         }
     floor = math.ceil(contacts / page_size) + 2 * days

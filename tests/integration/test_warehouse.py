@@ -5,6 +5,7 @@ Counting, quarantine once per content and deletes from proof: test_warehouse_cou
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -34,9 +35,18 @@ def warehouse(database_url: str) -> Warehouse:
     return warehouse
 
 
-def load(warehouse: Warehouse, records: list[object], **kwargs: object) -> dict[str, int]:
-    counts = warehouse.load(normalize(records, account="a"), run_id=RUN, account="a", **kwargs)
+def load(warehouse: Warehouse, records: Sequence[object]) -> dict[str, int]:
+    counts = warehouse.load(normalize(records, account="a"), run_id=RUN, account="a")
     return counts.__dict__
+
+
+def details(record: dict[str, object]) -> dict[str, object]:
+    """profile.userDetails, to change in place: an object in every rendered record."""
+    profile = record["profile"]
+    assert isinstance(profile, dict), record
+    shown = profile["userDetails"]
+    assert isinstance(shown, dict), record
+    return shown
 
 
 def rows(warehouse: Warehouse, query: str) -> list[sa.Row]:
@@ -80,10 +90,10 @@ def test_duplicates_in_one_batch_keep_the_newest(warehouse: Warehouse) -> None:
 
 def test_child_rows_are_replaced_with_the_contact(warehouse: Warehouse) -> None:
     first = contact(4)
-    first["profile"]["userDetails"]["tags"] = ["a", "b"]  # type: ignore[index]
+    details(first)["tags"] = ["a", "b"]
     load(warehouse, [first])
     second = contact(4, seen=100)
-    second["profile"]["userDetails"]["tags"] = ["c"]  # type: ignore[index]
+    details(second)["tags"] = ["c"]
     load(warehouse, [second])
     assert [r[0] for r in rows(warehouse, "SELECT tag FROM express_chat.contact_tags")] == ["c"]
 
@@ -104,7 +114,7 @@ def test_history_gets_a_version_only_when_a_tracked_field_changes(warehouse: War
 
 def test_rejects_keep_the_whole_record_and_nul_bytes_do_not_reject(warehouse: Warehouse) -> None:
     nul = contact(6)
-    nul["profile"]["userDetails"]["userProvidedName"] = "N\x00UL"  # type: ignore[index]
+    details(nul)["userProvidedName"] = "N\x00UL"
     counts = load(warehouse, [nul, {"no": "id"}, "junk", {**contact(7), "createdAt": "never"}])
     assert counts["inserted"] == 1
     assert counts["rejected"] == 3
@@ -149,10 +159,11 @@ def test_run_counters_accumulate(warehouse: Warehouse) -> None:
 
 def test_pii_mode(warehouse: Warehouse) -> None:
     record = contact(8)
-    record["profile"]["userDetails"]["contact"] = {  # type: ignore[index]
+    reachable: dict[str, object] = {
         "email": "Secret@Example.com",
         "phone": {"prefix": "91", "number": "9876543210"},
     }
+    details(record)["contact"] = reachable
     warehouse.load(normalize([record], account="a", pii_key=b"k"), run_id=RUN, account="a")
     email, domain, phone, raw = rows(
         warehouse, "SELECT email, email_domain, phone_e164, raw::text FROM express_chat.contacts"
@@ -163,7 +174,7 @@ def test_pii_mode(warehouse: Warehouse) -> None:
     assert "Secret" not in raw
     assert "9876543210" not in raw
     # a new email alone is a change, though `raw` (without it) stays the same
-    record["profile"]["userDetails"]["contact"]["email"] = "new@example.com"  # type: ignore[index]
+    reachable["email"] = "new@example.com"
     counts = warehouse.load(normalize([record], account="a", pii_key=b"k"), run_id=RUN, account="a")
     assert counts.updated == 1
     (new_email,) = rows(warehouse, "SELECT email FROM express_chat.contacts")[0]
@@ -183,8 +194,8 @@ def test_a_hostile_schema_name_is_only_a_name(database_url: str) -> None:
 def test_a_value_that_looks_like_sql_is_stored_as_text(warehouse: Warehouse) -> None:
     record = contact(9)
     evil = "Robert'); DROP TABLE express_chat.contacts; --"
-    record["profile"]["userDetails"]["userProvidedName"] = evil  # type: ignore[index]
-    record["profile"]["userDetails"]["tags"] = [evil]  # type: ignore[index]
+    details(record)["userProvidedName"] = evil
+    details(record)["tags"] = [evil]
     load(warehouse, [record])
     assert rows(warehouse, "SELECT name FROM express_chat.contacts")[0][0] == evil
     assert rows(warehouse, "SELECT tag FROM express_chat.contact_tags")[0][0] == evil

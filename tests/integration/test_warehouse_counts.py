@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -12,7 +13,7 @@ from alembic.config import Config
 
 from etl_contacts.pipeline.transform import normalize
 from etl_contacts.sandbox.data import render
-from etl_contacts.warehouse import LoadCounts, Warehouse
+from etl_contacts.warehouse import LoadCounts, Seen, Warehouse
 from etl_contacts.warehouse.warehouse import MIGRATIONS
 
 T0 = 1_700_000_000_000
@@ -45,8 +46,11 @@ def begin(warehouse: Warehouse, run_id: str) -> None:
     warehouse.begin_run(run_id=run_id, account="a", started_at=datetime.now(UTC), windows=[])
 
 
-def load(warehouse: Warehouse, run_id: str, records: list[object], **kwargs: object) -> LoadCounts:
-    return warehouse.load(normalize(records, account="a"), run_id=run_id, account="a", **kwargs)
+def load(
+    warehouse: Warehouse, run_id: str, records: Sequence[object], unchanged: Sequence[Seen] = ()
+) -> LoadCounts:
+    frames = normalize(records, account="a")
+    return warehouse.load(frames, run_id=run_id, account="a", unchanged=unchanged)
 
 
 def rows(warehouse: Warehouse, query: str, **params: object) -> list[tuple[object, ...]]:
@@ -80,7 +84,8 @@ def test_each_record_is_counted_where_it_happens(warehouse: Warehouse) -> None:
         "FROM express_chat.sync_runs WHERE run_id = 'run'",
     )
     assert run == (2, 1, 3, 2, 2)
-    statuses = dict(rows(warehouse, "SELECT contact_id, status FROM express_chat.contacts"))
+    found = rows(warehouse, "SELECT contact_id, status FROM express_chat.contacts")
+    statuses = {row[0]: row[1] for row in found}
     assert statuses[contact(11)["_id"]] == "CLOSED" and statuses[newer["_id"]] == "OPEN"
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from sandbox_json import JsonObject, as_array, as_object, as_text, contact, details
 
 from etl_contacts.sandbox.data import generate_times, render
 from etl_contacts.sandbox.draws import Draws
@@ -24,7 +25,10 @@ SEED = 3
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
-def _records(seed: int, n: int) -> tuple[list[dict[str, object]], np.ndarray, np.ndarray]:
+Generated = tuple[list[JsonObject], np.ndarray, np.ndarray]  # records, createdAt, lastSeenAt
+
+
+def _records(seed: int, n: int) -> Generated:
     created, seen = generate_times(n, 30, ANCHOR_MS, seed, 0.2)
     status = np.zeros(n, dtype=np.int8)
     rows = Traits.generate(seed, 0, n)
@@ -32,12 +36,8 @@ def _records(seed: int, n: int) -> tuple[list[dict[str, object]], np.ndarray, np
 
 
 @pytest.fixture(scope="module")
-def generated() -> tuple[list[dict[str, object]], np.ndarray, np.ndarray]:
+def generated() -> Generated:
     return _records(SEED, N)
-
-
-def _details(record: dict[str, object]) -> dict[str, object]:
-    return record["profile"]["userDetails"]  # type: ignore[index,return-value]
 
 
 def test_times_are_deterministic_and_within_the_days_before_the_anchor() -> None:
@@ -56,7 +56,7 @@ def test_bulk_imports_share_one_createdat_to_the_millisecond() -> None:
     assert max(Counter(created.tolist()).values()) >= 100
 
 
-def test_a_contact_computed_alone_agrees_with_the_bulk(generated: tuple) -> None:
+def test_a_contact_computed_alone_agrees_with_the_bulk(generated: Generated) -> None:
     records, created, seen = generated
     bulk, alone = Draws(SEED, 1, np.arange(N)), Draws(SEED, 1, np.array([1234]))
     assert bulk.bits(64)[1234] == alone.bits(64)[0]
@@ -66,7 +66,7 @@ def test_a_contact_computed_alone_agrees_with_the_bulk(generated: tuple) -> None
     )
 
 
-def test_records_are_the_same_bytes_every_time(generated: tuple) -> None:
+def test_records_are_the_same_bytes_every_time(generated: Generated) -> None:
     _, created, seen = generated
     rows, indexes = Traits.generate(SEED, 0, 200), np.arange(200)
     status = np.zeros(200, dtype=np.int8)
@@ -75,16 +75,16 @@ def test_records_are_the_same_bytes_every_time(generated: tuple) -> None:
     assert renderer(SEED + 1).encode(*args) != renderer(SEED).encode(*args)
 
 
-def test_ids_timestamps_and_uuids_look_like_the_api(generated: tuple) -> None:
+def test_ids_timestamps_and_uuids_look_like_the_api(generated: Generated) -> None:
     records, created, seen = generated
-    ids = [r["_id"] for r in records]
+    ids = [as_text(r["_id"]) for r in records]
     assert all(re.fullmatch(r"[0-9a-f]{24}", i) for i in ids)
     assert ids == sorted(ids) and len(set(ids)) == N, "ids are unique and sort like creation"
     for record, made, last in zip(records, created.tolist(), seen.tolist(), strict=True):
         assert (record["createdAt"], record["lastSeenAt"]) == (format_ms(made), format_ms(last))
-        assert TIMESTAMP.match(record["updatedAt"])  # type: ignore[arg-type]
-        if isinstance(record.get("uuid"), str):
-            assert uuid.UUID(record["uuid"]).version == 4  # type: ignore[arg-type]
+        assert TIMESTAMP.match(as_text(record["updatedAt"]))
+        if isinstance(shown := record.get("uuid"), str):
+            assert uuid.UUID(shown).version == 4
 
 
 def _scripts(texts: list[str]) -> set[str]:
@@ -92,12 +92,10 @@ def _scripts(texts: list[str]) -> set[str]:
     return {"EMOJI" if ord(ch) > 0x1F000 else "" for text in texts for ch in text} | names
 
 
-def test_names_and_emails_come_in_many_scripts(generated: tuple) -> None:
+def test_names_and_emails_come_in_many_scripts(generated: Generated) -> None:
     records, _, _ = generated
-    names = [n for r in records if isinstance(n := _details(r).get("userProvidedName"), str)]
-    emails = [
-        e for r in records if isinstance(e := (_details(r).get("contact") or {}).get("email"), str)
-    ]
+    names = [n for r in records if isinstance(n := details(r).get("userProvidedName"), str)]
+    emails = [e for r in records if isinstance(e := contact(r).get("email"), str)]
     wanted = {"LATIN", "CYRILLIC", "DEVANAGARI", "ARABIC", "CJK", "HIRAGANA", "HANGUL", "EMOJI"}
     assert wanted <= _scripts(names)
     assert {"CYRILLIC", "DEVANAGARI", "ARABIC", "CJK"} <= _scripts(emails)
@@ -105,10 +103,10 @@ def test_names_and_emails_come_in_many_scripts(generated: tuple) -> None:
     assert any(n != n.strip() for n in names)
 
 
-def test_phones_have_prefixes_numbers_and_junk(generated: tuple) -> None:
+def test_phones_have_prefixes_numbers_and_junk(generated: Generated) -> None:
     records, _, _ = generated
-    contacts = [_details(r).get("contact") or {} for r in records]
-    phones = [c["phone"] for c in contacts if isinstance(c.get("phone"), dict)]
+    contacts = [contact(r) for r in records]
+    phones = [p for c in contacts if isinstance(p := c.get("phone"), dict)]
     numbers = [p["number"] for p in phones]
     assert any(" " in n for n in numbers) and any("-" in n for n in numbers)
     assert any(n.startswith("+") for n in numbers) and any(n.isdigit() for n in numbers)
@@ -120,27 +118,30 @@ def test_phones_have_prefixes_numbers_and_junk(generated: tuple) -> None:
     )
 
 
-def test_attribute_values_take_every_json_type(generated: tuple) -> None:
+def test_attribute_values_take_every_json_type(generated: Generated) -> None:
     records, _, _ = generated
     values = [
-        a["value"] for r in records for a in (_details(r).get("attributes") or []) if "value" in a
+        a["value"]
+        for r in records
+        for a in map(as_object, as_array(details(r).get("attributes")))
+        if "value" in a
     ]
     assert {type(v) for v in values} == {str, int, float, bool, type(None), dict}
 
 
-def test_optional_fields_are_sometimes_missing_and_sometimes_null(generated: tuple) -> None:
+def test_optional_fields_are_sometimes_missing_and_sometimes_null(generated: Generated) -> None:
     records, _, _ = generated
     for field in OPTIONAL:
-        holders = [_details(r) if field in ("tags", "attributes") else r for r in records]
+        holders = [details(r) if field in ("tags", "attributes") else r for r in records]
         assert any(field not in h for h in holders), f"{field} is never missing"
         assert any(field in h and h[field] is None for h in holders), f"{field} is never null"
         assert sum(h.get(field) is not None for h in holders) > 0.6 * N  # unassigned: null
 
 
-def test_channels_bots_agents_and_segments_vary(generated: tuple) -> None:
+def test_channels_bots_agents_and_segments_vary(generated: Generated) -> None:
     records, _, _ = generated
     assert {r.get("channel") for r in records} >= {"website", "whatsapp", "facebook", "telegram"}
     assert len({r.get("_bot") for r in records}) > 8
     assert len({r.get("_agentAssigned") for r in records}) > 8
-    assert any(len(r.get("segments") or []) > 1 for r in records)
-    assert any(len(_details(r).get("tags") or []) > 1 for r in records)
+    assert any(len(as_array(r.get("segments"))) > 1 for r in records)
+    assert any(len(as_array(details(r).get("tags"))) > 1 for r in records)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from sandbox_json import as_array, as_object, as_text, contact, details
 
 from etl_contacts.sandbox import SandboxConfig
 from etl_contacts.sandbox.filters import UNBOUNDED, BadRequestError, Query, parse_body
@@ -107,17 +108,12 @@ def matching(store: ContactStore, body: dict[str, object]) -> list[str]:
     return ids
 
 
-def _details(r: Record) -> dict:
-    return r["profile"]["userDetails"]  # type: ignore[index,return-value]
-
-
 def _text(r: Record) -> str:
     """An independent statement of what searchText looks through."""
-    details = _details(r)
-    contact = details.get("contact") or {}
-    phone = contact.get("phone") or {}
+    reachable = contact(r)
+    phone = as_object(reachable.get("phone") or {})
     number, prefix = phone.get("number"), phone.get("prefix")
-    parts = [details.get("userProvidedName"), contact.get("email"), number]
+    parts = [details(r).get("userProvidedName"), reachable.get("email"), number]
     parts.append(f"{prefix or ''}{number or ''}")
     return "\n".join(p for p in parts if isinstance(p, str)).casefold()
 
@@ -132,7 +128,7 @@ def _any_of(values: object, wanted: set[str]) -> bool:
 
 REFERENCE: dict[str, tuple[object, Callable[[Record], bool]]] = {
     "searchText": ("ANA", lambda r: "ana" in _text(r)),
-    "tags": (["vip", "клиент"], lambda r: _any_of(_details(r).get("tags"), {"vip", "клиент"})),
+    "tags": (["vip", "клиент"], lambda r: _any_of(details(r).get("tags"), {"vip", "клиент"})),
     "status": (["OPEN", "CLOSED"], lambda r: r["status"] in ("OPEN", "CLOSED")),
     "isOnline": (True, lambda r: r.get("isOnline") is True),
     "userInteracted": (True, lambda r: r.get("userInteracted") is True),
@@ -154,7 +150,9 @@ def test_each_filter_selects_exactly_the_contacts_whose_records_pass_it(
     assert len(got) == len(expected), "each once"
 
 
-def test_search_reaches_emails_and_phone_numbers(store: ContactStore, records: list) -> None:
+def test_search_reaches_emails_and_phone_numbers(
+    store: ContactStore, records: list[Record]
+) -> None:
     for text in ("example.org", "пример.рф", "-", "+"):
         expected = {r["_id"] for r in records if text.casefold() in _text(r)}
         assert expected, f"some record holds {text!r}"
@@ -164,14 +162,14 @@ def test_search_reaches_emails_and_phone_numbers(store: ContactStore, records: l
 def test_id_filters_match_agents_segments_and_bots_per_channel(
     store: ContactStore, records: list[Record]
 ) -> None:
-    agents = sorted({r["_agentAssigned"] for r in records if r.get("_agentAssigned")})[:2]
-    segment = next(s for r in records for s in (r.get("segments") or []))
+    agents = sorted({as_text(r["_agentAssigned"]) for r in records if r.get("_agentAssigned")})[:2]
+    segment = next(s for r in records for s in as_array(r.get("segments")))
     whatsapp = next(r["_bot"] for r in records if r.get("channel") == "whatsapp" and r.get("_bot"))
     website = next(r["_bot"] for r in records if r.get("channel") == "website" and r.get("_bot"))
     on_whatsapp = (whatsapp, "whatsapp")
     cases = {
         "_agentAssigned": (agents, lambda r: r.get("_agentAssigned") in agents),
-        "segments": ([segment], lambda r: segment in (r.get("segments") or [])),
+        "segments": ([segment], lambda r: segment in as_array(r.get("segments"))),
         "_botWhatsapp": ([whatsapp], lambda r: (r.get("_bot"), r.get("channel")) == on_whatsapp),
     }
     for name, (value, passes) in cases.items():
@@ -189,14 +187,18 @@ def test_id_filters_match_agents_segments_and_bots_per_channel(
 
 
 def test_filters_combine_as_and(store: ContactStore, records: list[Record]) -> None:
-    start = sorted(r["createdAt"] for r in records)[500]
-    body = {"tags": ["newsletter"], "status": ["OPEN"], "createdAt": {"startAt": start}}
+    start = sorted(as_text(r["createdAt"]) for r in records)[500]
+    body: dict[str, object] = {
+        "tags": ["newsletter"],
+        "status": ["OPEN"],
+        "createdAt": {"startAt": start},
+    }
     expected = {
         r["_id"]
         for r in records
-        if "newsletter" in (_details(r).get("tags") or [])
+        if "newsletter" in as_array(details(r).get("tags"))
         and r["status"] == "OPEN"
-        and r["createdAt"] >= start
+        and as_text(r["createdAt"]) >= start
     }
     assert expected
     assert set(matching(store, body)) == expected

@@ -7,17 +7,29 @@ import time
 from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import NotRequired, TypedDict
 
 import orjson
 import pytest
 
 from etl_contacts.sandbox import SandboxConfig
+from etl_contacts.sandbox.config import Sort
 from etl_contacts.sandbox.faults import FaultPlan
 from etl_contacts.sandbox.filters import parse_body
 from etl_contacts.sandbox.store import ContactStore
 from etl_contacts.timestamps import format_ms, parse_ms, to_ms
 
-Record = dict[str, object]
+
+class Record(TypedDict):
+    """The fields of a contact's JSON these tests read; a contact never active has lastSeenAt
+    null or no such key."""
+
+    _id: str
+    createdAt: str
+    updatedAt: str
+    lastSeenAt: NotRequired[str | None]
+
+
 ANCHOR = datetime(2024, 6, 1, tzinfo=UTC)
 BASE = SandboxConfig(
     contacts=1000, days=10, seed=6, anchor=ANCHOR, page_size=37, never_active_share=0.2
@@ -27,7 +39,8 @@ SINCE_ANCHOR = {"startAt": format_ms(to_ms(ANCHOR))}
 
 def everything(store: ContactStore, body: dict[str, object] | None = None) -> list[Record]:
     query, _ = parse_body(body or {})
-    records, page = [], 1
+    records: list[Record] = []
+    page = 1
     while blobs := store.page(query, page).records:
         records.extend(orjson.loads(b) for b in blobs)
         page += 1
@@ -42,8 +55,21 @@ def never_active(record: Record) -> bool:
     return record.get("lastSeenAt") is None
 
 
-def ids(records: list[Record]) -> list[object]:
+def last_seen(record: Record) -> str:
+    """lastSeenAt of a contact that has been active."""
+    seen = record.get("lastSeenAt")
+    assert seen is not None, record
+    return seen
+
+
+def ids(records: list[Record]) -> list[str]:
     return [r["_id"] for r in records]
+
+
+def ms(timestamp: str) -> int:
+    millis = parse_ms(timestamp)
+    assert millis is not None, timestamp
+    return millis
 
 
 def test_the_configured_share_is_never_active_some_null_some_without_the_key() -> None:
@@ -95,17 +121,15 @@ def test_a_lastseenat_sort_puts_contacts_never_active_where_configured(
         records = everything(store, body)
     never = [r for r in records if never_active(r)]
     active = [r for r in records if not never_active(r)]
-    newest_first = sorted(
-        sorted(active, key=lambda r: r["_id"]), key=lambda r: r["lastSeenAt"], reverse=True
-    )
+    newest_first = sorted(sorted(active, key=lambda r: r["_id"]), key=last_seen, reverse=True)
     assert len(never) == 200 and active == newest_first
     assert ids(never) == sorted(ids(never)), "in _id order"
     assert records == (never + active if nulls_first else active + never)
 
 
 @pytest.mark.parametrize("sort", ["createdAt", "_id"])
-def test_other_sorts_keep_contacts_never_active_in_their_place(sort: str) -> None:
-    config = replace(BASE, sort=sort)  # type: ignore[arg-type]
+def test_other_sorts_keep_contacts_never_active_in_their_place(sort: Sort) -> None:
+    config = replace(BASE, sort=sort)
     with (
         closing(ContactStore(config)) as last,
         closing(ContactStore(replace(config, nulls_first=True))) as first,
@@ -142,9 +166,9 @@ def test_activity_is_stamped_by_the_server_clock(offset_ms: int) -> None:
     after = [orjson.loads(b) for b in snapshot.contacts]
     old = {(r["_id"], r.get("lastSeenAt"), r["createdAt"]) for r in before}
     changed = [r for r in after if (r["_id"], r.get("lastSeenAt"), r["createdAt"]) not in old]
-    stamps = [r["lastSeenAt"] for r in changed] + [d["deletedAt"] for d in snapshot.deleted]
+    stamps = [last_seen(r) for r in changed] + [d["deletedAt"] for d in snapshot.deleted]
     assert len(changed) >= 5 and len(snapshot.deleted) == 5
-    assert all(abs(parse_ms(s) - ours) < 1000 for s in stamps), (ours, stamps)  # type: ignore[operator]
+    assert all(abs(ms(s) - ours) < 1000 for s in stamps), (ours, stamps)
     assert abs(snapshot.now_ms - ours) < 1000
     untouched = [r for r in before if r["_id"] in {a["_id"] for a in after} - set(ids(changed))]
     assert untouched and all(r["createdAt"] < SINCE_ANCHOR["startAt"] for r in untouched)
@@ -156,11 +180,12 @@ def test_hide_leaves_one_record_out_of_its_place_and_reports_which() -> None:
     served = [plan.hide(page) for _ in range(30)]
     report = plan.report()
     hidden = report["hidden"]
+    assert isinstance(hidden, list), report
     shorter = [shown for shown in served if len(shown) == len(page) - 1]
-    assert report["faults"] == {"hide": len(shorter)} and len(hidden) == len(shorter)  # type: ignore[arg-type]
-    for shown, missing in zip(shorter, hidden, strict=True):  # type: ignore[call-overload]
+    assert report["faults"] == {"hide": len(shorter)} and len(hidden) == len(shorter)
+    for shown, missing in zip(shorter, hidden, strict=True):
         assert shown == [b for b in page if orjson.loads(b)["_id"] != missing]
-    assert len(set(hidden)) == len(hidden) > 10, "each record is hidden from one answer only"  # type: ignore[arg-type]
+    assert len(set(hidden)) == len(hidden) > 10, "each record is hidden from one answer only"
     assert all(shown == page for shown in served if shown not in shorter)
     again = FaultPlan(SandboxConfig(seed=3, faults={"hide": 1.0}))
     assert [again.hide(page) for _ in range(30)] == served

@@ -5,16 +5,28 @@ from __future__ import annotations
 from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TypedDict
 
 import orjson
 import pytest
 
 from etl_contacts.sandbox import SandboxConfig
+from etl_contacts.sandbox.config import Sort
 from etl_contacts.sandbox.filters import parse_body
 from etl_contacts.sandbox.store import ContactStore
 from etl_contacts.timestamps import format_ms
 
-Record = dict[str, object]
+
+class Record(TypedDict):
+    """The fields of a contact's JSON these tests read: all strings, as no contact here is one
+    never active (whose lastSeenAt is null or missing)."""
+
+    _id: str
+    createdAt: str
+    lastSeenAt: str
+    updatedAt: str
+
+
 ANCHOR = datetime(2024, 6, 1, tzinfo=UTC)
 BASE = SandboxConfig(contacts=1500, days=10, seed=8, anchor=ANCHOR, bulk_import_share=0.3)
 
@@ -37,8 +49,8 @@ def truth(store: ContactStore) -> list[Record]:
 
 
 @pytest.mark.parametrize("sort", ["lastSeenAt", "createdAt", "_id"])
-def test_sort_orders_newest_first_with_ties_by_id(sort: str) -> None:
-    with closing(ContactStore(replace(BASE, sort=sort, page_size=7))) as store:  # type: ignore[arg-type]
+def test_sort_orders_newest_first_with_ties_by_id(sort: Sort) -> None:
+    with closing(ContactStore(replace(BASE, sort=sort, page_size=7))) as store:
         records = everything(store)
         window = everything(store, {"createdAt": {"startAt": format_ms(0)}})
         assert len(records) == len(window) == 1500
@@ -84,7 +96,10 @@ def test_both_ranges_together_and_empty_ranges() -> None:
         records = truth(store)
         low, high = sorted(r["createdAt"] for r in records)[300], format_ms(10**13)
         seen = sorted(r["lastSeenAt"] for r in records)[900]
-        body = {"createdAt": {"startAt": low, "endsAt": high}, "lastSeenAt": {"startAt": seen}}
+        body: dict[str, object] = {
+            "createdAt": {"startAt": low, "endsAt": high},
+            "lastSeenAt": {"startAt": seen},
+        }
         expected = {r["_id"] for r in records if r["createdAt"] >= low and r["lastSeenAt"] >= seen}
         assert expected and {r["_id"] for r in everything(store, body)} == expected
         assert everything(store, {"createdAt": {"startAt": high, "endsAt": low}}) == []

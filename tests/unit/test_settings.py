@@ -26,6 +26,10 @@ def test_a_trailing_slash_on_the_base_url_is_dropped() -> None:
             "ETL_CONTACTS_TIMEZONE='Mars/Olympus' is not a time zone",
         ),
         (
+            {"ETL_CONTACTS_TIMEZONE": "CET"},
+            "ETL_CONTACTS_TIMEZONE='CET' is ambiguous (PostgreSQL reads it as a fixed offset)",
+        ),
+        (
             {"ETL_CONTACTS_START_DATE": "01/02/2024"},
             "ETL_CONTACTS_START_DATE='01/02/2024' is not a date; use YYYY-MM-DD",
         ),

@@ -193,6 +193,14 @@ unstorable = st.one_of(
 )
 
 
+def _id(record: object) -> str:
+    """The `_id` of a record generated valid: an object whose `_id` is a string."""
+    assert isinstance(record, dict), record
+    identifier = record["_id"]
+    assert isinstance(identifier, str), record
+    return identifier
+
+
 def _without(record: dict[str, object], key: str) -> dict[str, object]:
     return {k: v for k, v in record.items() if k != key}
 
@@ -249,7 +257,7 @@ def test_valid_records_are_all_loaded_one_row_per_contact(
     records: list[dict[str, object]], key: bytes | None
 ) -> None:
     frames = normalize(records, account="a", pii_key=key)
-    ids = [r["_id"] for r in records]
+    ids = [_id(r) for r in records]
     assert list(frames.rejects["reason"]) == []
     assert sorted(frames.contacts["contact_id"]) == sorted(set(ids))
     assert len(frames.superseded) + frames.collapsed == len(ids) - len(set(ids))
@@ -284,7 +292,7 @@ def test_valid_and_invalid_records_each_land_in_exactly_one_place(
     batch: list[tuple[object, str | None]], key: bytes | None
 ) -> None:
     frames = normalize([record for record, _ in batch], account="a", pii_key=key)
-    valid_ids = [record["_id"] for record, reason in batch if reason is None]  # type: ignore[index]
+    valid_ids = [_id(record) for record, reason in batch if reason is None]
     assert Counter(frames.rejects["reason"]) == Counter(r for _, r in batch if r is not None)
     assert sorted(frames.contacts["contact_id"]) == sorted(set(valid_ids))
     assert len(frames.superseded) + frames.collapsed == len(valid_ids) - len(set(valid_ids))
