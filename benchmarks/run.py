@@ -49,6 +49,7 @@ from etl_contacts.warehouse.embedded import embedded_database_url
 
 sys.path.insert(0, str(Path(__file__).parent))
 from dlt_peer import dlt_available, load_with_dlt
+from process_groups import ProcessGroup
 from sandbox_bench import free_port, wait_ready, wait_rendered
 
 DAYS = 90
@@ -264,6 +265,10 @@ def command(base_url: str, url: str, history: int, *, nightly: bool = False) -> 
 def start_sandbox(
     contacts: int, latency_ms: float, history: int = DAYS
 ) -> tuple[subprocess.Popen, str]:
+    """The sandbox in a session of its own, SIGTERM and SIGINT at their defaults even under a
+    shell that ignores them (it would ignore `terminate()` too, and outlive the benchmark). The
+    Popen returned is a ProcessGroup (process_groups.py, shared with `make ui-check`): its
+    `terminate()` stops the whole group, waits, escalates to SIGKILL and fails if any is left."""
     port = free_port()
     cli = Path(sys.executable).with_name("etl-contacts")
     command = [
@@ -279,10 +284,14 @@ def start_sandbox(
         "--latency-ms",
         str(latency_ms),
     ]
-    server = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    server = ProcessGroup(command, name="sandbox", stderr=subprocess.DEVNULL)
     started = time.monotonic()
-    wait_ready(port, started + 600)  # it listens once every contact is encoded
-    wait_rendered(port, started + 3600)
+    try:
+        wait_ready(port, started + 600)  # it listens once every contact is encoded
+        wait_rendered(port, started + 3600)
+    except BaseException:  # the callers stop it only once it is returned
+        server.terminate()
+        raise
     return server, f"http://127.0.0.1:{port}"
 
 

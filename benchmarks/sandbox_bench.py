@@ -24,6 +24,7 @@ from pathlib import Path
 
 import orjson
 import requests
+from process_groups import ProcessGroup
 
 from etl_contacts.sandbox import DEMO_TOKEN
 from etl_contacts.sandbox.wire import Connection, Request, Server
@@ -119,9 +120,15 @@ def serve_ready_page(port: int) -> None:
     Server(("127.0.0.1", port), respond).serve_forever()
 
 
-def start(command: list[str], port: int) -> subprocess.Popen[bytes]:
-    server = subprocess.Popen(command, stderr=subprocess.DEVNULL)
-    wait_ready(port, time.monotonic() + 600)
+def start(command: list[str], port: int) -> ProcessGroup:
+    """The sandbox in a process group of its own (see process_groups.py): stopped whole, even
+    from a shell that ignores SIGTERM, and stopped if it never gets ready."""
+    server = ProcessGroup(command, name="sandbox", stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(port, time.monotonic() + 600)
+    except BaseException:
+        server.terminate()
+        raise
     return server
 
 
