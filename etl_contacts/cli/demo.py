@@ -77,6 +77,6 @@ def _summary(outcome: LaunchOutcome, warehouse: Warehouse, schema: str, console:
     answer.add_column("contacts", justify="right")
     with warehouse.engine.connect() as conn:
         for channel, count in conn.execute(sa.text(query)):
-            answer.add_row(str(channel), str(count))
+            answer.add_row("(none)" if channel is None else str(channel), str(count))
     console.print(answer)
     console.print(f"the query, as an analyst writes it:\n{query}", highlight=False)

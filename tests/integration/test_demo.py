@@ -87,7 +87,7 @@ def test_demo_loads_every_sandbox_contact_and_says_so(
     assert "etl-contacts psql" in output[closing.end() :], "the next step: ask your own question"
     assert "contacts per channel" in output
     shown_channels = dict(
-        re.findall(r"│ (\w+)\s+│\s+(\d+) │", output.split("contacts per channel")[1])
+        re.findall(r"│ ([\w()]+)\s+│\s+(\d+) │", output.split("contacts per channel")[1])
     )
 
     # what it left in the warehouse: every contact served, the other tables as printed
@@ -100,7 +100,7 @@ def test_demo_loads_every_sandbox_contact_and_says_so(
             }
             per_channel = conn.execute(
                 sa.text(
-                    f"SELECT coalesce(channel, 'None'), count(*) FROM {SCHEMA}.contacts "
+                    f"SELECT coalesce(channel, '(none)'), count(*) FROM {SCHEMA}.contacts "
                     "WHERE deleted_at IS NULL GROUP BY 1"
                 )
             ).all()
