@@ -167,7 +167,9 @@ def load_floor(base_url: str, url: str, stats: ExtractStats) -> dict[str, float]
                     spill()
         spill()
         warehouse = Warehouse(url)
-        warehouse.begin_run(run_id="load", account="default", started_at=ANCHOR, windows=[])
+        warehouse.begin_run(
+            run_id="load", account="default", started_at=ANCHOR, windows=[], timezone="UTC"
+        )
         started = time.monotonic()
         written = sum(
             warehouse.load(

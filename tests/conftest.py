@@ -54,6 +54,8 @@ def hostile_warehouse(pg_server_url: str) -> Iterator[Warehouse]:
     with scratch_database(pg_server_url, prefix="test") as url:
         warehouse = Warehouse(url)
         warehouse.migrate()
-        warehouse.begin_run(run_id="r", account="a", started_at=datetime.now(UTC), windows=[])
+        warehouse.begin_run(
+            run_id="r", account="a", started_at=datetime.now(UTC), windows=[], timezone="UTC"
+        )
         yield warehouse
         warehouse.engine.dispose()

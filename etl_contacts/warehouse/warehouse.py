@@ -92,7 +92,7 @@ class Warehouse:
         account: str,
         started_at: datetime,
         windows: Sequence[str],
-        timezone: str = "UTC",
+        timezone: str,
     ) -> None:
         """Record the run as running; its time zone is the one the daily views group by."""
         runs = tables.sync_runs

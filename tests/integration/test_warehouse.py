@@ -31,7 +31,9 @@ def contact(index: int, *, seen: int = 0, status: int = 0) -> dict[str, object]:
 def warehouse(database_url: str) -> Warehouse:
     warehouse = Warehouse(database_url)
     warehouse.migrate()
-    warehouse.begin_run(run_id=RUN, account="a", started_at=datetime.now(UTC), windows=[])
+    warehouse.begin_run(
+        run_id=RUN, account="a", started_at=datetime.now(UTC), windows=[], timezone="UTC"
+    )
     return warehouse
 
 
@@ -137,7 +139,9 @@ def test_a_completed_window_moves_its_watermarks_and_deletes_nothing(
         "createdAt", datetime.fromtimestamp(T0 / 1000, UTC), end, {"createdAt": end}
     )
     second = Warehouse(database_url)
-    second.begin_run(run_id="run-2", account="a", started_at=datetime.now(UTC), windows=[])
+    second.begin_run(
+        run_id="run-2", account="a", started_at=datetime.now(UTC), windows=[], timezone="UTC"
+    )
     second.load(
         normalize(records[:7], account="a"), run_id="run-2", account="a", completed=[window]
     )
@@ -186,7 +190,9 @@ def test_a_hostile_schema_name_is_only_a_name(database_url: str) -> None:
     schema = 'x"; DROP TABLE pg_class; --'
     warehouse = Warehouse(database_url, schema=schema)
     warehouse.migrate()
-    warehouse.begin_run(run_id=RUN, account="a", started_at=datetime.now(UTC), windows=[])
+    warehouse.begin_run(
+        run_id=RUN, account="a", started_at=datetime.now(UTC), windows=[], timezone="UTC"
+    )
     warehouse.load(normalize([contact(1)], account="a"), run_id=RUN, account="a")
     assert warehouse.row_counts("a")["contacts"] == 1
 

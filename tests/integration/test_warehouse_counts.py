@@ -43,7 +43,9 @@ def warehouse(database_url: str) -> Warehouse:
 
 
 def begin(warehouse: Warehouse, run_id: str) -> None:
-    warehouse.begin_run(run_id=run_id, account="a", started_at=datetime.now(UTC), windows=[])
+    warehouse.begin_run(
+        run_id=run_id, account="a", started_at=datetime.now(UTC), windows=[], timezone="UTC"
+    )
 
 
 def load(
