@@ -48,6 +48,7 @@ from etl_contacts.warehouse.databases import scratch_database
 from etl_contacts.warehouse.embedded import embedded_database_url
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # process_groups.py
 from dlt_peer import dlt_available, load_with_dlt
 from process_groups import ProcessGroup
 from sandbox_bench import free_port, wait_ready, wait_rendered
@@ -269,7 +270,7 @@ def start_sandbox(
 ) -> tuple[subprocess.Popen, str]:
     """The sandbox in a session of its own, SIGTERM and SIGINT at their defaults even under a
     shell that ignores them (it would ignore `terminate()` too, and outlive the benchmark). The
-    Popen returned is a ProcessGroup (process_groups.py, shared with `make ui-check`): its
+    Popen returned is a ProcessGroup (tests/process_groups.py, shared with `make ui-check`): its
     `terminate()` stops the whole group, waits, escalates to SIGKILL and fails if any is left."""
     port = free_port()
     cli = Path(sys.executable).with_name("etl-contacts")

@@ -24,10 +24,12 @@ from pathlib import Path
 
 import orjson
 import requests
-from process_groups import ProcessGroup
 
 from etl_contacts.sandbox import DEMO_TOKEN
 from etl_contacts.sandbox.wire import Connection, Request, Server
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # process_groups.py
+from process_groups import ProcessGroup
 
 # `etl-contacts sandbox serve` without the rest of the CLI (Dagster and all), which would add
 # a few hundred MB that are not the sandbox's to the resident set measured here.
@@ -121,7 +123,7 @@ def serve_ready_page(port: int) -> None:
 
 
 def start(command: list[str], port: int) -> ProcessGroup:
-    """The sandbox in a process group of its own (see process_groups.py): stopped whole, even
+    """The sandbox in a process group of its own (see tests/process_groups.py): stopped whole, even
     from a shell that ignores SIGTERM, and stopped if it never gets ready."""
     server = ProcessGroup(command, name="sandbox", stderr=subprocess.DEVNULL)
     try:

@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from process_groups import ProcessGroup
 from sqlalchemy.engine import make_url
 
 from etl_contacts.sandbox import SandboxConfig, SandboxServer
@@ -67,22 +68,20 @@ def test_a_three_day_backfill_runs_through_the_queue(
         with dg.DagsterInstance.get() as instance:
             (queued,) = instance.get_runs()
             assert queued.status == dg.DagsterRunStatus.QUEUED
-            daemon = subprocess.Popen(
+            # its own group with default signals: stopped whole even under a shell ignoring TERM
+            with ProcessGroup(
                 [bin_dir / "dagster-daemon", "run", "-w", "workspace.yaml"],
+                name="dagster-daemon",
                 cwd=repo_root,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-            )
-            try:
+            ):
                 deadline = time.monotonic() + 180
                 while time.monotonic() < deadline:
                     run = instance.get_run_by_id(queued.run_id)
                     if run is not None and run.is_finished:
                         break
                     time.sleep(1)
-            finally:
-                daemon.terminate()
-                daemon.wait(timeout=30)
             assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
             partitions = instance.get_materialized_partitions(dg.AssetKey("contacts"))

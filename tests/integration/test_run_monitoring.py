@@ -16,14 +16,12 @@ a run. That is the case tested here, on a copy of dagster_home/dagster.yaml with
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -31,6 +29,7 @@ from typing import TypeVar
 import dagster as dg
 import pytest
 import yaml
+from process_groups import ProcessGroup, alive
 
 from etl_contacts.sandbox import SandboxConfig, SandboxServer
 
@@ -50,47 +49,18 @@ BIN = Path(sys.executable).parent
 T = TypeVar("T")
 
 
-def members(session: int) -> list[str]:
-    """The live processes (zombies are dead) of a session or process group, as "pid command"."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-        except OSError:  # it ended while being read
-            continue
-        # the command name in parentheses may hold spaces: the fields after it are fixed
-        state, _ppid, pgid, sid = stat[stat.rindex(")") + 2 :].split()[:4]
-        if session in (int(pgid), int(sid)) and state != "Z":
-            found.append(f"{entry.name} {command[:120]}")
-    return found
-
-
-def kill_session(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL a session leader and everything it started, and check that nothing is left."""
-    with suppress(ProcessLookupError):  # the leader and its group are already gone
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
-    deadline = time.monotonic() + 30
-    while (left := members(process.pid)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not left, f"processes outlived their session: {left}"
-
-
 @contextmanager
-def session(command: Sequence[str], cwd: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def session(command: Sequence[str], cwd: Path, log: Path) -> Iterator[ProcessGroup]:
     """A child leading a session of its own (its code servers and run workers join it),
     output to `log`; killed, with all it started, when the block ends."""
     with log.open("ab") as out:
-        process = subprocess.Popen(
-            command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        process = ProcessGroup(
+            command, name=Path(command[0]).name, cwd=cwd, stdout=out, stderr=subprocess.STDOUT
         )
     try:
         yield process
     finally:
-        kill_session(process)
+        process.kill()
 
 
 def wait_for(what: str, condition: Callable[[], T | None], timeout: float, log: Path) -> T:
@@ -209,13 +179,13 @@ def test_a_run_killed_with_its_machine_is_failed_and_the_accounts_next_run_start
                 "pid of A's run worker",
             )
             worker = int(need(PID_EVENT.search(started.message or ""), "pid").group(1))
-            assert any(p.startswith(f"{worker} ") for p in members(first_daemon.pid))
+            assert worker in {member.pid for member in alive(first_daemon.pid)}
             assert the_run(instance, "A").status == dg.DagsterRunStatus.STARTED, (
                 "A must still run when its machine is lost: raise MAX_RUNTIME_SECONDS"
             )
             # the machine is lost: daemon, code server, A's run worker and step process at once
-            kill_session(first_daemon)
-        assert not any(p.startswith(f"{worker} ") for p in members(first_daemon.pid))
+            first_daemon.kill()
+        assert worker not in {member.pid for member in alive(first_daemon.pid)}
         # nothing saw A die: the run storage still has it running, and B waits behind it
         assert the_run(instance, "A").status == dg.DagsterRunStatus.STARTED
         assert the_run(instance, "B").status == dg.DagsterRunStatus.QUEUED

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import requests
+from process_groups import ProcessGroup
 
 from etl_contacts.sandbox import DEMO_TOKEN
 
@@ -31,10 +32,11 @@ def test_serve_answers_until_interrupted() -> None:
         "--anchor",
         "2024-06-01",
     ]
-    server = subprocess.Popen([*SERVE, *options], stderr=subprocess.PIPE, text=True)
+    # default SIGINT in the child even when this runs under a shell that ignores it
+    server = ProcessGroup([*SERVE, *options], name="sandbox", stderr=subprocess.PIPE)
     try:
         assert server.stderr is not None
-        announced = re.search(r"http://\S+", server.stderr.readline())
+        announced = re.search(r"http://\S+", server.stderr.readline().decode())
         assert announced, "the server's first line gives its URL"
         url = announced.group(0)
         truth = requests.get(f"{url}/_sandbox/truth", timeout=10).json()

@@ -17,7 +17,7 @@ then in headless Chromium (Debian's, driven by playwright):
 
 One `PASS: ...` line per assertion; screenshots in tests/ui/screenshots/ (git-ignored), listed
 at the end. Every child process runs in a session of its own and is stopped with all it started;
-the check fails if any of them is left (see benchmarks/process_groups.py).
+the check fails if any of them is left (see tests/process_groups.py).
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ from etl_contacts.sandbox import DEMO_TOKEN
 from etl_contacts.warehouse.databases import scratch_database
 from etl_contacts.warehouse.embedded import embedded_database_url
 
-# shared with the benchmarks, which start the sandbox the same way
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+# tests/process_groups.py, shared with the tests and the benchmarks
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from process_groups import ProcessGroup
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -153,10 +153,23 @@ class ProcessGroup(subprocess.Popen[bytes]):
         with suppress(subprocess.TimeoutExpired):
             self.wait(timeout=5)  # the leader has ended (a zombie at most): its exit status
         self.stop_seconds = time.monotonic() - started
+        self._none_left()
+
+    def kill(self) -> None:
+        """SIGKILL to the whole group at once, as a machine lost whole would end it, then the
+        proof that nothing is left."""
+        self.stopped = True
+        self._signal(signal.SIGKILL)
+        self._wait_empty(30)
+        with suppress(subprocess.TimeoutExpired):
+            self.wait(timeout=5)
+        self._none_left()
+
+    def _none_left(self) -> None:
         left = alive(self.pid)
         if left:
             raise LeftoverProcessesError(
-                f"{self.name} (session {self.pid}) left processes running after SIGKILL:\n  "
+                f"{self.name} (session {self.pid}) left processes running:\n  "
                 + "\n  ".join(map(str, left))
             )
 
