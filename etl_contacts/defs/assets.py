@@ -18,6 +18,10 @@ from etl_contacts.settings import (
 from etl_contacts.warehouse.tables import CONTACT_TABLES, metadata
 
 GROUP = "express_chat"
+# a nightly missed by a few hours warns, a whole night missed fails: the UI's freshness state and
+# the `freshness` check say the same
+FRESH_WITHIN = timedelta(hours=36)
+LATE_AFTER = timedelta(hours=26)
 # who the catalog names for questions about these tables, and how to find them in it
 OWNERS = ["team:data-engineering"]
 
@@ -66,6 +70,9 @@ def build_contact_assets(
                 kinds={"postgres"},
                 owners=OWNERS,
                 tags=catalog_tags(account, "raw"),
+                freshness_policy=dg.FreshnessPolicy.time_window(
+                    fail_window=FRESH_WITHIN, warn_window=LATE_AFTER
+                ),
             )
             for name in CONTACT_TABLES
         ],

@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from etl_contacts.defs.assets import FRESH_WITHIN
 from etl_contacts.defs.resources import WarehouseResource
 from etl_contacts.pipeline.nightly import account_staleness
 from etl_contacts.settings import Settings
 from etl_contacts.warehouse import Warehouse, quality
 
 MAX_REJECT_RATE = 0.05
-FRESH_WITHIN = timedelta(hours=36)
 # every check is given the run id, also those that ask about the account as a whole
 Check = Callable[[Warehouse, str], dg.AssetCheckResult]
 

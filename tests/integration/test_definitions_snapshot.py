@@ -109,6 +109,9 @@ def _assets(defs: dg.Definitions) -> dict[str, Any]:
             "partitions": _partitions(node.partitions_def),
             "backfill_policy": _backfill_policy(node.backfill_policy),
             "automation_condition": _automation(node.automation_condition),
+            "freshness_policy": None
+            if node.freshness_policy is None
+            else repr(node.freshness_policy),
             "op": assets_def.node_def.name,
             "pool": assets_def.op.pool,
             "resources": sorted(assets_def.required_resource_keys),

@@ -12,8 +12,8 @@ then in headless Chromium (Debian's, driven by playwright):
 6. a second run (the latest day, launched from the same dialog) gives the metadata plots two
    runs to draw: rows, requests and seconds across runs, on the asset's overview;
 7. the checks tab: each of the seven checks has a result, the blocking ones passed;
-8. the freshness state: the asset has no Dagster freshness policy, so the UI shows none; the
-   `freshness` check's result and last success stand in for it.
+8. the freshness state: the overview's freshness policy says Passing (the daemon evaluates the
+   asset's FreshnessPolicy), and the `freshness` check agrees, with the latest run's time.
 
 One `PASS: ...` line per assertion; screenshots in tests/ui/screenshots/ (git-ignored), listed
 at the end. Every child process runs in a session of its own and is stopped with all it started;
@@ -437,15 +437,18 @@ def check_results(page: Page, ui: DagsterUI) -> None:
         f"checks tab: the {len(CHECKS)} results; verified_within_budget opened: "
         f"{results['verified_within_budget']} ({metadata['verified_within_budget']})",
     )
-    # (d) Dagster shows a freshness state only for assets with a FreshnessPolicy: none here
+    # (d) the freshness state Dagster's freshness daemon evaluates from the asset's policy
     asset_tab(page, "Overview").click()
-    expect(page.get_by_text("Latest materialization")).to_be_visible()
-    policy = page.get_by_text("Freshness policy", exact=True).count()
-    print(
-        f"note: the asset's overview shows {'a' if policy else 'no'} freshness policy"
-        + ("" if policy else " (none is defined): the freshness check stands in for it"),
-        flush=True,
+    # the sidebar's section (a button that folds it), not the status row's label
+    policy = page.get_by_role("button", name="freshness Freshness policy")
+    expect(policy).to_be_visible(timeout=60_000)
+    policy.scroll_into_view_if_needed()
+    expect(page.get_by_text("Passing", exact=True).first).to_be_visible(timeout=120_000)
+    check(
+        page.get_by_text("Fails if more than 36 hours since last materialization").count() == 1,
+        "the overview's freshness policy says Passing: fails after 36 h, warns after 26 h",
     )
+    shot(page, "08-freshness-state", "the overview's freshness policy: Passing (36 h / 26 h)")
     asset_tab(page, "Checks").click()
     page.get_by_title("freshness", exact=True).click()
     expect(page.get_by_role("cell", name="last_success")).to_be_visible()
@@ -456,7 +459,7 @@ def check_results(page: Page, ui: DagsterUI) -> None:
         results["freshness"] == "Passed" and age is not None and 0 <= age < 600,
         f"the freshness check passed: last success {last} ({age or 0:.0f} s ago: the latest run)",
     )
-    shot(page, "08-freshness", f"the freshness check opened: Passed, last_success {last}")
+    shot(page, "09-freshness-check", f"the freshness check opened: Passed, last_success {last}")
 
 
 def run_browser(ui: DagsterUI, days: list[str], warehouse_url: str) -> None:
