@@ -16,7 +16,7 @@ from typing import TypedDict, Unpack
 import pytest
 import trustme
 
-from etl_contacts.sandbox import FAULT_KINDS, SandboxConfig, SandboxServer
+from etl_contacts.sandbox import FAULT_KINDS, SandboxConfig, SandboxServer, preset
 from etl_contacts.sandbox.config import Sort
 from etl_contacts.source import (
     AuthError,
@@ -84,13 +84,6 @@ def _created_in_range(sandbox: SandboxServer, anchor: datetime, days: int = DAYS
     return {c["_id"] for c in sandbox.truth()["contacts"] if low <= c["createdAt"] < high}
 
 
-class Activity(TypedDict):
-    activity_rate: float
-    create_rate: float
-    delete_rate: float
-
-
-BUSY: Activity = {"activity_rate": 0.3, "create_rate": 0.05, "delete_rate": 0.03}
 COMBINATIONS = [
     (p, s, i)
     for p in (7, 20, 100)
@@ -109,15 +102,17 @@ SCENARIOS = [
 def test_every_contact_exactly_once_while_the_data_changes(
     seed: int, page_size: int, sort: Sort, inclusive: bool
 ) -> None:
-    config = SandboxConfig(
-        contacts=600,
-        days=DAYS,
-        seed=seed,
-        token=TOKEN,
-        page_size=page_size,
-        sort=sort,
-        ends_at_inclusive=inclusive,
-        **BUSY,
+    config = preset(
+        "busy",
+        SandboxConfig(
+            contacts=600,
+            days=DAYS,
+            seed=seed,
+            token=TOKEN,
+            page_size=page_size,
+            sort=sort,
+            ends_at_inclusive=inclusive,
+        ),
     )
     with SandboxServer(config) as sandbox:
         anchor = config.anchor_time
@@ -136,7 +131,7 @@ def test_plain_offset_paging_loses_records_under_the_same_activity() -> None:
     """The scenario above has teeth: the paging every popular loader does fails it."""
     lost = 0
     for seed in range(3):
-        config = SandboxConfig(contacts=600, days=DAYS, seed=seed, token=TOKEN, **BUSY)
+        config = preset("busy", SandboxConfig(contacts=600, days=DAYS, seed=seed, token=TOKEN))
         with SandboxServer(config) as sandbox:
             anchor = config.anchor_time
             window = Window("createdAt", anchor - timedelta(days=DAYS), anchor)

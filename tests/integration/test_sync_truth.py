@@ -6,13 +6,12 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from datetime import date, timedelta
-from typing import TypedDict
 
 import pytest
 import sqlalchemy as sa
 
 from etl_contacts.pipeline.sync import day_windows, run_sync
-from etl_contacts.sandbox import SandboxConfig, SandboxServer
+from etl_contacts.sandbox import SandboxConfig, SandboxServer, preset
 from etl_contacts.sandbox.config import Sort
 from etl_contacts.source import ClientConfig, ExtractStats, RecordsBatch, extract
 from etl_contacts.warehouse import Warehouse
@@ -21,13 +20,6 @@ TOKEN = "0123456789abcdef01234567"
 DAYS = 20
 
 
-class Activity(TypedDict):
-    activity_rate: float
-    create_rate: float
-    delete_rate: float
-
-
-BUSY: Activity = {"activity_rate": 0.3, "create_rate": 0.05, "delete_rate": 0.03}
 QUIRKS = [
     # (page size, sort, endsAt inclusive, never-active sorted first, server clock - ours, minutes)
     (page, sort, inclusive, nulls_first, skew)
@@ -103,18 +95,20 @@ def test_load_and_reload_match_the_source_under_activity(
     seed: int, quirks: tuple[int, Sort, bool, bool, int], database_url: str
 ) -> None:
     page_size, sort, inclusive, nulls_first, skew = quirks
-    config = SandboxConfig(
-        contacts=500,
-        days=DAYS,
-        seed=seed,
-        token=TOKEN,
-        page_size=page_size,
-        sort=sort,
-        ends_at_inclusive=inclusive,
-        never_active_share=0.05,
-        nulls_first=nulls_first,
-        clock_offset_ms=skew * 60_000,
-        **BUSY,
+    config = preset(
+        "busy",
+        SandboxConfig(
+            contacts=500,
+            days=DAYS,
+            seed=seed,
+            token=TOKEN,
+            page_size=page_size,
+            sort=sort,
+            ends_at_inclusive=inclusive,
+            never_active_share=0.05,
+            nulls_first=nulls_first,
+            clock_offset_ms=skew * 60_000,
+        ),
     )
     warehouse = Warehouse(database_url)
     warehouse.migrate()

@@ -20,7 +20,7 @@ from itertools import chain
 import orjson
 import pytest
 
-from etl_contacts.sandbox import SandboxConfig
+from etl_contacts.sandbox import SandboxConfig, preset
 from etl_contacts.sandbox.config import Sort
 from etl_contacts.sandbox.filters import parse_body
 from etl_contacts.sandbox.store import ContactStore
@@ -42,7 +42,8 @@ ANCHOR = datetime(2024, 6, 1, tzinfo=UTC)
 DAYS = 10
 BASE = SandboxConfig(contacts=300, days=DAYS, seed=2, anchor=ANCHOR)
 # With seed 2, every read of the whole history below sees deletions (asserted there).
-BUSY = replace(BASE, activity_rate=0.3, create_rate=0.05, delete_rate=0.03)
+# busy, with deletions frequent enough that the short reads below meet some
+BUSY = replace(preset("busy", BASE), delete_rate=0.03)
 # Every contact of the generated history; contacts created during a read (createdAt: the real
 # time now) lie outside it.
 HISTORY = Window("createdAt", ANCHOR - timedelta(days=DAYS + 1), ANCHOR + timedelta(days=1))
