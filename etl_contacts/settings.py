@@ -36,6 +36,10 @@ REVERIFY_DAYS_ENV = "ETL_CONTACTS_REVERIFY_DAYS"
 DEFAULT_REVERIFY_DAYS = 7
 LOOKBACK_DAYS_ENV = "ETL_CONTACTS_LOOKBACK_DAYS"
 DEFAULT_LOOKBACK_DAYS = 3
+MAX_DELETE_PERCENT_ENV = "ETL_CONTACTS_MAX_DELETE_PERCENT"
+DEFAULT_MAX_DELETE_PERCENT = 1.0
+SUSPECT_PAUSE_ENV = "ETL_CONTACTS_SUSPECT_PAUSE_SECONDS"
+DEFAULT_SUSPECT_PAUSE_SECONDS = 15.0
 ACCOUNT_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
@@ -66,6 +70,17 @@ def _days(environ: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ConfigError(f"{name}={raw!r} is not a positive number of days")
     return int(raw)
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, most: float) -> float:
+    raw = environ.get(name) or f"{default:g}"
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= most:
+        raise ConfigError(f"{name}={raw!r} is not a number from 0 to {most:g} (e.g. {default:g})")
+    return value
 
 
 @dataclass(frozen=True)
@@ -109,6 +124,10 @@ class Settings:
     """Every day since the start date is read completely again at least this often."""
     lookback_days: int = DEFAULT_LOOKBACK_DAYS
     """The nightly run re-reads the contacts active in this many last days."""
+    max_delete_percent: float = DEFAULT_MAX_DELETE_PERCENT
+    """A run deletes at most this share of the account's live contacts unless allowed once."""
+    suspect_pause_seconds: float = DEFAULT_SUSPECT_PAUSE_SECONDS
+    """How long a run waits before reading again a window that looks like an outage."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -138,6 +157,12 @@ class Settings:
             max_days_per_run=_days(environ, MAX_DAYS_PER_RUN_ENV, DEFAULT_MAX_DAYS_PER_RUN),
             reverify_days=_days(environ, REVERIFY_DAYS_ENV, DEFAULT_REVERIFY_DAYS),
             lookback_days=_days(environ, LOOKBACK_DAYS_ENV, DEFAULT_LOOKBACK_DAYS),
+            max_delete_percent=_number(
+                environ, MAX_DELETE_PERCENT_ENV, DEFAULT_MAX_DELETE_PERCENT, 100
+            ),
+            suspect_pause_seconds=_number(
+                environ, SUSPECT_PAUSE_ENV, DEFAULT_SUSPECT_PAUSE_SECONDS, 3600
+            ),
             base_url=(environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/"),
             schema=environ.get(SCHEMA_ENV) or DEFAULT_SCHEMA,
             start_date=start_date,

@@ -5,7 +5,8 @@ Shared by the source (window bounds), the transform (typed columns) and the sand
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MILLISECOND = timedelta(milliseconds=1)
@@ -34,3 +35,13 @@ def parse_ms(value: object) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return to_ms(moment)
+
+
+def local_day(day: date, timezone: str) -> tuple[datetime, datetime]:
+    """The local day as a half-open UTC range (23 or 25 hours when the clocks change)."""
+    tz = ZoneInfo(timezone)
+    after = day + timedelta(days=1)
+    return (
+        datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC),
+        datetime(after.year, after.month, after.day, tzinfo=tz).astimezone(UTC),
+    )

@@ -80,6 +80,15 @@ def sync(
     end: Annotated[
         str | None, typer.Option(help="Last day to load (inclusive), YYYY-MM-DD.")
     ] = None,
+    allow_mass_delete: Annotated[
+        bool,
+        typer.Option(
+            "--allow-mass-delete",
+            help="Let this run delete more than ETL_CONTACTS_MAX_DELETE_PERCENT of the account "
+            "(and accept days that still lack most of their contacts): once, after checking "
+            "that the source really lost them.",
+        ),
+    ] = False,
 ) -> None:
     """Load these days (both inclusive); without a range, what tonight's schedule would load:
     yesterday and missed days, recent activity, and the least recently verified days."""
@@ -116,7 +125,9 @@ def sync(
             "set ETL_CONTACTS_START_DATE earlier or start the range later",
         )
     with shown_on(console):
-        outcome = launch_sync(settings, chosen, first, last, nightly=nightly)
+        outcome = launch_sync(
+            settings, chosen, first, last, nightly=nightly, allow_mass_delete=allow_mass_delete
+        )
     _report(outcome, first, last)
 
 
@@ -182,6 +193,19 @@ def _report(outcome: LaunchOutcome, first: date, last: date) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    absences = (
+        f"{outcome.value(key)} {key.replace('_', ' ')}"
+        for key in ("deleted", "missing", "deletions_held", "suspect_days")
+    )
+    console.print(f"absences: {', '.join(absences)}", highlight=False, soft_wrap=True)
+    if outcome.value("deletions_held"):
+        console.print(
+            f"[bold yellow]warning:[/] {outcome.value('deletions_held')} deletions held back "
+            "by the guard (ETL_CONTACTS_MAX_DELETE_PERCENT): check the source, then let them "
+            "through once with `etl-contacts sync --allow-mass-delete`",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def main() -> None:

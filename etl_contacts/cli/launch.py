@@ -59,10 +59,17 @@ def tonight_range(settings: Settings, account: Account) -> tuple[date, date] | N
 
 
 def launch_sync(
-    settings: Settings, account: Account, first: date, last: date, *, nightly: bool = False
+    settings: Settings,
+    account: Account,
+    first: date,
+    last: date,
+    *,
+    nightly: bool = False,
+    allow_mass_delete: bool = False,
 ) -> LaunchOutcome:
     """Materialize the partitions `first`..`last` (inclusive) of one account in one run;
-    `nightly`: as the schedule does, with the lookback and the re-verification."""
+    `nightly`: as the schedule does, with the lookback and the re-verification;
+    `allow_mass_delete`: past the deletion guard, once."""
     ensure_dagster_home()
     defs = build_definitions(settings)
     job = defs.resolve_job_def(job_name(settings, account))
@@ -72,7 +79,12 @@ def launch_sync(
             # failure as one line: Dagster's console copy (with tracebacks) stays in the UI
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             instance=instance,
-            tags=range_tags(first.isoformat(), last.isoformat(), nightly=nightly),
+            tags=range_tags(
+                first.isoformat(),
+                last.isoformat(),
+                nightly=nightly,
+                allow_mass_delete=allow_mass_delete,
+            ),
             raise_on_error=False,
         )
     metadata: dict[str, dict[str, object]] = {}

@@ -68,6 +68,36 @@ def show_status(settings: Settings, warehouse: Warehouse, console: Console) -> N
         console.print(f"{account}: {_describe(days)}", highlight=False)
         found = account_staleness(warehouse, account, settings.freshness, settings.timezone)
         console.print(f"{account}: {describe_staleness(found, settings)}", highlight=False)
+        console.print(
+            f"{account}: {describe_absences(warehouse, account, settings)}", highlight=False
+        )
+
+
+def describe_absences(warehouse: Warehouse, account: str, settings: Settings) -> str:
+    """Contacts awaiting their second look, and what the guard and the outage test did last."""
+    runs = tables.sync_runs
+    with warehouse.engine.connect() as conn:
+        last = conn.execute(
+            sa.select(runs.c.deletions_held, runs.c.suspect_days)
+            .where(runs.c.account == account, runs.c.status == "success")
+            .order_by(runs.c.started_at.desc())
+            .limit(1)
+        ).first()
+    held, suspect = last if last is not None else (0, 0)
+    parts = [f"{warehouse.missing_count(account)} contacts missing, awaiting a second look"]
+    if held:
+        parts.append(
+            f"the last run held {held} deletions back (more than "
+            f"ETL_CONTACTS_MAX_DELETE_PERCENT={settings.max_delete_percent:g} % of the account); "
+            "if the source really lost them: etl-contacts sync --allow-mass-delete"
+        )
+    else:
+        parts.append(f"deletion guard clear ({settings.max_delete_percent:g} % a run)")
+    if suspect:
+        parts.append(
+            f"the last run left {suspect} days unverified: their answers looked like an outage"
+        )
+    return "; ".join(parts)
 
 
 def describe_staleness(found: Staleness, settings: Settings) -> str:

@@ -1,12 +1,14 @@
 """The contacts multi-asset: one run loads a whole partition range (a backfill is one run)."""
 
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from dataclasses import replace
+from datetime import date, timedelta
 
 import dagster as dg
 
 from etl_contacts.defs.resources import ExpressChatResource, WarehouseResource
-from etl_contacts.defs.schedules import NIGHTLY_TAG
+from etl_contacts.defs.schedules import ALLOW_MASS_DELETE_TAG, NIGHTLY_TAG
+from etl_contacts.pipeline.deletions import DEFAULT_POLICY, DeletePolicy
 from etl_contacts.pipeline.nightly import plan_nightly
 from etl_contacts.pipeline.sync import day_windows, run_sync
 from etl_contacts.settings import (
@@ -32,6 +34,9 @@ def catalog_tags(account: str, layer: str) -> dict[str, str]:
 
 
 _ONE_DAY = timedelta(days=1)
+# what the run deleted and found missing, the deletions the guard held, the days that looked
+# like an outage
+ABSENCE_COUNTERS = ("deleted", "missing", "deletions_held", "suspect_days")
 
 
 def column_schema(table: str) -> dg.TableSchema:
@@ -53,6 +58,7 @@ def build_contact_assets(
     timezone: str = "UTC",
     max_days_per_run: int = DEFAULT_MAX_DAYS_PER_RUN,
     freshness: Freshness,
+    policy: DeletePolicy = DEFAULT_POLICY,
 ) -> dg.AssetsDefinition:
     """The four contact tables of one account, written together by one sync.
 
@@ -93,22 +99,31 @@ def build_contact_assets(
         wh.migrate()
         windows = day_windows(first, last, timezone)
         nightly: dict[str, dg.RawMetadataValue] = {}
+        prestart: tuple[date, ...] = ()
         if context.run.tags.get(NIGHTLY_TAG) == "true":
             plan = plan_nightly(
-                first, last, verified=wh.verified_days(account), freshness=freshness
+                first,
+                last,
+                verified=wh.verified_days(account),
+                freshness=freshness,
+                before=wh.days_before(account, freshness.history_start, timezone),
             )
+            prestart = plan.prestart
             windows = day_windows(
                 first, last, timezone, reverify=plan.reverify, active_from=plan.lookback_from
             )
             nightly = {
-                "reverified_days": len(plan.reverify),
-                "reverified": ", ".join(day.isoformat() for day in plan.reverify) or "none",
+                "reverified_days": len(plan.reverify) + len(plan.prestart),
+                "reverified": ", ".join(day.isoformat() for day in (*plan.prestart, *plan.reverify))
+                or "none",
                 "lookback_from": plan.lookback_from.isoformat(),
             }
             context.log.info(
-                f"nightly: re-verifying {len(plan.reverify)} days, re-reading activity since "
-                f"{plan.lookback_from}"
+                f"nightly: re-verifying {len(plan.reverify)} days and probing the stored "
+                f"contacts of {len(plan.prestart)} days before the start date, re-reading "
+                f"activity since {plan.lookback_from}"
             )
+        allowed = context.run.tags.get(ALLOW_MASS_DELETE_TAG) == "true"
         result = run_sync(
             client=express_chat.client_config(),
             warehouse=wh,
@@ -117,6 +132,8 @@ def build_contact_assets(
             run_id=context.run.run_id,
             pii_key=warehouse.pii_key_bytes(),
             timezone=timezone,
+            prestart=prestart,
+            policy=replace(policy, allow_mass_delete=allowed),
             log=context.log,
         )
         rows = wh.row_counts(account)
@@ -127,6 +144,7 @@ def build_contact_assets(
             "retries": int(result.extracted.get("retries", 0)),
             "pages": int(result.extracted.get("pages", 0)),
             "records": int(result.extracted.get("records", 0)),
+            **{k: int(result.extracted.get(k, 0)) for k in ABSENCE_COUNTERS},
             "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
             **nightly,
         }

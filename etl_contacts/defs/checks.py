@@ -74,6 +74,36 @@ def build_checks(
             metadata={"holes_repaired": holes},
         )
 
+    def deletion_guard(warehouse: Warehouse, run_id: str) -> dg.AssetCheckResult:
+        """This run deleted no more than ETL_CONTACTS_MAX_DELETE_PERCENT of the account's live
+        contacts: beyond it, it deleted none (they stay missing), and this fails with the
+        number until a run is allowed once (`etl-contacts sync --allow-mass-delete`)."""
+        counts = quality.run_counts(warehouse, run_id)
+        held = counts["deletions_held"]
+        return dg.AssetCheckResult(
+            passed=held == 0,
+            metadata={
+                "deletions_held": held,
+                "deleted": counts["deleted"],
+                "found_missing": counts["missing"],
+                "awaiting_second_look": warehouse.missing_count(account),
+                "max_delete_percent": dg.MetadataValue.float(settings.max_delete_percent),
+                "to_let_them_through": "etl-contacts sync --allow-mass-delete"
+                if held
+                else "nothing to do",
+            },
+        )
+
+    def no_suspect_days(warehouse: Warehouse, run_id: str) -> dg.AssetCheckResult:
+        """No day read by this run lacked most of its stored contacts twice (an outage, or a
+        mass deletion at the source): such a day is left unverified and read again next run."""
+        suspect = quality.run_counts(warehouse, run_id)["suspect_days"]
+        return dg.AssetCheckResult(
+            passed=suspect == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"suspect_days": suspect},
+        )
+
     def verified_within_budget(warehouse: Warehouse, _run_id: str) -> dg.AssetCheckResult:
         """Every day since the start date was read completely within the freshness budget plus
         one day (ETL_CONTACTS_REVERIFY_DAYS): no row is further behind the source than that."""
@@ -113,6 +143,8 @@ def build_checks(
         "window_reconciliation": (window_reconciliation, True),
         "reject_rate": (reject_rate, False),
         "holes_repaired": (holes_repaired, False),
+        "deletion_guard": (deletion_guard, False),
+        "no_suspect_days": (no_suspect_days, False),
         "freshness": (freshness, False),
         "verified_within_budget": (verified_within_budget, False),
     }

@@ -14,6 +14,7 @@ from etl_contacts.defs.resources import ExpressChatResource, WarehouseResource
 from etl_contacts.defs.schedules import catch_up_range, nightly_schedule, range_tags
 from etl_contacts.defs.sensors import ACCOUNT_TAG, build_failure_sensor
 from etl_contacts.defs.summary import build_daily_activity
+from etl_contacts.pipeline.deletions import DeletePolicy
 from etl_contacts.settings import (
     BASE_URL_ENV,
     CA_BUNDLE_ENV,
@@ -65,6 +66,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             timezone=settings.timezone,
             max_days_per_run=settings.max_days_per_run,
             freshness=settings.freshness,
+            policy=DeletePolicy(
+                max_delete_percent=settings.max_delete_percent,
+                suspect_pause_seconds=settings.suspect_pause_seconds,
+            ),
         )
         job = dg.define_asset_job(
             job_name(settings, account),

@@ -39,9 +39,20 @@ def catch_up_range(
     return (pending[0] if pending else keys[-1]), keys[-1]
 
 
-def range_tags(first: str, last: str, *, nightly: bool = False) -> dict[str, str]:
+ALLOW_MASS_DELETE_TAG = "etl_contacts/allow_mass_delete"
+"""On a run allowed, once, to delete beyond ETL_CONTACTS_MAX_DELETE_PERCENT (and to accept days
+that still look like an outage): `etl-contacts sync --allow-mass-delete`."""
+
+
+def range_tags(
+    first: str, last: str, *, nightly: bool = False, allow_mass_delete: bool = False
+) -> dict[str, str]:
     tags = {RANGE_START_TAG: first, RANGE_END_TAG: last}
-    return {**tags, NIGHTLY_TAG: "true"} if nightly else tags
+    if nightly:
+        tags[NIGHTLY_TAG] = "true"
+    if allow_mass_delete:
+        tags[ALLOW_MASS_DELETE_TAG] = "true"
+    return tags
 
 
 def nightly_schedule(

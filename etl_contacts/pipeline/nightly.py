@@ -6,7 +6,9 @@ re-reads, besides its own days, the contacts active in the last `lookback_days` 
 recent conversations shows the next morning) and the `createdAt` windows of the least recently
 verified days, about 1 / `reverify_days` of the history a night. The choice follows the recorded
 verification times, not the calendar: running the nightly `reverify_days` times in a row
-verifies every day.
+verifies every day. The days before the start date that hold stored contacts (created earlier,
+stored because they were active in a loaded day) are in the rotation too: the promise covers
+every stored contact.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from etl_contacts.warehouse import Warehouse
 class NightlyPlan:
     reverify: tuple[date, ...]
     """Days outside the run's own range whose createdAt windows are read again."""
+    prestart: tuple[date, ...]
+    """Days before the start date whose stored contacts are probed."""
     lookback_from: date
     """First day whose active contacts are read again."""
 
@@ -44,17 +48,25 @@ class Staleness:
 
 
 def plan_nightly(
-    first: date, last: date, *, verified: Mapping[date, datetime], freshness: Freshness
+    first: date,
+    last: date,
+    *,
+    verified: Mapping[date, datetime],
+    freshness: Freshness,
+    before: Sequence[date] = (),
 ) -> NightlyPlan:
     """The extra reading of a nightly run over [first, last]: never verified days first, then
-    the least recently verified, then the oldest."""
-    history = freshness.history(last)
+    the least recently verified, then the oldest; `before`: the days before the start date that
+    hold stored contacts."""
+    history = [*before, *freshness.history(last)]
     share = math.ceil(len(history) / freshness.reverify_days)
     own = set(days_between(first, last))
     others = [day for day in history if day not in own]
     ordered = sorted(others, key=lambda day: (day in verified, verified.get(day), day))
+    chosen = sorted(ordered[:share])
     return NightlyPlan(
-        reverify=tuple(sorted(ordered[:share])),
+        reverify=tuple(day for day in chosen if day >= freshness.history_start),
+        prestart=tuple(day for day in chosen if day < freshness.history_start),
         lookback_from=max(
             freshness.history_start, last - timedelta(days=freshness.lookback_days - 1)
         ),
@@ -74,6 +86,8 @@ def staleness(verified: Mapping[date, datetime], history: Sequence[date]) -> Sta
 def account_staleness(
     warehouse: Warehouse, account: str, freshness: Freshness, timezone: str
 ) -> Staleness:
-    """The account's staleness over every day from the start date to yesterday (local)."""
+    """The account's staleness over every day from the start date to yesterday (local), and
+    every day before it that holds stored contacts."""
     yesterday = datetime.now(UTC).astimezone(ZoneInfo(timezone)).date() - timedelta(days=1)
-    return staleness(warehouse.verified_days(account), freshness.history(yesterday))
+    before = warehouse.days_before(account, freshness.history_start, timezone)
+    return staleness(warehouse.verified_days(account), [*before, *freshness.history(yesterday)])

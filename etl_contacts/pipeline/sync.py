@@ -12,14 +12,15 @@ import gc
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import partial
 from zoneinfo import ZoneInfo
 
+from etl_contacts.pipeline.deletions import DEFAULT_POLICY, DeletePolicy, Deletions
 from etl_contacts.pipeline.gap_free import GapFree
 from etl_contacts.pipeline.normalizer import Normalizer
 from etl_contacts.pipeline.unchanged import Split, split_unchanged
@@ -33,6 +34,7 @@ from etl_contacts.source import (
     Window,
     extract,
 )
+from etl_contacts.timestamps import local_day
 from etl_contacts.warehouse import CompletedWindow, Warehouse
 from etl_contacts.warehouse.frames import Frames
 
@@ -98,16 +100,6 @@ def _merged(windows: Sequence[Window]) -> tuple[tuple[datetime, datetime], ...]:
     return tuple(ranges)
 
 
-def local_day(day: date, timezone: str) -> tuple[datetime, datetime]:
-    """The local day as a half-open UTC range (23 or 25 hours when the clocks change)."""
-    tz, utc = ZoneInfo(timezone), ZoneInfo("UTC")
-    after = day + timedelta(days=1)
-    return (
-        datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(utc),
-        datetime(after.year, after.month, after.day, tzinfo=tz).astimezone(utc),
-    )
-
-
 @contextmanager
 def _few_collections() -> Iterator[None]:
     """A run allocates millions of short-lived objects, and each full collection would walk
@@ -124,96 +116,6 @@ def _few_collections() -> Iterator[None]:
         gc.unfreeze()
 
 
-class _Deletions:
-    """The deletions that each createdAt window read completely proves, and its day verified.
-
-    A contact missing from a completely read window is asked for by its own createdAt
-    millisecond: one the source returns was missed by the read (a hole), and is loaded instead
-    of deleted. One not returned is asked for once more, so that one answer that lost a record
-    cannot delete it.
-    """
-
-    def __init__(
-        self,
-        client: ClientConfig,
-        warehouse: Warehouse,
-        stats: ExtractStats,
-        *,
-        account: str,
-        run_id: str,
-        timezone: str,
-        log: logging.Logger,
-    ) -> None:
-        self._client = client
-        self._warehouse = warehouse
-        self._stats = stats
-        self._account = account
-        self._run_id = run_id
-        self._timezone = timezone
-        self._log = log
-        self._unverified: list[Callable[[], None]] = []
-
-    def verify(self, window: CompletedWindow) -> list[object]:
-        """Mark deleted what the source no longer has, record the day verified (once its holes
-        are loaded too), and return the holes the source still has (loaded with the next batch).
-        """
-        warehouse, account, run_id = self._warehouse, self._account, self._run_id
-        candidates = dict(warehouse.deletion_candidates(account, run_id, window.start, window.end))
-        holes: list[object] = []
-        for _ in range(2):
-            found = self._probe(candidates)
-            holes.extend(found.values())
-            for contact_id in found:
-                candidates.pop(contact_id)
-        deleted = warehouse.mark_deleted(account, run_id, list(candidates)) if candidates else 0
-        verified = partial(
-            warehouse.record_verification,
-            account=account,
-            run_id=run_id,
-            day=window.start.astimezone(ZoneInfo(self._timezone)).date(),
-            start=window.start,
-            end=window.end,
-            deleted=deleted,
-        )
-        if not holes:
-            verified()
-            return []
-        self._unverified.append(verified)  # recorded once the holes are loaded, at the run's end
-        self._stats.add("holes_repaired", len(holes))
-        self._stats.add("records", len(holes))
-        self._log.warning(
-            "%d contacts created %s..%s were missed by the read and are loaded now "
-            "(holes repaired)",
-            len(holes),
-            f"{window.start:%Y-%m-%dT%H:%MZ}",
-            f"{window.end:%Y-%m-%dT%H:%MZ}",
-        )
-        return holes
-
-    def record_verified(self) -> None:
-        """Record the days whose holes were loaded: call once every batch is loaded."""
-        for verified in self._unverified:
-            verified()
-
-    def _probe(self, candidates: dict[str, datetime]) -> dict[str, dict[str, object]]:
-        """The candidates the source returns when asked for their createdAt milliseconds, by id."""
-        if not candidates:
-            return {}
-        moments = sorted(set(candidates.values()))
-        windows = [Window(CREATED_AT, m, m + timedelta(milliseconds=1)) for m in moments]
-        probed = ExtractStats()
-        found = {
-            record["_id"]: record
-            for event in extract(self._client, windows, stats=probed)
-            if isinstance(event, RecordsBatch)
-            for record in event.records
-            if isinstance(record, dict) and record.get("_id") in candidates
-        }
-        for counter in ("requests", "pages"):
-            self._stats.add(counter, probed.get(counter))
-        return found
-
-
 def run_sync(
     *,
     client: ClientConfig,
@@ -224,12 +126,16 @@ def run_sync(
     pii_key: bytes | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     timezone: str = "UTC",
+    prestart: Sequence[date] = (),
+    policy: DeletePolicy = DEFAULT_POLICY,
     log: logging.Logger = logger,
 ) -> SyncResult:
     """Load `windows` for `account`; a failure is recorded on the run, then re-raised.
 
     Each createdAt window read completely is recorded as verified for its local day (in
-    `timezone`), with the deletions it proved.
+    `timezone`), with the contacts it found missing; the `prestart` days (before the start
+    date, where no window is read) are verified by probing their stored contacts. Contacts an
+    earlier run found missing are looked for again, and deleted as `policy` allows.
     """
     started = time.monotonic()
     stats = ExtractStats()
@@ -242,8 +148,16 @@ def run_sync(
     done = 0
 
     stored_hashes = partial(warehouse.stored_hashes, account)
-    deletions = _Deletions(
-        client, warehouse, stats, account=account, run_id=run_id, timezone=timezone, log=log
+    deletions = Deletions(
+        client,
+        warehouse,
+        stats,
+        account=account,
+        run_id=run_id,
+        timezone=timezone,
+        policy=policy,
+        batch_size=batch_size,
+        log=log,
     )
 
     def flush(*, last: bool) -> None:
@@ -310,9 +224,11 @@ def run_sync(
                     line, extra={"windows_done": done, "windows_total": len(windows), "rate": rate}
                 )
             flush(last=True)
-            if buffer:  # holes found by the last windows' deletion proofs
+            if buffer:  # holes found by the last windows' first looks
                 flush(last=True)
-            deletions.record_verified()
+            for found in deletions.finish(prestart):
+                buffer.extend(found)
+                flush(last=True)
         except BaseException as exc:
             warehouse.finish_run(
                 run_id=run_id, status="failed", stats=stats.as_dict(), error=_one_line(exc)

@@ -37,13 +37,25 @@ class TimeIndex:
     def move_to_end(self, index: int, old: int | None, new: int) -> None:
         """Contact `index` now has the newest value `new` (it had `old`, or is new)."""
         if old is not None:
-            start = int(np.searchsorted(self.values, old, side="left"))
-            stop = int(np.searchsorted(self.values, old, side="right"))
-            position = start + int(np.flatnonzero(self.order[start:stop] == index)[0])
-            self.order = np.delete(self.order, position)
-            self.values = np.delete(self.values, position)
+            self._remove(index, old)
         self.order = np.append(self.order, index)
         self.values = np.append(self.values, new)
+
+    def move(self, index: int, old: int, new: int) -> None:
+        """Contact `index` now has `new` instead of `old`, anywhere in the order (a data fix)."""
+        self._remove(index, old)
+        start = int(np.searchsorted(self.values, new, side="left"))
+        stop = int(np.searchsorted(self.values, new, side="right"))
+        position = start + int(np.count_nonzero(self.order[start:stop] > index))
+        self.order = np.insert(self.order, position, index)
+        self.values = np.insert(self.values, position, new)
+
+    def _remove(self, index: int, old: int) -> None:
+        start = int(np.searchsorted(self.values, old, side="left"))
+        stop = int(np.searchsorted(self.values, old, side="right"))
+        position = start + int(np.flatnonzero(self.order[start:stop] == index)[0])
+        self.order = np.delete(self.order, position)
+        self.values = np.delete(self.values, position)
 
 
 def within(values: np.ndarray, bounds: Bounds, ends_inclusive: bool) -> np.ndarray:

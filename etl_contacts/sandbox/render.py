@@ -75,12 +75,15 @@ class Renderer:
         last_seen: np.ndarray,
         updated: np.ndarray,
         status: np.ndarray,
+        id_created: np.ndarray | None = None,
     ) -> list[bytes]:
-        """The JSON of contacts `indexes`; `rows` and the arrays hold their values, in order."""
+        """The JSON of contacts `indexes`; `rows` and the arrays hold their values, in order.
+        `id_created`: the creation times their `_id`s were made from, when a data fix has moved
+        createdAt since (an `_id` never changes)."""
         looks = _Looks(self.seed, indexes, created, last_seen, updated, rows.attribute_shift)
         columns = zip(
             indexes.tolist(),
-            created.tolist(),
+            (created if id_created is None else id_created).tolist(),
             status.tolist(),
             rows.script.tolist(),
             rows.first.tolist(),

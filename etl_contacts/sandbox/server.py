@@ -4,8 +4,12 @@
 whether every record is encoded yet (benchmarks wait for it); `POST /_sandbox/touch` with
 `{"contacts": N}` makes N random contacts active now (a benchmark's busy day), `/_sandbox/change`
 has agents change N (updatedAt moves, lastSeenAt does not), `/_sandbox/delete` deletes N of any
-age; `POST /_sandbox/day` with `{"touch": N, "change": N, "create": N, "delete": N}` simulates
-the next day after the anchor (ContactStore.advance_day) and answers the new `now`.
+age, `/_sandbox/move_created` with `by_ms` moves their createdAt (a data fix); each also takes
+`{"ids": [...]}`, or `{"created_on": "YYYY-MM-DD", "share": s}` (a mass deletion of part of a
+day). `POST /_sandbox/outage` with `{"requests": N}` or `{"seconds": S}` answers success with no
+records for that long. `POST /_sandbox/day` with `{"touch": N, "change": N, "create": N,
+"delete": N}` simulates the next day after the anchor (ContactStore.advance_day) and answers
+the new `now`.
 """
 
 from __future__ import annotations
@@ -58,12 +62,15 @@ class SandboxServer:
         if ready_first:
             self._store.wait_ready()
         self._faults = FaultPlan(config, self._store.server_time)
-        self._counted_actions = {  # path: (what its answer says was done, doing it to N contacts)
-            "/_sandbox/touch": ("touched", self._store.touch),
-            "/_sandbox/change": ("changed", self._store.change),
-            "/_sandbox/delete": ("deleted", self._store.delete),
+        self._counted_actions = {  # path: (what its answer says was done, the action)
+            "/_sandbox/touch": ("touched", "touch"),
+            "/_sandbox/change": ("changed", "change"),
+            "/_sandbox/delete": ("deleted", "delete"),
+            "/_sandbox/move_created": ("moved", "move_created"),
         }
-        self._counts = {"requests": 0, "refused": 0}
+        self._counts = {"requests": 0, "refused": 0, "empty_answers": 0}
+        self._outage_requests = 0  # answers still to come empty ("success" without records)
+        self._outage_until = 0.0  # and until when (monotonic seconds)
         self._count_lock = threading.Lock()
         self._server = Server((host, port), self._respond, self._store.server_time)
         if tls is not None:
@@ -154,6 +161,8 @@ class SandboxServer:
             connection.send(200, orjson.dumps(self._store.status()))
         elif request.method == "POST" and request.path in self._counted_actions:
             self._counted(request, connection)
+        elif route == ("POST", "/_sandbox/outage"):
+            self._outage(request, connection)
         elif route == ("POST", "/_sandbox/day"):
             try:
                 now = self._store.advance_day(orjson.loads(request.body))
@@ -166,27 +175,49 @@ class SandboxServer:
         return True
 
     def _counted(self, request: Request, connection: Connection) -> None:
-        """touch, change or delete `{"contacts": N}` now; answers how many there were."""
-        try:
-            contacts = int(orjson.loads(request.body)["contacts"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            connection.send(422, _error(422, 'send {"contacts": N}'))
-            return
+        """touch, change, delete or move_created the contacts the body names, now (see
+        ContactStore.act_on); answers how many there were."""
         done, action = self._counted_actions[request.path]
-        connection.send(200, orjson.dumps({done: action(contacts)}))
+        try:
+            spec = orjson.loads(request.body)
+            if not isinstance(spec, dict):
+                raise ValueError('send an object: {"contacts": N}')
+            count = self._store.act_on(action, spec)
+        except ValueError as exc:  # orjson.JSONDecodeError is one too
+            connection.send(422, _error(422, str(exc)))
+            return
+        connection.send(200, orjson.dumps({done: count}))
+
+    def _outage(self, request: Request, connection: Connection) -> None:
+        """`{"requests": N}` or `{"seconds": S}`: the next N answers, or every answer for S
+        seconds, say success with no records (a lagging replica, an index rebuild)."""
+        try:
+            spec = orjson.loads(request.body)
+            requests = int(spec.get("requests", 0))
+            seconds = float(spec.get("seconds", 0))
+        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+            connection.send(422, _error(422, 'send {"requests": N} or {"seconds": S}'))
+            return
+        with self._count_lock:
+            self._outage_requests = max(0, requests)
+            self._outage_until = time.monotonic() + max(0.0, seconds)
+        connection.send(200, orjson.dumps({"requests": requests, "seconds": seconds}))
+
+    def _in_outage(self) -> bool:
+        with self._count_lock:
+            if self._outage_requests > 0:
+                self._outage_requests -= 1
+            elif time.monotonic() >= self._outage_until:
+                return False
+            self._counts["empty_answers"] += 1
+            return True
 
     def _inbox(self, request: Request, connection: Connection) -> bool:
         """The documented endpoint: auth, filters, then whatever fault this request draws."""
         delay = self._faults.delay_seconds()
         if delay:
             time.sleep(delay)
-        if request.headers.get("authtype") != "Key":
-            self._count("refused")
-            connection.send(401, _error(401, "Unauthorized: the authtype: Key header is missing"))
-            return True
-        if request.headers.get("authorization") != f"Bearer {self.config.token}":
-            self._count("refused")
-            connection.send(400, _error(400, WRONG_TOKEN))
+        if not self._authorized(request, connection):
             return True
         self._count("requests")
         try:
@@ -195,6 +226,9 @@ class SandboxServer:
             connection.send(422, _error(422, str(exc)))
             return True
         self._store.act()
+        if self._in_outage():
+            connection.send(200, b'{"success":true,"message":"","data":[],"code":200}')
+            return True
         fault = self._faults.draw()
         if fault in ("429", "500", "502", "503", "504", "reset"):
             return self._fail(fault, connection)
@@ -221,6 +255,18 @@ class SandboxServer:
             connection.send(200, HTML_PAGE, "text/html")
         else:
             connection.send(200, body)
+        return True
+
+    def _authorized(self, request: Request, connection: Connection) -> bool:
+        """Whether the request carries the token; if not, the refusal is sent."""
+        if request.headers.get("authtype") != "Key":
+            self._count("refused")
+            connection.send(401, _error(401, "Unauthorized: the authtype: Key header is missing"))
+            return False
+        if request.headers.get("authorization") != f"Bearer {self.config.token}":
+            self._count("refused")
+            connection.send(400, _error(400, WRONG_TOKEN))
+            return False
         return True
 
     def _fail(self, fault: str, connection: Connection) -> bool:

@@ -11,10 +11,13 @@ the generated history ends (`advance_day`): weeks of nightly syncs in seconds.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 
 import numpy as np
 
@@ -31,6 +34,7 @@ STATUS_WEIGHTS = (0.30, 0.15, 0.10, 0.10, 0.05, 0.30)
 RENDER_BLOCK = 512  # contacts encoded per turn of the background thread (one lock hold)
 ORDER_CACHE = 64  # queries whose ordered matches are kept until the data changes
 DAY_EVENTS = ("touch", "change", "create", "delete")  # what a simulated day can bring
+ACTIONS = ("touch", "change", "delete", "move_created")  # what can be done to contacts now
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class ContactStore:
         self._n = n
         self._traits = Traits.generate(seed, 0, n)
         self._created, self._last_seen = created, last_seen
+        self._id_created = created.copy()  # what each `_id` was made from: a data fix keeps it
         self._updated = np.where(last_seen == NEVER, created, last_seen)
         self._status = Draws(seed, STATUS, np.arange(n)).pick(STATUS_WEIGHTS).astype(np.int8)
         self._alive = np.ones(n, dtype=bool)
@@ -140,6 +145,56 @@ class ContactStore:
     def delete(self, contacts: int) -> int:
         """Delete that many distinct random live contacts, of any age, now; how many there were."""
         return self._now_to_some(self._delete, contacts)
+
+    def act_on(self, kind: str, spec: Mapping[str, object]) -> int:
+        """`kind` (one of ACTIONS) done now to the live contacts `spec` names; how many.
+
+        `spec`: `{"contacts": N}` N random ones, `{"ids": [...]}` those, or `{"created_on":
+        "YYYY-MM-DD", "share": s}` that share (rounded up) of the ones created that UTC day (a
+        customer's mass deletion). `move_created` also takes `by_ms`: how far a data fix moves
+        each one's createdAt (updatedAt moves to now, lastSeenAt and the `_id` stay).
+        """
+        if kind not in ACTIONS:
+            raise ValueError(f"unknown action {kind!r}; known: {ACTIONS}")
+        by_ms = spec.get("by_ms", 0) if kind == "move_created" else 0
+        if not isinstance(by_ms, int) or isinstance(by_ms, bool):
+            raise ValueError(f"by_ms must be a whole number of milliseconds, not {by_ms!r}")
+        events: dict[str, Callable[[int, int], None]] = {
+            "touch": self._activate,
+            "change": self._change,
+            "delete": self._delete,
+            "move_created": partial(self._move_created, by_ms=by_ms),
+        }
+        with self._lock:
+            chosen = self._pick(spec)
+            for index in chosen:
+                events[kind](index, self._tick())
+        return len(chosen)
+
+    def _pick(self, spec: Mapping[str, object]) -> list[int]:
+        alive = np.flatnonzero(self._alive)
+        if "ids" in spec:
+            ids = spec["ids"]
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                raise ValueError("ids must be a list of contact _ids")
+            wanted = {int(i[-6:], 16) for i in ids if len(i) == 24}
+            return [i for i in alive.tolist() if i in wanted]
+        if "created_on" in spec:
+            share = spec.get("share", 1)
+            if not isinstance(share, int | float) or not 0 <= share <= 1:
+                raise ValueError("share must be a number from 0 to 1")
+            start = to_ms(datetime.fromisoformat(f"{spec['created_on']}T00:00:00+00:00"))
+            created = self._created[alive]
+            day = alive[(created >= start) & (created < start + MS_PER_DAY)].tolist()
+            return sorted(self._rng.sample(day, math.ceil(len(day) * share)))
+        contacts = spec.get("contacts")
+        if not isinstance(contacts, int) or isinstance(contacts, bool):
+            raise ValueError(
+                'name the contacts: {"contacts": N}, {"ids": [...]} or '
+                '{"created_on": "YYYY-MM-DD", "share": s}'
+            )
+        chosen = self._rng.sample(range(len(alive)), min(max(0, contacts), len(alive)))
+        return [int(alive[position]) for position in chosen]
 
     def now_ms(self) -> int:
         """The sandbox's time (ms): the server's clock, simulated days included."""
@@ -258,6 +313,7 @@ class ContactStore:
             self._last_seen[indexes],
             self._updated[indexes],
             self._status[indexes],
+            self._id_created[indexes],
         )
         for index, blob in zip(indexes.tolist(), encoded, strict=True):
             self._json[index] = blob
@@ -345,6 +401,14 @@ class ContactStore:
         self._updated[index] = now
         self._forget(index)
 
+    def _move_created(self, index: int, now: int, *, by_ms: int) -> None:
+        """A data fix: createdAt moves by `by_ms`; updatedAt to now; nothing else changes."""
+        old = int(self._created[index])
+        self._index["createdAt"].move(index, old, old + by_ms)
+        self._created[index] = old + by_ms
+        self._updated[index] = now
+        self._forget(index)
+
     def _create(self, now: int) -> None:
         index = self._n
         if index >= len(self._traits):
@@ -354,6 +418,7 @@ class ContactStore:
             )
         self._n += 1
         self._created = np.append(self._created, now)
+        self._id_created = np.append(self._id_created, now)
         self._last_seen = np.append(self._last_seen, now)
         self._updated = np.append(self._updated, now)
         self._status = np.append(self._status, np.int8(0))
@@ -364,7 +429,7 @@ class ContactStore:
 
     def _delete(self, index: int, now: int) -> None:
         self._alive[index] = False
-        contact_id = object_id(self.config.seed, index, int(self._created[index]))
+        contact_id = object_id(self.config.seed, index, int(self._id_created[index]))
         self._deleted.append({"_id": contact_id, "deletedAt": format_ms(now)})
         self._forget(index)
 

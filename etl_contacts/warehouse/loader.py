@@ -10,9 +10,8 @@
   changed, recognised by its hash, or when a contact marked deleted comes back.
 - Rejects (malformed records, and records refused as older) are kept once per account, reason
   and content: a record fetched every night is not quarantined every night.
-- Every id received goes to `sync_seen`. Deletes are not decided here: after a createdAt window
-  is complete, the caller asks for its unseen contacts (`deletion_candidates`), asks the source
-  about each, and marks deleted only those it no longer has (`mark_deleted`).
+- Every id received goes to `sync_seen`. Deletes are not decided here: absences.py holds the
+  SQL of absences proven across time.
 """
 
 from __future__ import annotations
@@ -362,91 +361,6 @@ class BatchLoader:
         ) as copy:
             for contact_id, created_at in [*seen, *rejected, *unchanged]:
                 copy.write_row((run_id, account, contact_id, created_at))
-
-    def deletion_candidates(
-        self, conn: psycopg.Connection, account: str, run_id: str, start: datetime, end: datetime
-    ) -> list[tuple[str, datetime]]:
-        """Live contacts created in [start, end) that the run has not received: (id, createdAt),
-        oldest first. A record rejected with a usable id counts as received (its createdAt is
-        unknown), so a contact that went bad at the source is not taken for gone.
-
-        EXCEPT, not NOT EXISTS: `sync_seen` was just filled and has no statistics, and with a
-        guess of one row the planner chose a nested loop that took 18 s for a 20,000-contact
-        day; a set operation is linear whatever the estimates.
-        """
-        rows = conn.execute(
-            sql.SQL(
-                """
-                SELECT contact_id, created_at FROM {contacts}
-                WHERE account = %(account)s AND contact_id IN (
-                    SELECT contact_id FROM {contacts}
-                    WHERE account = %(account)s AND deleted_at IS NULL
-                      AND created_at >= %(start)s AND created_at < %(end)s
-                    EXCEPT
-                    SELECT contact_id FROM {seen}
-                    WHERE run_id = %(run_id)s AND account = %(account)s
-                      AND created_at >= %(start)s AND created_at < %(end)s
-                    EXCEPT
-                    SELECT contact_id FROM {seen}
-                    WHERE run_id = %(run_id)s AND account = %(account)s AND created_at IS NULL
-                )
-                ORDER BY created_at, contact_id
-                """
-            ).format(contacts=self.table("contacts"), seen=self.table("sync_seen")),
-            {"account": account, "run_id": run_id, "start": start, "end": end},
-        )
-        return rows.fetchall()
-
-    def mark_deleted(
-        self, conn: psycopg.Connection, account: str, run_id: str, contact_ids: Sequence[str]
-    ) -> int:
-        """Soft-delete those contacts, of the ones still live and still unseen by the run (the
-        caller may have loaded some since it asked), close their current history version, and
-        add them to the run's `deleted`. Returns how many were marked. (EXCEPT for the reason
-        `deletion_candidates` gives; the run's ids are read only at the candidates' times.)"""
-        with conn.cursor() as cur:
-            cur.execute(
-                sql.SQL(
-                    """
-                    WITH target AS MATERIALIZED (
-                        SELECT contact_id, created_at FROM {contacts}
-                        WHERE account = %(account)s AND contact_id = ANY(%(ids)s)
-                          AND deleted_at IS NULL
-                    ), gone AS (
-                        SELECT contact_id FROM target
-                        EXCEPT
-                        SELECT contact_id FROM {seen}
-                        WHERE run_id = %(run_id)s AND account = %(account)s
-                          AND created_at = ANY(ARRAY(SELECT created_at FROM target))
-                        EXCEPT
-                        SELECT contact_id FROM {seen}
-                        WHERE run_id = %(run_id)s AND account = %(account)s AND created_at IS NULL
-                    )
-                    UPDATE {contacts} c SET deleted_at = now()
-                    FROM gone
-                    WHERE c.account = %(account)s AND c.contact_id = gone.contact_id
-                    RETURNING c.contact_id
-                    """
-                ).format(contacts=self.table("contacts"), seen=self.table("sync_seen")),
-                {"account": account, "run_id": run_id, "ids": list(contact_ids)},
-            )
-            gone = [contact_id for (contact_id,) in cur.fetchall()]
-            # a version never ends before it began, even when the source's clock ran ahead
-            cur.execute(
-                sql.SQL(
-                    "UPDATE {history} SET valid_to = greatest(now(), valid_from), "
-                    "is_current = false "
-                    "WHERE account = %s AND contact_id = ANY(%s) AND is_current"
-                ).format(history=self.table("contact_history")),
-                (account, gone),
-            )
-            cur.execute(
-                sql.SQL("UPDATE {runs} SET deleted = deleted + %s WHERE run_id = %s").format(
-                    runs=self.table("sync_runs")
-                ),
-                (len(gone), run_id),
-            )
-        return len(gone)
 
     def _move_watermarks(self, cur: psycopg.Cursor, window: CompletedWindow, account: str) -> None:
         for stream, watermark in window.watermarks.items():

@@ -45,10 +45,19 @@ OUTCOMES = ("inserted", "updated", "unchanged", "refused_older", "rejected")
 
 
 def run_counts(warehouse: Warehouse, run_id: str) -> dict[str, int]:
-    """Counters of one run: received (`records`), what became of them (`OUTCOMES`), and the
-    contacts its complete windows missed (`holes_repaired`)."""
+    """Counters of one run: received (`records`), what became of them (`OUTCOMES`), the
+    contacts its complete windows missed (`holes_repaired`), and its absences: deleted, found
+    missing, deletions the guard held, days that looked like an outage."""
     r = tables.sync_runs
-    columns = ("records", *OUTCOMES, "holes_repaired")
+    columns = (
+        "records",
+        *OUTCOMES,
+        "holes_repaired",
+        "deleted",
+        "missing",
+        "deletions_held",
+        "suspect_days",
+    )
     with warehouse.engine.connect() as conn:
         row = conn.execute(
             sa.select(*(r.c[n] for n in columns)).where(r.c.run_id == run_id)

@@ -177,6 +177,18 @@ sync_runs = sa.Table(
             ("pages", "Pages received"),
             ("records", "Records received"),
             ("duplicates", "Duplicate records dropped"),
+            (
+                "missing",
+                "Contacts this run found missing (a complete read and a probe did not return them)",
+            ),
+            (
+                "deletions_held",
+                "Deletions the mass-delete guard held back (ETL_CONTACTS_MAX_DELETE_PERCENT)",
+            ),
+            (
+                "suspect_days",
+                "Days left unverified: their answers lacked too many stored contacts (an outage?)",
+            ),
         )
     ),
     sa.Column(
@@ -239,12 +251,31 @@ day_verifications = sa.Table(
         "deletions_found",
         sa.BigInteger,
         nullable=False,
-        comment="Contacts that read proved deleted at the source",
+        comment="Contacts that read found missing (deleted once a later run's look confirms)",
     ),
     sa.Column("run_id", sa.Text, nullable=False, comment="Run that read it"),
     sa.PrimaryKeyConstraint("account", "day_start"),
     comment="Per account and day: when its createdAt window was last read completely, what it "
     "held, and the deletions it proved; the freshness promise is kept here",
+)
+
+missing_contacts = sa.Table(
+    "missing_contacts",
+    metadata,
+    _account(),
+    _contact_id(),
+    sa.Column("created_at", TS, nullable=False, comment="createdAt as stored when missed"),
+    sa.Column("last_seen_at", TS, comment="lastSeenAt as stored when missed"),
+    sa.Column(
+        "missing_since",
+        TS,
+        nullable=False,
+        comment="When a run first missed it: its deleted_at once a later look confirms",
+    ),
+    sa.Column("run_id", sa.Text, nullable=False, comment="Run that first missed it"),
+    sa.PrimaryKeyConstraint("account", "contact_id"),
+    comment="Live contacts the source did not return when last asked: deleted only when a "
+    "later run's look still does not find them, live again when any run receives them",
 )
 
 CONTACT_TABLES = ("contacts", "contact_tags", "contact_attributes", "contact_segments")

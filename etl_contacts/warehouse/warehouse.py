@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import orjson
 import psycopg
@@ -21,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from etl_contacts.settings import DEFAULT_SCHEMA
 from etl_contacts.warehouse import tables
+from etl_contacts.warehouse.absences import AbsenceSql, Missing
 from etl_contacts.warehouse.frames import Frames
 from etl_contacts.warehouse.loader import BatchLoader, CompletedWindow, LoadCounts, Seen
 
@@ -32,6 +34,9 @@ RUN_COUNTERS = {
     "records": "records",
     "duplicates": "duplicates_dropped",
     "holes_repaired": "holes_repaired",
+    "missing": "missing",
+    "deletions_held": "deletions_held",
+    "suspect_days": "suspect_days",
 }
 
 
@@ -51,6 +56,11 @@ def _psycopg(conn: sa.Connection) -> psycopg.Connection:
     return driver
 
 
+class LockLostError(RuntimeError):
+    """The run's account lock went away with its PostgreSQL session: another run may be
+    writing the account now, so this one stops before its next write."""
+
+
 class Warehouse:
     def __init__(self, url: str, *, schema: str = DEFAULT_SCHEMA) -> None:
         self.schema = schema
@@ -58,6 +68,9 @@ class Warehouse:
             schema_translate_map={DEFAULT_SCHEMA: schema}
         )
         self._loader = BatchLoader(schema)
+        self._absences = AbsenceSql(schema)
+        self._lock_holders: dict[str, int] = {}
+        """Per account locked by this object: the backend that holds the lock."""
 
     def migrate(self) -> None:
         """Upgrade to the newest revision; concurrent callers wait for each other."""
@@ -71,16 +84,52 @@ class Warehouse:
 
     @contextmanager
     def account_lock(self, account: str) -> Iterator[None]:
-        """One writer per account: a session advisory lock held for the whole run."""
+        """One writer per account: a session advisory lock held for the whole run.
+
+        A session lock lives only as long as its connection, which can drop unseen (an idle
+        timeout, a failover, a pooler): every write transaction of the account first checks
+        that the backend holding the lock is still there and still holds it (`_writing`), so
+        a run that lost it stops before it writes beside another."""
         key = self._lock_key(account)
         with self.engine.connect() as conn:
             conn.execute(sa.select(sa.func.pg_advisory_lock(key)))
             conn.commit()
+            self._lock_holders[account] = int(
+                conn.execute(sa.select(sa.func.pg_backend_pid())).scalar_one()
+            )
             try:
                 yield
             finally:
-                conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
-                conn.commit()
+                del self._lock_holders[account]
+                try:
+                    conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+                    conn.commit()
+                except sa.exc.DBAPIError:
+                    conn.invalidate()  # the session is gone, and its lock with it
+
+    @contextmanager
+    def _writing(self, account: str) -> Iterator[sa.Connection]:
+        """A write transaction on `account`, refused when this object locked the account and
+        its lock is no longer held by the backend that took it."""
+        with self.engine.begin() as conn:
+            holder = self._lock_holders.get(account)
+            if holder is not None:
+                key = self._lock_key(account)
+                held = conn.execute(
+                    sa.text(
+                        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+                        "AND granted AND pid = :pid AND classid = :high AND objid = :low "
+                        "AND objsubid = 1)"
+                    ),
+                    {"pid": holder, "high": key >> 32, "low": key & 0xFFFFFFFF},
+                ).scalar_one()
+                if not held:
+                    raise LockLostError(
+                        f"the run lost its lock on account {account!r} (its PostgreSQL session "
+                        "ended: an idle timeout, a failover or a transaction pooler?) and "
+                        "stopped before writing; another run may hold it now: rerun after it"
+                    )
+            yield conn
 
     def _lock_key(self, name: str) -> int:
         return zlib.crc32(f"etl_contacts:{self.schema}:{name}".encode())
@@ -96,7 +145,7 @@ class Warehouse:
     ) -> None:
         """Record the run as running; its time zone is the one the daily views group by."""
         runs = tables.sync_runs
-        with self.engine.begin() as conn:
+        with self._writing(account) as conn:
             conn.execute(tables.sync_seen.delete().where(tables.sync_seen.c.account == account))
             statement = sa.dialects.postgresql.insert(runs).values(
                 run_id=run_id,
@@ -131,9 +180,9 @@ class Warehouse:
 
         `unchanged` are contacts received whose rows would not change: only remembered as seen
         (and counted unchanged). `completed` windows move their watermarks; no contact is
-        deleted here: see `deletion_candidates` and `mark_deleted`.
+        deleted here: see `deletion_candidates`, `mark_missing` and `mark_deleted`.
         """
-        with self.engine.begin() as conn:
+        with self._writing(account) as conn:
             driver = _psycopg(conn)
             return self._loader.load(
                 driver,
@@ -159,23 +208,64 @@ class Warehouse:
         the source can tell which, so nothing is deleted here. Ask before `finish_run`, which
         forgets what the run received."""
         with self.engine.connect() as conn:
-            driver = _psycopg(conn)
-            return self._loader.deletion_candidates(driver, account, run_id, start, end)
+            return self._absences.candidates(_psycopg(conn), account, run_id, start, end)
+
+    def stored_live(self, account: str, start: datetime, end: datetime) -> int:
+        """Live contacts stored as created in [start, end)."""
+        with self.engine.connect() as conn:
+            return self._absences.stored_live(_psycopg(conn), account, start, end)
+
+    def live_contacts(self, account: str) -> int:
+        with self.engine.connect() as conn:
+            return self._absences.live(_psycopg(conn), account)
+
+    def days_before(self, account: str, start: date, timezone: str) -> list[date]:
+        """Local days before the local day `start` that hold live contacts (created before
+        the start date, stored because they were active in a loaded day)."""
+        before = datetime(start.year, start.month, start.day, tzinfo=ZoneInfo(timezone))
+        with self.engine.connect() as conn:
+            return self._absences.days_before(_psycopg(conn), account, before, timezone)
+
+    def control_moment(self, account: str) -> datetime | None:
+        """The createdAt of a contact the source certainly has (the live one synced last)."""
+        with self.engine.connect() as conn:
+            return self._absences.a_live_contact(_psycopg(conn), account)
+
+    def mark_missing(self, account: str, run_id: str, contact_ids: Sequence[str]) -> int:
+        """First look: record missing those contacts (the live ones the run has not received),
+        since now unless already missing. Nothing is deleted. Returns how many are new."""
+        with self._writing(account) as conn:
+            return self._absences.mark_missing(_psycopg(conn), account, run_id, contact_ids)
+
+    def awaiting_confirmation(self, account: str, run_id: str) -> list[Missing]:
+        """Contacts an earlier run found missing that this run has not received: its probe of
+        them is the later, independent look."""
+        with self.engine.connect() as conn:
+            return self._absences.awaiting(_psycopg(conn), account, run_id)
 
     def mark_deleted(self, account: str, run_id: str, contact_ids: Sequence[str]) -> int:
-        """Soft-delete the contacts the source no longer has (`deleted_at` = now), close their
-        current history version, and count them in the run's `deleted`. A contact the run has
-        received since it was a candidate, or already marked, is left alone. Returns how many
-        were marked. One that comes back later is made live again by `load`."""
-        with self.engine.begin() as conn:
-            driver = _psycopg(conn)
-            return self._loader.mark_deleted(driver, account, run_id, contact_ids)
+        """Soft-delete the contacts the source no longer has (`deleted_at` = when first missed,
+        else now), close their current history version, and count them in the run's `deleted`.
+        A contact the run has received, or already marked, is left alone. Returns how many were
+        marked. One that comes back later is made live again by `load`."""
+        with self._writing(account) as conn:
+            return self._absences.mark_deleted(_psycopg(conn), account, run_id, contact_ids)
+
+    def forget_found(self, account: str, run_id: str) -> int:
+        """Missing contacts this run received are plain live again; call before `finish_run`."""
+        with self._writing(account) as conn:
+            return self._absences.forget_found(_psycopg(conn), account, run_id)
+
+    def missing_count(self, account: str) -> int:
+        """Contacts missing and awaiting a later look."""
+        with self.engine.connect() as conn:
+            return self._absences.missing_count(_psycopg(conn), account)
 
     def record_verification(
-        self, *, account: str, run_id: str, day: date, start: datetime, end: datetime, deleted: int
+        self, *, account: str, run_id: str, day: date, start: datetime, end: datetime, missing: int
     ) -> None:
         """The day's createdAt window [start, end) was read completely now: the contacts the run
-        received from it, and the deletions it proved. Ask before `finish_run`."""
+        received from it, and those it found missing. Ask before `finish_run`."""
         seen = tables.sync_seen
         received = (
             sa.select(sa.func.count())
@@ -195,10 +285,10 @@ class Warehouse:
             day_end=end,
             verified_at=sa.func.now(),
             contacts_seen=received,
-            deletions_found=deleted,
+            deletions_found=missing,
             run_id=run_id,
         )
-        with self.engine.begin() as conn:
+        with self._writing(account) as conn:
             conn.execute(
                 statement.on_conflict_do_update(
                     index_elements=[verifications.c.account, verifications.c.day_start],

@@ -11,11 +11,15 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
+import requests
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from etl_contacts.cli.app import app
 from etl_contacts.sandbox import SandboxConfig, SandboxServer
+from etl_contacts.warehouse import Warehouse
 
 TOKEN = "1eaf1eaf1eaf1eaf1eaf1eaf"
 
@@ -119,3 +123,53 @@ def test_doctor_names_each_problem_with_its_fix(
     assert bad.exit_code == 1
     assert "rejected the token" in bad.output
     assert "fix: check EXPRESS_CHAT_API_TOKEN" in bad.output
+
+
+def test_a_mass_deletion_at_the_source_waits_for_allow_mass_delete(
+    cli: CliRunner, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A third of a day deleted at the source: missing after the first look, held by the guard
+    at the second, deleted once a run is allowed; `status` says which state it is in."""
+    config = SandboxConfig(contacts=600, days=4, token=TOKEN, seed=3)
+    with SandboxServer(config) as sandbox:
+        monkeypatch.setenv("EXPRESS_CHAT_BASE_URL", sandbox.base_url)
+        monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", TOKEN)
+        anchor = config.anchor_time
+        first, last = (anchor - timedelta(days=4)).date(), (anchor - timedelta(days=1)).date()
+        day = str(last - timedelta(days=1))
+        loaded = cli.invoke(app, ["sync", "--start", str(first), "--end", str(last)])
+        assert loaded.exit_code == 0, loaded.output
+        answer = requests.post(
+            f"{sandbox.base_url}/_sandbox/delete",
+            data=orjson.dumps({"created_on": day, "share": 0.34}),
+            timeout=30,
+        )
+        deleted = answer.json()["deleted"]
+        assert deleted > 6, "more than 1 % of the account"
+
+        def sync(*flags: str) -> str:
+            result = cli.invoke(app, ["sync", "--start", day, "--end", day, *flags])
+            assert result.exit_code == 0, result.output
+            return " ".join(result.output.split())
+
+        assert f"0 deleted, {deleted} missing" in sync()
+        held = sync()
+        assert f"0 deleted, 0 missing, {deleted} deletions held" in held
+        assert "etl-contacts sync --allow-mass-delete" in held
+        status = cli.invoke(app, ["status"])
+        shown = " ".join(status.output.split())
+        assert f"{deleted} contacts missing, awaiting a second look" in shown
+        assert f"the last run held {deleted} deletions back" in shown
+        assert f"{deleted} deleted, 0 missing, 0 deletions held" in sync("--allow-mass-delete")
+        gone = {str(c["_id"]) for c in sandbox.truth()["deleted"]}
+        with Warehouse(database_url).engine.connect() as conn:
+            stored = set(
+                conn.execute(
+                    sa.text(
+                        "SELECT contact_id FROM express_chat.contacts WHERE deleted_at IS NOT NULL"
+                    )
+                ).scalars()
+            )
+        assert stored == gone
+        status = cli.invoke(app, ["status"])
+        assert "0 contacts missing" in " ".join(status.output.split())

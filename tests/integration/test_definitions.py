@@ -95,6 +95,8 @@ def test_a_run_reports_metadata_and_passes_its_checks(env: Settings) -> None:
         "window_reconciliation": True,
         "reject_rate": True,
         "holes_repaired": True,
+        "deletion_guard": True,
+        "no_suspect_days": True,
         "freshness": True,
         # two days of a history since 2026-01-01 read: the others were never verified
         "verified_within_budget": False,

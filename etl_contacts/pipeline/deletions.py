@@ -1,0 +1,302 @@
+"""Deletions a team can trust: absence proven across time, outages recognized, mass deletes held.
+
+- First look, in the run that reads a day: a stored contact the completely read createdAt window
+  did not return is asked for by its own createdAt millisecond. One the source returns was a
+  hole (loaded, counted `holes_repaired`); one it does not is recorded *missing*, not deleted.
+- An outage is not a deletion: a window that lacks more than half of its stored contacts (at
+  least `SUSPECT_AT_LEAST`) is suspect, and read again after a pause; still suspect, nothing of
+  it is recorded missing and its day stays unverified (the next night tries again).
+- Second look, in every later run: each missing contact is asked for again, by its createdAt
+  millisecond and by its lastSeenAt millisecond (a data fix may move createdAt). Found, it is
+  loaded and live; not found, while a control (a contact the source certainly has) is answered
+  before and after, it is deleted as of when it was first missed.
+- A guard, as rsync's --max-delete: a run never deletes more than `max_delete_percent` of the
+  account's live contacts unless allowed once; beyond it, it deletes none and says so.
+- Contacts created before the start date (stored because they were active in a loaded day) are
+  verified on their days by the same first look: probes of every one of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import partial
+from zoneinfo import ZoneInfo
+
+from etl_contacts.settings import DEFAULT_MAX_DELETE_PERCENT, DEFAULT_SUSPECT_PAUSE_SECONDS
+from etl_contacts.source import (
+    CREATED_AT,
+    LAST_SEEN_AT,
+    ClientConfig,
+    ExtractStats,
+    RecordsBatch,
+    Window,
+    extract,
+)
+from etl_contacts.timestamps import local_day
+from etl_contacts.warehouse import CompletedWindow, Warehouse
+
+SUSPECT_AT_LEAST = 3
+"""A window is suspect only when it lacks at least this many stored contacts: a day of one or
+two contacts losing them all is plausible, and each still needs a second look to be deleted."""
+_ONE_MS = timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class DeletePolicy:
+    """How much absence it takes to delete."""
+
+    max_delete_percent: float = DEFAULT_MAX_DELETE_PERCENT
+    allow_mass_delete: bool = False
+    """Let this run delete beyond the guard, and accept windows that stay suspect."""
+    suspect_pause_seconds: float = DEFAULT_SUSPECT_PAUSE_SECONDS
+
+    def deletable(self, live: int) -> int:
+        """The most contacts one run may delete of an account with `live` contacts."""
+        return math.floor(live * self.max_delete_percent / 100)
+
+
+DEFAULT_POLICY = DeletePolicy()
+
+
+def is_suspect(stored: int, unseen: int) -> bool:
+    """Whether a read that lacks `unseen` of `stored` contacts looks like an outage."""
+    return unseen >= SUSPECT_AT_LEAST and 2 * unseen > stored
+
+
+@dataclass(frozen=True)
+class _Day:
+    day: date
+    start: datetime
+    end: datetime
+
+
+class Deletions:
+    """The absences of one run: first looks as windows complete, second looks at its end."""
+
+    def __init__(
+        self,
+        client: ClientConfig,
+        warehouse: Warehouse,
+        stats: ExtractStats,
+        *,
+        account: str,
+        run_id: str,
+        timezone: str,
+        policy: DeletePolicy,
+        batch_size: int,
+        log: logging.Logger,
+    ) -> None:
+        self._client = client
+        self._warehouse = warehouse
+        self._stats = stats
+        self._account = account
+        self._run_id = run_id
+        self._timezone = timezone
+        self._policy = policy
+        self._batch_size = batch_size
+        self._log = log
+        self._verified: list[partial[None]] = []
+        self._suspect: list[_Day] = []
+
+    def verify(self, window: CompletedWindow) -> list[object]:
+        """After a createdAt window's records are loaded: its first look. Returns the holes the
+        source still has, to load with the next batch."""
+        day = self._day(window.start, window.end)
+        candidates = self._candidates(day)
+        stored = self._stored(day)
+        if is_suspect(stored, len(candidates)):
+            self._log.warning(
+                "%s: %d of its %d stored contacts were not returned; read again after %.0f s "
+                "before anything is taken for missing",
+                day.day,
+                len(candidates),
+                stored,
+                self._policy.suspect_pause_seconds,
+            )
+            self._suspect.append(day)
+            return []
+        return self._first_look(day, candidates, holes=True)
+
+    def finish(self, prestart: Sequence[date] = ()) -> Iterator[list[object]]:
+        """The run's remaining looks. Yields records to load; the caller loads each list before
+        asking for the next (the looks that follow count on them being stored)."""
+        if self._suspect:
+            yield from self._read_suspect_again()
+        if prestart:
+            yield from self._prestart(prestart)
+        yield from self._second_look()
+        for record in self._verified:
+            record()
+        self._warehouse.forget_found(self._account, self._run_id)
+
+    def _read_suspect_again(self) -> Iterator[list[object]]:
+        time.sleep(self._policy.suspect_pause_seconds)
+        days, self._suspect = self._suspect, []
+        windows = [Window(CREATED_AT, day.start, day.end) for day in days]
+        batch: list[object] = []
+        for event in extract(self._client, windows, stats=self._stats):
+            if isinstance(event, RecordsBatch):
+                batch.extend(event.records)
+                if len(batch) >= self._batch_size:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+        for day in days:
+            candidates = self._candidates(day)
+            if is_suspect(self._stored(day), len(candidates)) and not self._suspicious(day):
+                continue
+            holes = self._first_look(day, candidates, holes=True)
+            if holes:
+                yield holes
+
+    def _suspicious(self, day: _Day) -> bool:
+        """A day still suspect after its second read: left unverified unless allowed."""
+        if self._policy.allow_mass_delete:
+            self._log.warning("%s still lacks most of its stored contacts: allowed", day.day)
+            return True
+        self._stats.add("suspect_days")
+        self._log.warning(
+            "%s: the source still does not return most of its stored contacts; nothing of it "
+            "is taken for missing and the day stays unverified (the next run reads it again; "
+            "if the source really lost them, run `etl-contacts sync --allow-mass-delete`)",
+            day.day,
+        )
+        return False
+
+    def _first_look(
+        self, day: _Day, candidates: dict[str, datetime], *, holes: bool
+    ) -> list[object]:
+        """Probe the candidates: those found are returned (holes of the read when `holes`),
+        the rest recorded missing; the day is recorded verified at the end of the run."""
+        found = self._probe(candidates, {}) if candidates else {}
+        missing = [i for i in candidates if i not in found]
+        if missing:
+            newly = self._warehouse.mark_missing(self._account, self._run_id, missing)
+            self._stats.add("missing", newly)
+        if found and holes:
+            self._stats.add("holes_repaired", len(found))
+            self._log.warning(
+                "%d contacts created on %s were missed by the read and are loaded now "
+                "(holes repaired)",
+                len(found),
+                day.day,
+            )
+        self._verified.append(
+            partial(
+                self._warehouse.record_verification,
+                account=self._account,
+                run_id=self._run_id,
+                day=day.day,
+                start=day.start,
+                end=day.end,
+                missing=len(missing),
+            )
+        )
+        return list(found.values())
+
+    def _prestart(self, days: Sequence[date]) -> Iterator[list[object]]:
+        """Days before the start date: no window is read for them, every stored contact of the
+        day is probed instead (one request per distinct createdAt millisecond)."""
+        looks = [_Day(day, *local_day(day, self._timezone)) for day in days]
+        wanted = {day: self._candidates(day) for day in looks}
+        found = self._probe({i: t for c in wanted.values() for i, t in c.items()}, {})
+        if found:
+            yield list(found.values())
+        for day, candidates in wanted.items():
+            unseen = {i: t for i, t in candidates.items() if i not in found}
+            if is_suspect(self._stored(day), len(unseen)) and not self._suspicious(day):
+                continue
+            self._first_look(day, unseen, holes=False)
+
+    def _second_look(self) -> Iterator[list[object]]:
+        waiting = self._warehouse.awaiting_confirmation(self._account, self._run_id)
+        if not waiting:
+            return
+        found = self._probe(
+            {m.contact_id: m.created_at for m in waiting},
+            {m.contact_id: m.last_seen_at for m in waiting if m.last_seen_at is not None},
+        )
+        if found:
+            self._log.info("%d missing contacts are back at the source", len(found))
+            yield list(found.values())
+        gone = [m.contact_id for m in waiting if m.contact_id not in found]
+        if not gone:
+            return
+        if not self._source_answers():
+            self._log.warning(
+                "%d missing contacts not confirmed deleted: the source did not return a "
+                "contact it has (an outage?); the next run looks again",
+                len(gone),
+            )
+            return
+        limit = self._policy.deletable(self._warehouse.live_contacts(self._account))
+        if len(gone) > limit and not self._policy.allow_mass_delete:
+            self._stats.add("deletions_held", len(gone))
+            self._log.error(
+                "%d contacts are confirmed gone at the source, more than the %s %% of the "
+                "account a run may delete (%d): none deleted. If the source really lost them, "
+                "let it through once: etl-contacts sync --allow-mass-delete",
+                len(gone),
+                f"{self._policy.max_delete_percent:g}",
+                limit,
+            )
+            return
+        deleted = self._warehouse.mark_deleted(self._account, self._run_id, gone)
+        self._stats.add("deleted", deleted)
+        self._log.info("%d contacts missing since an earlier run are deleted", deleted)
+
+    def _source_answers(self) -> bool:
+        """Whether the source returns a contact it certainly has, asked now: an empty answer
+        there means answers are empty for another reason than absence."""
+        moment = self._warehouse.control_moment(self._account)
+        if moment is None:
+            return self._policy.allow_mass_delete
+        window = Window(CREATED_AT, moment, moment + _ONE_MS)
+        return bool(list(self._records([window])))
+
+    def _probe(
+        self, created: dict[str, datetime], last_seen: dict[str, datetime]
+    ) -> dict[str, dict[str, object]]:
+        """The contacts the source returns when asked for them by createdAt millisecond (and
+        lastSeenAt, for those given), by id: one request per distinct millisecond."""
+        windows = [
+            *(Window(CREATED_AT, m, m + _ONE_MS) for m in sorted(set(created.values()))),
+            *(Window(LAST_SEEN_AT, m, m + _ONE_MS) for m in sorted(set(last_seen.values()))),
+        ]
+        wanted = created.keys() | last_seen.keys()
+        found: dict[str, dict[str, object]] = {}
+        for record in self._records(windows):
+            if isinstance(record, dict) and record.get("_id") in wanted:
+                found[str(record["_id"])] = record
+        if found:
+            self._stats.add("records", len(found))
+        return found
+
+    def _records(self, windows: Sequence[Window]) -> Iterable[object]:
+        """Every record of those windows; requests and pages count in the run's stats."""
+        if not windows:
+            return
+        probed = ExtractStats()
+        for event in extract(self._client, windows, stats=probed):
+            if isinstance(event, RecordsBatch):
+                yield from event.records
+        for counter, value in probed.as_dict().items():
+            if counter in ("requests", "pages") or counter.startswith("retry_"):
+                self._stats.add(counter, int(value))
+
+    def _candidates(self, day: _Day) -> dict[str, datetime]:
+        return dict(
+            self._warehouse.deletion_candidates(self._account, self._run_id, day.start, day.end)
+        )
+
+    def _stored(self, day: _Day) -> int:
+        return self._warehouse.stored_live(self._account, day.start, day.end)
+
+    def _day(self, start: datetime, end: datetime) -> _Day:
+        return _Day(start.astimezone(ZoneInfo(self._timezone)).date(), start, end)

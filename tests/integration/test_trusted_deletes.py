@@ -1,0 +1,336 @@
+"""Deletes a team can trust, against a sandbox that plays outages, mass deletions and data fixes:
+an absence is proven across two runs, an outage deletes nothing, a mass delete waits for an
+explicit allowance, contacts created before the start date are verified too, and a run that
+loses its account lock stops."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Any
+
+import orjson
+import pytest
+import requests
+import sqlalchemy as sa
+
+from etl_contacts.pipeline.deletions import DeletePolicy
+from etl_contacts.pipeline.nightly import account_staleness, plan_nightly
+from etl_contacts.pipeline.sync import SyncResult, day_windows, run_sync
+from etl_contacts.sandbox import SandboxConfig, SandboxServer
+from etl_contacts.settings import Freshness
+from etl_contacts.source import ClientConfig
+from etl_contacts.warehouse import Warehouse
+from etl_contacts.warehouse.warehouse import LockLostError
+
+TOKEN = "0123456789abcdef01234567"
+DAYS = 10
+ACCOUNT = "default"
+# no pause worth waiting for in a test: the sandbox's outage is counted in requests
+POLICY = DeletePolicy(suspect_pause_seconds=0.05)
+
+
+@dataclass
+class Setup:
+    sandbox: SandboxServer
+    warehouse: Warehouse
+    client: ClientConfig
+    first: date
+    last: date
+
+    def sync(
+        self,
+        run_id: str,
+        first: date | None = None,
+        last: date | None = None,
+        *,
+        policy: DeletePolicy = POLICY,
+    ) -> SyncResult:
+        start, end = first or self.first, last or first or self.last
+        return run_sync(
+            client=self.client,
+            warehouse=self.warehouse,
+            windows=day_windows(start, end, "UTC"),
+            account=ACCOUNT,
+            run_id=run_id,
+            policy=policy,
+        )
+
+    def post(self, path: str, body: dict[str, object]) -> dict[str, object]:
+        answer = requests.post(
+            f"{self.sandbox.base_url}/_sandbox/{path}", data=orjson.dumps(body), timeout=30
+        )
+        answer.raise_for_status()
+        result: dict[str, object] = answer.json()
+        return result
+
+    def stored(self) -> dict[str, bool]:
+        """Every stored contact: whether it is live."""
+        with self.warehouse.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT contact_id, deleted_at IS NULL FROM express_chat.contacts")
+            )
+            return dict(rows.tuples().all())
+
+    def scalar(self, query: str, **params: object) -> Any:
+        with self.warehouse.engine.connect() as conn:
+            return conn.execute(sa.text(query), params).scalar_one()
+
+    def run_counter(self, run_id: str, column: str) -> Any:
+        return self.scalar(
+            f"SELECT {column} FROM express_chat.sync_runs WHERE run_id = :r",
+            r=run_id,
+        )
+
+    def truth_ids(self) -> tuple[set[str], set[str]]:
+        truth = self.sandbox.truth()
+        return {str(c["_id"]) for c in truth["contacts"]}, {str(c["_id"]) for c in truth["deleted"]}
+
+
+@contextmanager
+def _setup(database_url: str, config: SandboxConfig) -> Iterator[Setup]:
+    warehouse = Warehouse(database_url)
+    warehouse.migrate()
+    anchor = config.anchor_time
+    with SandboxServer(config) as sandbox:
+        yield Setup(
+            sandbox,
+            warehouse,
+            ClientConfig(base_url=sandbox.base_url, token=TOKEN, backoff_initial=0.01),
+            (anchor - timedelta(days=DAYS)).date(),
+            (anchor - timedelta(days=1)).date(),
+        )
+    warehouse.engine.dispose()
+
+
+@pytest.fixture
+def loaded(database_url: str) -> Iterator[Setup]:
+    """1,200 contacts over ten days, loaded completely once."""
+    config = SandboxConfig(contacts=1_200, days=DAYS, seed=17, token=TOKEN, page_size=20)
+    with _setup(database_url, config) as setup:
+        setup.sync("backfill")
+        yield setup
+
+
+def test_an_outage_of_empty_answers_during_a_re_read_deletes_nothing(loaded: Setup) -> None:
+    day = loaded.first + timedelta(days=4)
+    before = loaded.stored()
+    loaded.post("outage", {"requests": 60})
+    loaded.sync("during-outage", day)
+    assert loaded.stored() == before, "nothing deleted"
+    assert loaded.warehouse.missing_count(ACCOUNT) == 0, "nothing taken for missing"
+    assert loaded.run_counter("during-outage", "suspect_days") == 1
+    verified_by = loaded.scalar(
+        "SELECT run_id FROM express_chat.day_verifications WHERE day = :d", d=day
+    )
+    assert verified_by == "backfill", "the day stays unverified by the outage"
+
+    loaded.post("outage", {"requests": 0})
+    loaded.sync("calm", day)
+    assert loaded.stored() == before
+    assert loaded.run_counter("calm", "suspect_days") == 0
+    verified_by = loaded.scalar(
+        "SELECT run_id FROM express_chat.day_verifications WHERE day = :d", d=day
+    )
+    assert verified_by == "calm", "the next calm run verifies the day"
+
+
+def test_an_outage_that_ends_before_the_second_read_is_only_a_pause(loaded: Setup) -> None:
+    """Empty answers for a while: the read after the pause finds the day whole."""
+    day = loaded.first + timedelta(days=2)
+    before = loaded.stored()
+    loaded.post("outage", {"requests": 1})  # the day's first answer only
+    loaded.sync("blip", day)
+    assert loaded.stored() == before
+    assert loaded.warehouse.missing_count(ACCOUNT) == 0
+    assert loaded.run_counter("blip", "suspect_days") == 0
+    assert (
+        loaded.scalar("SELECT run_id FROM express_chat.day_verifications WHERE day = :d", d=day)
+        == "blip"
+    )
+
+
+def test_a_third_of_a_day_deleted_at_the_source_waits_for_confirmation_and_the_guard(
+    loaded: Setup,
+) -> None:
+    day = loaded.first + timedelta(days=6)
+    deleted = loaded.post("delete", {"created_on": day.isoformat(), "share": 1 / 3})["deleted"]
+    assert isinstance(deleted, int) and deleted > 12, "more than 1 % of the account"
+    _, gone = loaded.truth_ids()
+
+    loaded.sync("first-look", day)
+    assert loaded.run_counter("first-look", "missing") == deleted
+    assert not {i for i, live in loaded.stored().items() if not live}, "missing is not deleted"
+
+    loaded.sync("second-look", day)
+    assert loaded.run_counter("second-look", "deletions_held") == deleted
+    assert loaded.run_counter("second-look", "deleted") == 0, "the guard holds them all"
+
+    loaded.sync("allowed", day, policy=replace(POLICY, allow_mass_delete=True))
+    assert loaded.run_counter("allowed", "deleted") == deleted
+    assert {i for i, live in loaded.stored().items() if not live} == gone
+    # deleted as of when they were first missed
+    first_missed = loaded.scalar(
+        "SELECT finished_at FROM express_chat.sync_runs WHERE run_id = 'first-look'"
+    )
+    latest = loaded.scalar("SELECT max(deleted_at) FROM express_chat.contacts")
+    assert latest is not None and first_missed is not None and latest <= first_missed
+    assert loaded.warehouse.missing_count(ACCOUNT) == 0
+
+
+def test_a_few_deletions_are_confirmed_by_the_next_run_without_help(loaded: Setup) -> None:
+    day = loaded.first + timedelta(days=3)
+    live, _ = loaded.truth_ids()
+    of_day = sorted(
+        str(c["_id"])
+        for c in loaded.sandbox.truth()["contacts"]
+        if str(c["createdAt"]).startswith(day.isoformat())
+    )
+    loaded.post("delete", {"ids": of_day[:5]})
+    loaded.sync("first-look", day)
+    assert loaded.run_counter("first-look", "missing") == 5
+    loaded.sync("second-look", loaded.last)  # any later run looks again
+    assert loaded.run_counter("second-look", "deleted") == 5
+    assert {i for i, alive in loaded.stored().items() if not alive} == set(of_day[:5])
+    assert len(live) - 5 == sum(loaded.stored().values())
+
+
+def test_a_contact_whose_created_at_moved_is_found_again_not_deleted(loaded: Setup) -> None:
+    day = loaded.first + timedelta(days=5)
+    of_day = sorted(
+        str(c["_id"])
+        for c in loaded.sandbox.truth()["contacts"]
+        if str(c["createdAt"]).startswith(day.isoformat())
+    )[:4]
+    moved = loaded.post("move_created", {"ids": of_day, "by_ms": -3 * 86_400_000})["moved"]
+    assert moved == 4
+    loaded.sync("first-look", day)
+    loaded.sync("second-look", loaded.last)
+    assert all(loaded.stored()[i] for i in of_day), "none deleted"
+    truth = {str(c["_id"]): c for c in loaded.sandbox.truth()["contacts"]}
+    with loaded.warehouse.engine.connect() as conn:
+        raw: dict[str, str] = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT contact_id, raw->>'createdAt' FROM express_chat.contacts "
+                    "WHERE contact_id = ANY(:ids)"
+                ),
+                {"ids": of_day},
+            )
+            .tuples()
+            .all()
+        )
+    assert raw == {i: truth[i]["createdAt"] for i in of_day}, "stored with the moved createdAt"
+    assert loaded.warehouse.missing_count(ACCOUNT) == 0
+
+
+def test_contacts_created_before_the_start_date_are_true_after_budget_nights(
+    database_url: str,
+) -> None:
+    """An account older than the start date: contacts created before it but active inside the
+    loaded days are stored; agents change some and some are deleted at the source."""
+    config = SandboxConfig(contacts=1_500, days=2 * DAYS, seed=23, token=TOKEN, page_size=20)
+    with _setup(database_url, config) as setup:
+        freshness = Freshness(setup.first, reverify_days=3, lookback_days=1)
+        setup.sync("backfill")
+        start_ms = setup.first.isoformat()
+        with setup.warehouse.engine.connect() as conn:
+            older = sorted(
+                conn.execute(
+                    sa.text("SELECT contact_id FROM express_chat.contacts WHERE created_at < :s"),
+                    {"s": start_ms},
+                ).scalars()
+            )
+        assert len(older) > 100, "the test needs contacts stored from before the start date"
+        # spread over the days (ids sort by creation): a day losing most of its contacts at
+        # once would be taken for an outage
+        changed, deleted = older[0::2][:80], older[1::8][:15]
+        setup.post("change", {"ids": changed})
+        setup.post("delete", {"ids": deleted})
+        policy = replace(POLICY, max_delete_percent=5)
+        for night in range(freshness.reverify_days + 1):
+            plan = plan_nightly(
+                setup.last,
+                setup.last,
+                verified=setup.warehouse.verified_days(ACCOUNT),
+                freshness=freshness,
+                before=setup.warehouse.days_before(ACCOUNT, freshness.history_start, "UTC"),
+            )
+            run_sync(
+                client=setup.client,
+                warehouse=setup.warehouse,
+                windows=day_windows(
+                    setup.last, setup.last, "UTC", reverify=plan.reverify, active_from=setup.last
+                ),
+                account=ACCOUNT,
+                run_id=f"night-{night}",
+                prestart=plan.prestart,
+                policy=policy,
+            )
+        truth = {str(c["_id"]): c for c in setup.sandbox.truth()["contacts"]}
+        with setup.warehouse.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT contact_id, raw, deleted_at IS NULL FROM express_chat.contacts "
+                    "WHERE contact_id = ANY(:ids)"
+                ),
+                {"ids": older},
+            ).all()
+            unverified = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM express_chat.contacts_current "
+                    "WHERE contact_id = ANY(:ids) AND verified_at IS NULL"
+                ),
+                {"ids": older},
+            ).scalar_one()
+        stale = [i for i, raw, live in rows if live and raw != truth.get(i)]
+        assert not stale, f"{len(stale)} contacts created before the start date are stale"
+        assert {i for i, _, live in rows if not live} == set(deleted)
+        assert unverified == 0, "each shows when its day was last verified"
+        staleness = account_staleness(setup.warehouse, ACCOUNT, freshness, "UTC")
+        assert staleness.days > 2 * DAYS - 5, "the days before the start date are counted"
+        assert not staleness.unverified
+
+
+def test_a_run_that_loses_its_account_lock_stops_before_its_next_write(
+    database_url: str,
+) -> None:
+    config = SandboxConfig(
+        contacts=3_000, days=DAYS, seed=29, token=TOKEN, page_size=20, latency_ms=50
+    )
+    with _setup(database_url, config) as setup:
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                setup.sync("doomed")
+            except BaseException as exc:  # noqa: BLE001 (the test asserts what it was)
+                failure.append(exc)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        with setup.warehouse.engine.connect() as conn:
+            holder = None
+            while holder is None and worker.is_alive():
+                holder = conn.execute(
+                    sa.text(
+                        "SELECT l.pid FROM pg_locks l JOIN express_chat.sync_runs r "
+                        "ON r.run_id = 'doomed' WHERE l.locktype = 'advisory' AND l.granted"
+                    )
+                ).scalar()
+                conn.commit()
+            assert holder is not None, "the run took its lock"
+            conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": holder})
+            conn.commit()
+        worker.join(timeout=120)
+        assert not worker.is_alive()
+        assert len(failure) == 1 and isinstance(failure[0], LockLostError), failure
+        assert setup.run_counter("doomed", "status") == "failed"
+        written = setup.scalar("SELECT count(*) FROM express_chat.contacts")
+        setup.sync("next")  # the lock is free for the next run, which loads everything
+        assert setup.scalar("SELECT count(*) FROM express_chat.contacts") >= written
+        live, _ = setup.truth_ids()
+        assert {i for i, alive in setup.stored().items() if alive} == live
