@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 LOCK := requirements.lock
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: install demo dev test lint format bench chaos ui-check lock
+.PHONY: install demo dev test conformance lint format bench chaos ui-check lock
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ dev: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -n 2 --durations=10
+
+# every server of the zoo (make test runs a subset), with requests over the page floor per server
+conformance: $(STAMP)
+	$(BIN)/pytest -s -q -m 'conformance or not conformance' tests/integration/test_conformance.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

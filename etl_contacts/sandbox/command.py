@@ -49,10 +49,19 @@ def serve(
         str, typer.Option(help="calm (still), busy (activity), hostile (activity and faults).")
     ] = "calm",
     page_size: Annotated[int, typer.Option(min=1, help="Contacts per page.")] = 20,
-    sort: Annotated[str, typer.Option(help="lastSeenAt, createdAt (newest first) or _id.")] = (
-        "lastSeenAt"
-    ),
+    sort: Annotated[
+        str, typer.Option(help="lastSeenAt, createdAt, updatedAt (newest first) or _id.")
+    ] = "lastSeenAt",
+    reverse: Annotated[
+        bool, typer.Option("--reverse", help="The sort backwards (oldest first; _id newest).")
+    ] = False,
     ends_at: Annotated[str, typer.Option(help="Is endsAt inclusive or exclusive?")] = "exclusive",
+    starts_at: Annotated[
+        str, typer.Option(help="Is startAt inclusive or exclusive?")
+    ] = "inclusive",
+    precision: Annotated[
+        str, typer.Option(help="Are date bounds read to the millisecond (ms) or second (s)?")
+    ] = "ms",
     never_active_share: Annotated[
         float,
         typer.Option(min=0.0, max=1.0, help="Share of contacts never active (no lastSeenAt)."),
@@ -90,6 +99,8 @@ def serve(
     preset_name = _choice(preset, PRESETS, "--preset")
     sort_field = _choice(sort, SORTS, "--sort")
     ends_inclusive = _choice(ends_at, ("inclusive", "exclusive"), "--ends-at") == "inclusive"
+    starts_exclusive = _choice(starts_at, ("inclusive", "exclusive"), "--starts-at") == "exclusive"
+    to_the_second = _choice(precision, ("ms", "s"), "--precision") == "s"
     nulls_first = _choice(nulls, ("last", "first"), "--nulls") == "first"
     try:
         base = SandboxConfig(
@@ -101,6 +112,9 @@ def serve(
             page_size=page_size,
             sort=sort_field,
             ends_at_inclusive=ends_inclusive,
+            starts_at_exclusive=starts_exclusive,
+            bound_precision_ms=1000 if to_the_second else 1,
+            reverse_sort=reverse,
             never_active_share=never_active_share,
             nulls_first=nulls_first,
             clock_offset_ms=clock_offset_ms,

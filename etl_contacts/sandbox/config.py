@@ -10,8 +10,8 @@ from typing import Literal
 from etl_contacts.sandbox.traits import MAX_CONTACTS
 
 DEMO_TOKEN = "5f0c0ffee0ddba11c0ffee00"
-Sort = Literal["lastSeenAt", "createdAt", "_id"]
-SORTS: tuple[Sort, ...] = ("lastSeenAt", "createdAt", "_id")
+Sort = Literal["lastSeenAt", "createdAt", "updatedAt", "_id"]
+SORTS: tuple[Sort, ...] = ("lastSeenAt", "createdAt", "updatedAt", "_id")
 Preset = Literal["calm", "busy", "hostile"]
 PRESETS: tuple[Preset, ...] = ("calm", "busy", "hostile")
 
@@ -51,6 +51,9 @@ class SandboxConfig:
     page_size: int = 20
     sort: Sort = "lastSeenAt"
     ends_at_inclusive: bool = False
+    starts_at_exclusive: bool = False  # startAt matches only later times
+    bound_precision_ms: int = 1  # 1000: startAt and endsAt read to the second (ms dropped)
+    reverse_sort: bool = False  # the sort backwards: oldest first (_id: newest first)
     bulk_import_share: float = 0.1  # share of contacts imported in batches with one createdAt
     never_active_share: float = 0.0  # share of contacts never active: lastSeenAt null or absent
     nulls_first: bool = False  # a lastSeenAt sort puts those first (MongoDB: last)
@@ -72,6 +75,8 @@ class SandboxConfig:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {known}")
         if sum(self.faults.values()) > 1.0 + 1e-9:
             raise ValueError("fault rates are probabilities of one request: their sum is at most 1")
+        if self.bound_precision_ms not in (1, 1000):
+            raise ValueError("bound_precision_ms is 1 (milliseconds) or 1000 (seconds)")
         if self.sort not in SORTS:
             raise ValueError(f"unknown sort {self.sort!r}; use one of {SORTS}")
         if not 0 <= self.contacts < MAX_CONTACTS // 2:

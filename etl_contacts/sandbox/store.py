@@ -25,7 +25,7 @@ from etl_contacts.sandbox.config import SandboxConfig
 from etl_contacts.sandbox.data import MS_PER_DAY, generate_times
 from etl_contacts.sandbox.draws import STATUS, Draws
 from etl_contacts.sandbox.filters import Matcher, Query
-from etl_contacts.sandbox.index import NEVER, UNBOUNDED, TimeIndex, within
+from etl_contacts.sandbox.index import NEVER, UNBOUNDED, Bounds, TimeIndex, within
 from etl_contacts.sandbox.render import renderer
 from etl_contacts.sandbox.traits import Traits, object_id
 from etl_contacts.timestamps import format_ms, to_ms
@@ -267,13 +267,13 @@ class ContactStore:
             return cached[1]
         inclusive, sort = self.config.ends_at_inclusive, self.config.sort
         bounded = {
-            f: b
+            f: self._as_read(b)
             for f, b in (("createdAt", query.created), ("lastSeenAt", query.last_seen))
             if b != UNBOUNDED
         }
         spans = {f: self._index[f].span(b, inclusive) for f, b in bounded.items()}
         field = min(spans, key=lambda f: spans[f][1] - spans[f][0]) if spans else sort
-        if field == "_id":
+        if field not in self._index:  # _id, updatedAt: no index of theirs, any will do
             field = "createdAt"
         start, stop = spans.get(field, (0, self._n))
         candidates = self._index[field].order[start:stop]
@@ -288,15 +288,30 @@ class ContactStore:
             ordered = np.sort(kept)
         else:
             ordered = kept[np.lexsort((kept, -self._values(sort)[kept]))]
-        if sort == "lastSeenAt" and self.config.nulls_first:
-            never = self._last_seen[ordered] == NEVER  # last so far, and in _id order
-            ordered = np.concatenate((ordered[never], ordered[~never]))
+        if self.config.reverse_sort:
+            ordered = ordered[::-1]
+        if sort == "lastSeenAt":  # never-active contacts together, at the configured end
+            never = self._last_seen[ordered] == NEVER
+            parts = (ordered[never], ordered[~never])
+            ordered = np.concatenate(parts if self.config.nulls_first else parts[::-1])
         if len(self._orders) >= ORDER_CACHE:
             self._orders.clear()
         self._orders[query] = (self._version, ordered)
         return ordered
 
+    def _as_read(self, bounds: Bounds) -> Bounds:
+        """The bounds as this server reads them: to its precision, its start maybe exclusive."""
+        low, high = bounds
+        precision = self.config.bound_precision_ms
+        if low is not None:
+            low = low - low % precision + self.config.starts_at_exclusive
+        if high is not None:
+            high -= high % precision
+        return low, high
+
     def _values(self, field: str) -> np.ndarray:
+        if field == "updatedAt":
+            return self._updated
         return self._created if field == "createdAt" else self._last_seen
 
     def _encoded(self, indexes: np.ndarray) -> list[bytes]:

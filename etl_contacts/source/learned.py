@@ -1,7 +1,7 @@
 """What the client learns about the server from its answers, shared by every window of a run.
 
 Nothing here is configuration: page size, sort order, where records without `lastSeenAt` sort,
-whether `endsAt` is inclusive, how far the server's clock is from ours, and whether it ANDs two
+how far the server's clock is from ours, and whether it ANDs two
 date ranges are observed. Each fact is learned only from evidence that cannot mislead: a page is
 known to have been full when a narrower query found records it had left out, and the page size
 is the smallest such page (a malformed record injected into a page can only make it look longer).
@@ -16,7 +16,6 @@ from email.utils import parsedate_to_datetime
 from typing import NamedTuple
 
 from etl_contacts.source.models import WindowField
-from etl_contacts.source.query import Inclusive
 
 CONFIRMATIONS = 3
 
@@ -30,8 +29,10 @@ class Order(NamedTuple):
 
 @dataclass
 class Learned:
-    bounds: Inclusive = field(default_factory=Inclusive)
     order: Order | None = None
+    not_by_update: bool = False
+    """An answer was sorted by lastSeenAt and not by updatedAt: the server does not sort by
+    updatedAt (which is never earlier than lastSeenAt, so its order often looks like it)."""
     nulls_first: bool = False
     """Never-active contacts were seen listed before active ones (MongoDB lists them last)."""
     ranges_combined: bool | None = None
@@ -64,16 +65,14 @@ class Learned:
             if length > 0 and len(self._full_pages) < 100:
                 self._full_pages.append(length)
 
-    def learn_inclusive(self, *, starts: bool, ends: bool) -> None:
-        """Bounds seen to match records equal to them stay inclusive."""
-        with self._lock:
-            known = self.bounds
-            self.bounds = Inclusive(known.starts or starts, known.ends or ends)
-
     def learn_order(self, order: Order) -> None:
         with self._lock:
             if self.order is None:
                 self.order = order
+
+    def learn_not_by_update(self) -> None:
+        with self._lock:
+            self.not_by_update = True
 
     def learn_nulls_first(self) -> None:
         with self._lock:

@@ -1,9 +1,12 @@
 """Date-range queries as the fetcher reasons about them, and as the API receives them.
 
 Inside, every range is half-open in integer milliseconds, `[lo, hi)`, either end open (None);
-"up to and including b" is `hi = b + 1`. Only `body()` knows the wire's uncertainties: until the
-server has shown that a bound matches a record equal to it, `startAt` is sent a millisecond early
-and `endsAt` as `hi`, which is right either way; records outside a range are dropped here.
+"up to and including b" is `hi = b + 1`. Only `wire()` knows the API's uncertainties: whether it
+reads a bound to the millisecond or only to the second, and whether each end is inclusive. It
+sends `startAt` a millisecond before `lo` (dropping its milliseconds only widens it further) and
+`endsAt` as `hi` rounded up to a whole second (which dropping milliseconds cannot narrow), so
+either kind of end, read either way, includes all of `[lo, hi)`. Records outside the range are
+dropped here. The fetcher's cursors move by whole seconds for the same reason (`GRANULE_MS`).
 """
 
 from __future__ import annotations
@@ -14,18 +17,22 @@ from dataclasses import dataclass, field
 from etl_contacts.source.models import WindowField
 from etl_contacts.timestamps import format_ms, parse_ms
 
+GRANULE_MS = 1_000
+"""The finest bound every server reads exactly: a second."""
+
+
+def floor_granule(millis: int) -> int:
+    return millis - millis % GRANULE_MS
+
+
+def ceil_granule(millis: int) -> int:
+    return -floor_granule(-millis)
+
+
 # Stand-ins for an open end where a split needs numbers: before the first contact of any account
 # and after the last one this code will see.
 EARLIEST_MS = 0
 LATEST_MS = 7_258_118_400_000  # 2200-01-01
-
-
-@dataclass(frozen=True)
-class Inclusive:
-    """Whether the server has shown that `startAt` / `endsAt` match a record equal to them."""
-
-    starts: bool = False
-    ends: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,9 +54,9 @@ class Span:
         return (self.lo is None or millis >= self.lo) and (self.hi is None or millis < self.hi)
 
     def beyond(self, millis: int) -> bool:
-        """Outside even the slack the wire allows: the server ignored this range."""
-        return (self.lo is not None and millis < self.lo - 1) or (
-            self.hi is not None and millis > self.hi
+        """Outside even what was sent, read to the second: the server ignored this range."""
+        return (self.lo is not None and millis < floor_granule(self.lo - 1)) or (
+            self.hi is not None and millis > ceil_granule(self.hi)
         )
 
     def meet(self, other: Span) -> Span:
@@ -57,11 +64,11 @@ class Span:
         highs = [v for v in (self.hi, other.hi) if v is not None]
         return Span(max(lows) if lows else None, min(highs) if highs else None)
 
-    def wire(self, bounds: Inclusive) -> dict[str, str]:
-        start = "" if self.lo is None else format_ms(self.lo if bounds.starts else self.lo - 1)
-        if self.hi is None:
-            return {"startAt": start, "endsAt": ""}
-        return {"startAt": start, "endsAt": format_ms(self.hi - 1 if bounds.ends else self.hi)}
+    def wire(self) -> dict[str, str]:
+        """Bounds that any server reads as a superset of `[lo, hi)`."""
+        start = "" if self.lo is None else format_ms(self.lo - 1)
+        end = "" if self.hi is None else format_ms(ceil_granule(self.hi))
+        return {"startAt": start, "endsAt": end}
 
 
 @dataclass(frozen=True)
@@ -92,5 +99,5 @@ class Query:
                     return False
         return True
 
-    def body(self, bounds: Inclusive) -> dict[str, object]:
-        return {name: span.wire(bounds) for name, span in self.spans.items() if span.bounded}
+    def body(self) -> dict[str, object]:
+        return {name: span.wire() for name, span in self.spans.items() if span.bounded}

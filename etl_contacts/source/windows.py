@@ -5,7 +5,8 @@ shifts every record behind it, a deletion shifts them the other way. So pages ar
 where nothing else can reach the records, and every strategy states what it guarantees:
 
 - `_keyset` (answers sorted by createdAt, either direction): ask for page 1 only, then the same
-  query narrowed to end at the last timestamp seen (inclusive: ties at it may have been cut).
+  query narrowed to end with the second of the last timestamp seen (inclusive: the answer may
+  have cut that second). Cursors move by whole seconds, which every server reads exactly.
   Every answer is an atomic snapshot of the top of what is left, and createdAt never changes, so
   nothing is missed whatever happens during the read.
 - `_by_activity` (sorted by lastSeenAt, newest first: what an inbox does): keyset on lastSeenAt.
@@ -19,7 +20,7 @@ where nothing else can reach the records, and every strategy states what it guar
 - `_split` (any other order): a window whose page 1 is full is cut in two at the median
   createdAt of that page (a sample of the window) and each part asked again; a part whose page 1
   is not full was answered whole, in one atomic response.
-- `_slice`: one timestamp holding more than a page (a bulk import) is paged by number, and paged
+- `_slice`: one second holding more than a page (a bulk import) is paged by number, and paged
   again until a pass finds nothing new, which undoes shifts from deletions during a pass.
 
 A strategy that cannot finish raises `NotConvergedError`: a window is never reported complete on
@@ -42,7 +43,15 @@ from etl_contacts.source.errors import (
 )
 from etl_contacts.source.learned import Learned, Order
 from etl_contacts.source.models import CREATED_AT, LAST_SEEN_AT, WINDOW_FIELDS, Window, WindowField
-from etl_contacts.source.query import EARLIEST_MS, LATEST_MS, Query, Span
+from etl_contacts.source.query import (
+    EARLIEST_MS,
+    GRANULE_MS,
+    LATEST_MS,
+    Query,
+    Span,
+    ceil_granule,
+    floor_granule,
+)
 from etl_contacts.source.stats import ExtractStats
 from etl_contacts.timestamps import parse_ms, to_ms
 
@@ -51,6 +60,7 @@ from etl_contacts.timestamps import parse_ms, to_ms
 # finds nothing within two or three; sixteen means the data changes faster than it can be read.
 MAX_PASSES = 16
 BY_ACTIVITY = Order(LAST_SEEN_AT, descending=True)
+UPDATED_AT = "updatedAt"
 
 Fetch = Callable[[dict[str, object], int], list[object]]
 Place = Literal["record", "outside", "junk"]
@@ -145,34 +155,66 @@ class WindowFetcher:
     def _keyset(
         self, query: Query, order: Order, first: list[object] | None
     ) -> Iterator[list[object]]:
-        """Every record of `query` with a value of `order.field`, by narrowing the range."""
+        """Every record of `query` with a value of `order.field`, by narrowing the range.
+
+        The cursor moves by whole seconds (what every server reads exactly) and keeps the
+        second of the last record seen, whose other records the answer may have cut; an answer
+        that lies within one second is paged by number (`_slice`), then left behind.
+        """
         key, descending = order
-        cursor, items, edge, previous = query, first, None, 0
+        cursor, items = query, first
+        cut: tuple[int, int] | None = None  # the previous answer: its length and last second
         while True:
             if items is None:
                 items = yield from self._ask(cursor, 1)
             values = self._ordered(items, order)
             inside = [v for v in values if cursor.span(key).contains(v)]
-            if not inside or self._learned.is_short(len(items)):
+            if cut is not None and any(
+                (v < cut[1]) if descending else (v >= cut[1] + GRANULE_MS) for v in inside
+            ):
+                self._learned.confirm_full(cut[0])  # records beyond the last answer: it was full
+            if self._learned.is_short(len(items)):
                 return
-            last = inside[-1]
-            if last == edge:  # the whole answer lies at one millisecond: page it by number
-                yield from self._slice(cursor, key, last, first_page_read=True)
-                cursor = cursor.narrow(key, Span(hi=last) if descending else Span(lo=last + 1))
-                edge = None
+            if not inside:  # a full page of what the bounds' widening let in: no order helps
+                yield from self._split(cursor, items)
+                return
+            second = floor_granule(self._resume_at(inside[-1], items, order))
+            if floor_granule(inside[0]) == second:
+                yield from self._slice(cursor, key, second)
+                after = Span(hi=second) if descending else Span(lo=second + GRANULE_MS)
+                cut = None
             else:
-                if edge is not None:  # records beyond the last answer's edge exist: it was full
-                    self._learned.confirm_full(previous)
-                cursor = cursor.narrow(key, Span(hi=last + 1) if descending else Span(lo=last))
-                edge = last
+                after = Span(hi=second + GRANULE_MS) if descending else Span(lo=second)
+                cut = (len(items), second)
+            narrower = cursor.narrow(key, after)
+            if narrower.span(key) == cursor.span(key):  # no progress: no order helps
+                yield from self._split(cursor, items)
+                return
+            cursor = narrower
             if cursor.empty:
                 return
-            previous, items = len(items), None
+            items = None
+
+    def _resume_at(self, last: int, items: list[object], order: Order) -> int:
+        """Where the next answer of a keyset must begin so that nothing is skipped.
+
+        An inbox sorted by updatedAt looks sorted by lastSeenAt (updatedAt is never earlier),
+        and what follows its page has an updatedAt, so a lastSeenAt, at most the page's lowest
+        updatedAt: until an answer has shown the order is not by updatedAt, resume there.
+        """
+        if order != BY_ACTIVITY or self._learned.not_by_update:
+            return last
+        updated = [v for v in (_value(r, UPDATED_AT) for r in items if not _never_active(r)) if v]
+        if updated != sorted(updated, reverse=True):
+            self._learned.learn_not_by_update()
+            return last
+        return max(last, min(updated, default=last))
 
     def _by_activity(
         self, query: Query, first: list[object], clock: int | None
     ) -> Iterator[list[object]]:
         """Keyset on lastSeenAt, the never-active contacts by page number, then catch-up."""
+        _together(first)
         if query.span(LAST_SEEN_AT).bounded:
             yield from self._keyset(query, BY_ACTIVITY, first)
             yield from self._catch_up(query, _earliest(clock, _newest(first)))
@@ -241,6 +283,7 @@ class WindowFetcher:
         page = 1
         while True:
             items = yield from self._ask(query, page)
+            _together(items)
             if self._learned.is_short(len(items)) or not all(_never_active(r) for r in items):
                 return
             page += 1
@@ -255,16 +298,19 @@ class WindowFetcher:
         page = max(1, self._active_seen // size)
         while True:
             items = yield from self._ask(query, page)
+            _together(items)
             if page == 1 or (items and not _never_active(items[0])):
                 break
             page -= 1  # past the end, or inside the never-active ones: start earlier
         while not self._learned.is_short(len(items)):
             page += 1
             items = yield from self._ask(query, page)
+            _together(items)
 
     def _split(self, query: Query, first: list[object] | None) -> Iterator[list[object]]:
-        """Cut by the window's own field, at the median of the full page's sample, until pages
-        are short. (On lastSeenAt a record can only leave a past window, never enter it.)"""
+        """Cut by the window's own field, at a whole second near the median of the full page's
+        sample, until pages are short. (On lastSeenAt a record can only leave a past window,
+        never enter it.)"""
         key = self._field
         span = query.span(key)
         lo = EARLIEST_MS if span.lo is None else span.lo
@@ -273,10 +319,10 @@ class WindowFetcher:
         full = yield from self._full(items, query)
         if not full:
             return
-        if hi - lo <= 1:
-            yield from self._slice(query, key, lo)
-            return
         cut = _cut(items, key, lo, hi)
+        if cut is None:  # within one second: no narrower query reads differently
+            yield from self._slice(query, key, floor_granule(lo))
+            return
         yield from self._split(query.narrow(key, Span(hi=cut)), None)
         yield from self._split(query.narrow(key, Span(lo=cut)), None)
 
@@ -295,18 +341,13 @@ class WindowFetcher:
         yield from self._ask(query, 1)
         return len(self._ids) > before
 
-    def _slice(
-        self, query: Query, key: WindowField, moment: int, *, first_page_read: bool = False
-    ) -> Iterator[list[object]]:
-        """Every record whose `key` is exactly `moment`, by page number, until a pass adds none.
-
-        `first_page_read`: the caller's last answer held only records at `moment`, so it was
-        this query's page 1, and the first pass starts at page 2.
-        """
-        exact = query.narrow(key, Span(moment, moment + 1))
-        for attempt in range(MAX_PASSES):
+    def _slice(self, query: Query, key: WindowField, second: int) -> Iterator[list[object]]:
+        """Every record whose `key` lies in the whole second from `second`, by page number,
+        until a pass adds none (a deletion during a pass shifts records onto read pages)."""
+        exact = query.narrow(key, Span(second, second + GRANULE_MS))
+        for _ in range(MAX_PASSES):
             before = len(self._ids)
-            page = 2 if first_page_read and attempt == 0 else 1
+            page = 1
             while True:
                 items = yield from self._ask(exact, page)
                 if self._learned.is_short(len(items)):
@@ -315,20 +356,15 @@ class WindowFetcher:
             if len(self._ids) == before:
                 return
         raise NotConvergedError(
-            f"{self.window}: the records at one millisecond kept shifting for {MAX_PASSES} passes"
+            f"{self.window}: the records of one second kept shifting for {MAX_PASSES} passes"
         )
 
     def _ask(self, query: Query, page: int) -> Answer:
         """One request; yields what is new to this window, returns the page as answered."""
-        body = query.body(self._learned.bounds)
-        items = self._fetch(body, page)
+        items = self._fetch(query.body(), page)
         self._stats.add("pages")
         self._learned.saw_page(len(items))
         self._check_ranges(query, items)
-        if query.body(self._learned.bounds) != body:  # sent a millisecond wide: ask again
-            items = self._fetch(query.body(self._learned.bounds), page)
-            self._stats.add("pages")
-            self._check_ranges(query, items)
         fresh: list[object] = []
         for item in items:
             place, record_id = self._place(query, item)
@@ -370,10 +406,8 @@ class WindowFetcher:
         return "record", item["_id"]
 
     def _check_ranges(self, query: Query, items: list[object]) -> None:
-        """Every record must lie in every range asked, up to the bounds' slack; records at the
-        slack teach how the server reads a bound."""
+        """Every record must lie in every range as sent (whole seconds around it)."""
         bounded = [(name, span) for name, span in query.spans.items() if span.bounded]
-        starts = ends = False
         for item in items:
             if not isinstance(item, dict):
                 continue
@@ -390,11 +424,8 @@ class WindowFetcher:
                         f"the server answered a {name} range with a record outside it: the "
                         "API does not filter by date as documented, and no window can be read"
                     )
-                starts |= span.lo is not None and millis == span.lo - 1
-                ends |= span.hi is not None and millis == span.hi
         if self._excluded and len(bounded) > 1 and items:
             self._learned.learn_ranges_combined(True)
-        self._learned.learn_inclusive(starts=starts, ends=ends)
 
     def _ordered(self, items: list[object], order: Order) -> list[int]:
         """The page's values of the sort field, in order; raises when they are not sorted."""
@@ -434,6 +465,14 @@ def _never_active(item: object) -> bool:
     return isinstance(item, dict) and item.get(LAST_SEEN_AT) is None
 
 
+def _together(items: list[object]) -> None:
+    """Never-active contacts sort together at one end of an order by lastSeenAt; found between
+    active ones, the order is another (by updatedAt, say): raises SortChangedError."""
+    flags = [_never_active(r) for r in items if isinstance(r, dict)]
+    if flags != sorted(flags) and flags != sorted(flags, reverse=True):
+        raise SortChangedError
+
+
 def _newest(items: list[object]) -> int | None:
     values = [v for v in (_value(r, LAST_SEEN_AT) for r in items) if v is not None]
     return max(values, default=None)
@@ -444,10 +483,15 @@ def _earliest(*moments: int | None) -> int | None:
     return min(known, default=None)
 
 
-def _cut(items: list[object], key: str, lo: int, hi: int) -> int:
-    """Where to split [lo, hi): the median value of a full page, else the middle."""
+def _cut(items: list[object], key: str, lo: int, hi: int) -> int | None:
+    """A whole second strictly inside [lo, hi) to split at, near the median value of a full
+    page (else the middle); None when [lo, hi) lies within one second."""
+    first, last = floor_granule(lo) + GRANULE_MS, ceil_granule(hi) - GRANULE_MS
+    if first > last:
+        return None
     inside = sorted(v for v in (_value(r, key) for r in items) if v is not None and lo < v < hi)
-    return median_low(inside) if inside else (lo + hi) // 2
+    middle = median_low(inside) if inside else (lo + hi) // 2
+    return min(max(floor_granule(middle), first), last)
 
 
 def _gaps(excluded: list[Span]) -> list[Span]:

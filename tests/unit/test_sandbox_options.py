@@ -14,7 +14,7 @@ from etl_contacts.sandbox.config import SandboxConfig
     ("arguments", "complaint"),
     [
         (["--preset", "chaotic"], "calm, busy, hostile"),
-        (["--sort", "name"], "lastSeenAt, createdAt, _id"),
+        (["--sort", "name"], "lastSeenAt, createdAt, updatedAt, _id"),
         (["--ends-at", "sometimes"], "inclusive, exclusive"),
         (["--fault", "429=often"], "KIND=RATE"),
         (["--fault", "teapot=0.1"], "unknown fault kinds"),

@@ -11,6 +11,7 @@ compared with the store's own truth.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
@@ -239,8 +240,12 @@ def test_a_server_ignoring_date_ranges_fails_the_window(sort: Sort, window: Wind
 
 
 @pytest.mark.parametrize("how", ["created", "touched"])
-def test_a_window_changing_faster_than_it_is_read_does_not_converge(how: str) -> None:
-    """Each request brings records new to the window, so every catch-up pass finds some."""
+def test_a_window_changing_faster_than_it_is_read_is_never_reported_complete_on_a_guess(
+    how: str,
+) -> None:
+    """Each request brings records new to the window: the fetcher gives up (what changes lands
+    in the current second, so its slice or the catch-up does), or, when it ends, it has handed
+    every record the window held when it began."""
     future = datetime(2100, 1, 1, tzinfo=UTC)
     if how == "created":  # three contacts created per request, in a window open to the future
         config, touch = replace(BASE, create_rate=3.0), 0
@@ -248,18 +253,30 @@ def test_a_window_changing_faster_than_it_is_read_does_not_converge(how: str) ->
     else:  # ten contacts made active per request, most of them from before the window
         config, touch = replace(BASE, contacts=2000), 10
         window = Window("lastSeenAt", ANCHOR - timedelta(days=1), future)
+    gave_up = rf"(after {MAX_PASSES} catch-up passes|kept shifting for {MAX_PASSES} passes)"
     with server(config, act=how == "created", touch=touch) as api:
         handed: list[object] = []
         fetcher = WindowFetcher(api.fetch, window, Learned(), ExtractStats())
-        with pytest.raises(NotConvergedError, match=f"after {MAX_PASSES} catch-up passes"):
+        before = truth(api.store, window)
+        error = ""
+        try:
             handed.extend(chain.from_iterable(fetcher.batches()))
+        except NotConvergedError as exc:
+            error = str(exc)
+        if error:
+            assert re.search(gave_up, error), error
+        else:
+            assert how == "touched", "contacts created at every request cannot all be read"
+            # what the window held when the read began (what changes during its last pass
+            # is for the next run)
+            assert before <= {r["_id"] for r in handed if isinstance(r, dict)}
         requests = len(api.bodies)
-    assert handed, "records were read before giving up"
-    assert MAX_PASSES < requests < 1000
+    assert handed, "records were read"
+    assert requests > MAX_PASSES
 
 
 @pytest.mark.parametrize("inclusive", [False, True])
-def test_an_inclusive_end_is_learned_and_its_records_dropped(inclusive: bool) -> None:
+def test_records_at_an_inclusive_end_are_dropped_and_none_is_lost(inclusive: bool) -> None:
     config = replace(BASE, ends_at_inclusive=inclusive, page_size=7)
     with closing(ContactStore(config)) as store:
         created = sorted(_ms(r, "createdAt") or 0 for r in live(store))
@@ -270,7 +287,6 @@ def test_an_inclusive_end_is_learned_and_its_records_dropped(inclusive: bool) ->
     with server(config) as api:
         got = read(api, window)
         expected = truth(api.store, window)
-    assert got.learned.bounds.ends is inclusive
     assert sorted(got.ids) == sorted(expected)
     assert all(_ms(r, "createdAt") != edge for batch in got.batches for r in batch)
 

@@ -1,0 +1,76 @@
+"""The sandbox's server zoo switches: bounds read to the second, an exclusive start, orders by
+updatedAt and backwards."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from etl_contacts.sandbox import SandboxConfig
+from etl_contacts.sandbox.config import Sort
+from etl_contacts.sandbox.filters import parse_body
+from etl_contacts.sandbox.store import ContactStore
+from etl_contacts.timestamps import format_ms, parse_ms
+
+BASE = SandboxConfig(
+    contacts=400,
+    days=5,
+    seed=4,
+    anchor=datetime(2024, 6, 1, tzinfo=UTC),
+    page_size=1_000,
+    agent_change_rate=0.0,
+)
+
+
+def _answer(store: ContactStore, body: dict[str, object]) -> list[dict[str, object]]:
+    return [orjson.loads(b) for b in store.page(parse_body(body)[0], 1).records]
+
+
+def _ms(record: dict[str, object], field: str) -> int:
+    millis = parse_ms(record.get(field))
+    assert millis is not None, record
+    return millis
+
+
+def _window(lo: int, hi: int) -> dict[str, object]:
+    return {"createdAt": {"startAt": format_ms(lo), "endsAt": format_ms(hi)}}
+
+
+def test_bounds_read_to_the_second_drop_their_milliseconds() -> None:
+    with closing(ContactStore(BASE)) as store:
+        created = sorted(_ms(r, "createdAt") for r in _answer(store, {}))
+    lo = next(c for c in created if c % 1000 > 100)  # a record late in its second
+    hi = lo + 5_000
+    for precision in (1, 1000):
+        config = replace(BASE, bound_precision_ms=precision)
+        with closing(ContactStore(config)) as store:
+            got = sorted(_ms(r, "createdAt") for r in _answer(store, _window(lo, hi)))
+        first, last = lo - lo % precision, hi - hi % precision
+        assert got == [c for c in created if first <= c < last], precision
+
+
+@pytest.mark.parametrize("exclusive", [False, True])
+def test_a_start_may_be_exclusive(exclusive: bool) -> None:
+    config = replace(BASE, starts_at_exclusive=exclusive)
+    with closing(ContactStore(config)) as store:
+        created = sorted(_ms(r, "createdAt") for r in _answer(store, {}))
+        lo = created[10]
+        got = {_ms(r, "createdAt") for r in _answer(store, _window(lo, created[-1]))}
+    assert (lo in got) is not exclusive
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("sort", ["updatedAt", "createdAt", "_id"])
+def test_the_order_is_by_its_field_in_its_direction(sort: Sort, reverse: bool) -> None:
+    config = replace(BASE, sort=sort, reverse_sort=reverse, agent_change_rate=1.0)
+    with closing(ContactStore(config)) as store:
+        for _ in range(50):
+            store.act()  # agents change contacts: updatedAt leaves lastSeenAt behind
+        records = _answer(store, {})
+    keys = [str(r["_id"]) if sort == "_id" else _ms(r, sort) for r in records]
+    newest_first = sort != "_id"
+    assert keys == sorted(keys, reverse=newest_first != reverse)
