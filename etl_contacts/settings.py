@@ -68,7 +68,7 @@ class ConfigError(ValueError):
 def _days(environ: Mapping[str, str], name: str, default: int) -> int:
     raw = environ.get(name) or str(default)
     if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"{name}={raw!r} is not a positive number of days")
+        raise ConfigError(f"{name}={raw!r} is not a positive number of days (e.g. {default})")
     return int(raw)
 
 
@@ -100,12 +100,15 @@ def parse_accounts(raw: str) -> tuple[Account, ...]:
         name, sep, token_env = (part.strip() for part in item.partition("="))
         if not sep or not ACCOUNT_NAME.fullmatch(name) or not token_env.isidentifier():
             raise ConfigError(
-                f"{ACCOUNTS_ENV} entry {item.strip()!r} is not name=TOKEN_VARIABLE; "
-                "names are lower-case letters, digits and _, e.g. acme=ACME_EXPRESS_CHAT_TOKEN"
+                f"{ACCOUNTS_ENV}={raw!r}: {item.strip()!r} is not name=TOKEN_VARIABLE (names "
+                "are lower-case letters, digits and _), e.g. acme=ACME_EXPRESS_CHAT_TOKEN"
             )
         accounts.append(Account(name, token_env))
     if len({a.name for a in accounts}) != len(accounts):
-        raise ConfigError(f"{ACCOUNTS_ENV} names an account twice")
+        raise ConfigError(
+            f"{ACCOUNTS_ENV}={raw!r} names an account twice; "
+            "e.g. acme=ACME_EXPRESS_CHAT_TOKEN,beta=BETA_EXPRESS_CHAT_TOKEN"
+        )
     return tuple(accounts)
 
 
@@ -151,7 +154,7 @@ class Settings:
             start_date = date.fromisoformat(raw_start)
         except ValueError as exc:
             raise ConfigError(
-                f"{START_DATE_ENV}={raw_start!r} is not a date; use YYYY-MM-DD"
+                f"{START_DATE_ENV}={raw_start!r} is not a date; use YYYY-MM-DD (e.g. 2024-01-01)"
             ) from exc
         return cls(
             max_days_per_run=_days(environ, MAX_DAYS_PER_RUN_ENV, DEFAULT_MAX_DAYS_PER_RUN),

@@ -36,8 +36,8 @@ console = Console(stderr=True)
 
 def fail(cause: str, remedy: str, code: int = EXIT_USAGE) -> NoReturn:
     """One line of cause and one of remedy: what a user mistake gets instead of a traceback."""
-    console.print(f"[bold red]error:[/] {cause}", highlight=False)
-    console.print(f"[dim]fix:[/] {remedy}", highlight=False)
+    console.print(f"[bold red]error:[/] {cause}", highlight=False, soft_wrap=True)
+    console.print(f"[dim]fix:[/] {remedy}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -92,10 +92,10 @@ def sync(
 ) -> None:
     """Load these days (both inclusive); without a range, what tonight's schedule would load:
     yesterday and missed days, recent activity, and the least recently verified days."""
+    settings = load_settings()
     from etl_contacts.cli.launch import launch_sync, tonight_range
     from etl_contacts.cli.progress import shown_on
 
-    settings = load_settings()
     try:
         chosen = settings.account(account)
     except ConfigError as exc:
@@ -134,10 +134,10 @@ def sync(
 @app.command()
 def status() -> None:
     """Recent runs per account, watermarks, and the days not loaded yet."""
+    settings = load_settings()
     from etl_contacts.cli.launch import ensure_dagster_home
     from etl_contacts.cli.status import show_status
 
-    settings = load_settings()
     ensure_dagster_home()
     warehouse = open_warehouse(settings)
     warehouse.migrate()
@@ -147,11 +147,12 @@ def status() -> None:
 @app.command()
 def doctor() -> None:
     """Check configuration, token, API, database, migrations and the Dagster instance."""
+    settings = load_settings()
     from etl_contacts.cli.doctor import diagnose, report
     from etl_contacts.cli.launch import ensure_dagster_home
 
     ensure_dagster_home()
-    if not report(diagnose(open_warehouse), Console()):
+    if not report(diagnose(settings, open_warehouse), Console()):
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -167,10 +168,10 @@ def psql() -> None:
 @app.command()
 def demo() -> None:
     """Everything on embedded defaults: sandbox API, embedded Postgres, 30 days through Dagster."""
+    settings = load_settings()
     from etl_contacts.cli.demo import NEXT_STEPS, run_demo
     from etl_contacts.cli.progress import shown_on
 
-    settings = load_settings()
     with shown_on(console):
         outcome, first, last = run_demo(settings, open_warehouse(settings), console)
     _report(outcome, first, last)

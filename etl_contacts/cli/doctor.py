@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from rich.console import Console
 
-from etl_contacts.settings import CA_BUNDLE_ENV, DATABASE_FIX, ConfigError, Settings
+from etl_contacts.settings import CA_BUNDLE_ENV, DATABASE_FIX, Settings
 from etl_contacts.source import AuthError, ClientConfig, SourceError, probe
 from etl_contacts.warehouse import Warehouse, error_cause, quality
 from etl_contacts.warehouse.warehouse import MIGRATIONS
@@ -26,11 +26,7 @@ class Finding:
     fix: str = ""
 
 
-def diagnose(open_warehouse: Callable[[Settings], Warehouse]) -> list[Finding]:
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        return [Finding(False, str(exc), "correct the variable and run doctor again")]
+def diagnose(settings: Settings, open_warehouse: Callable[[Settings], Warehouse]) -> list[Finding]:
     findings = [
         Finding(True, f"configuration: schema {settings.schema}, time zone {settings.timezone}")
     ]

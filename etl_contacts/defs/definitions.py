@@ -108,4 +108,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
 
 
-defs = build_definitions(Settings.from_env())
+@dg.definitions
+def defs() -> dg.Definitions:
+    """What `dagster dev` loads. Settings are read when the code location loads, never when this
+    module is imported: the command line imports it before it has checked them (and answers a
+    wrong one in a line), and a location that cannot load shows the same message in the UI."""
+    return build_definitions(Settings.from_env())

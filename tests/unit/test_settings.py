@@ -31,7 +31,7 @@ def test_a_trailing_slash_on_the_base_url_is_dropped() -> None:
         ),
         (
             {"ETL_CONTACTS_START_DATE": "01/02/2024"},
-            "ETL_CONTACTS_START_DATE='01/02/2024' is not a date; use YYYY-MM-DD",
+            "ETL_CONTACTS_START_DATE='01/02/2024' is not a date; use YYYY-MM-DD (e.g. 2024-01-01)",
         ),
     ],
 )
@@ -61,10 +61,13 @@ def test_several_accounts_each_with_its_token_variable() -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ("acme", "ETL_CONTACTS_ACCOUNTS entry 'acme' is not name=TOKEN_VARIABLE"),
-        ("Acme=T", "ETL_CONTACTS_ACCOUNTS entry 'Acme=T' is not name=TOKEN_VARIABLE"),
-        ("acme=T,acme=U", "ETL_CONTACTS_ACCOUNTS names an account twice"),
-        ("a=not valid", "ETL_CONTACTS_ACCOUNTS entry 'a=not valid' is not name=TOKEN_VARIABLE"),
+        ("acme", "ETL_CONTACTS_ACCOUNTS='acme': 'acme' is not name=TOKEN_VARIABLE"),
+        ("Acme=T", "ETL_CONTACTS_ACCOUNTS='Acme=T': 'Acme=T' is not name=TOKEN_VARIABLE"),
+        ("acme=T,acme=U", "ETL_CONTACTS_ACCOUNTS='acme=T,acme=U' names an account twice"),
+        (
+            "b=B,a=not valid",
+            "ETL_CONTACTS_ACCOUNTS='b=B,a=not valid': 'a=not valid' is not name=TOKEN_VARIABLE",
+        ),
     ],
 )
 def test_malformed_accounts_are_refused(raw: str, message: str) -> None:
