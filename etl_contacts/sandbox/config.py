@@ -49,6 +49,8 @@ class SandboxConfig:
     token: str = field(default=DEMO_TOKEN, repr=False)
     anchor: datetime | None = None  # end of the history; None: today 00:00 UTC
     page_size: int = 20
+    page_size_later: int = 0  # from request `page_size_after` on, pages hold this many (0: never)
+    page_size_after: int = 0
     sort: Sort = "lastSeenAt"
     ends_at_inclusive: bool = False
     starts_at_exclusive: bool = False  # startAt matches only later times
@@ -83,6 +85,8 @@ class SandboxConfig:
             raise ValueError(f"contacts must be from 0 to {MAX_CONTACTS // 2 - 1}")
         if self.days < 1 or self.page_size < 1:
             raise ValueError("days and page_size must be at least 1")
+        if self.page_size_later < 0 or self.page_size_after < 0:
+            raise ValueError("page_size_later and page_size_after are counts: at least 0")
         if not 0 <= self.never_active_share <= 1:
             raise ValueError("never_active_share is a share of the contacts: from 0 to 1")
         rates = (

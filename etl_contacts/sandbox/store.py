@@ -100,11 +100,14 @@ class ContactStore:
             live = int(self._alive.sum())
             return {"contacts": live, "rendered": self._rendered, "ready": self._ready.is_set()}
 
-    def page(self, query: Query, page: int, *, duplicate: bool = False) -> Page:
-        """The `page`-th page (from 1) of the contacts matching `query`, in the configured sort."""
+    def page(
+        self, query: Query, page: int, *, size: int | None = None, duplicate: bool = False
+    ) -> Page:
+        """The `page`-th page (from 1) of the contacts matching `query`, in the configured sort,
+        of `size` records (the configured page size unless the server says otherwise)."""
         with self._lock:
             ordered = self._ordered(query)
-            size = self.config.page_size
+            size = size or self.config.page_size
             start = (page - 1) * size
             records = self._encoded(ordered[start : start + size])
             extra = None

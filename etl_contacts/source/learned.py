@@ -4,13 +4,15 @@ Nothing here is configuration: page size, sort order, where records without `las
 how far the server's clock is from ours, and whether it ANDs two
 date ranges are observed. Each fact is learned only from evidence that cannot mislead: a page is
 known to have been full when a narrower query found records it had left out, and the page size
-is the smallest such page (a malformed record injected into a page can only make it look longer).
+is the most common length of the latest such pages (a malformed or duplicated record injected
+into a page makes it look longer, one hidden from it shorter, and the size may change).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import NamedTuple
@@ -18,6 +20,7 @@ from typing import NamedTuple
 from etl_contacts.source.models import WindowField
 
 CONFIRMATIONS = 3
+RECENT_FULL_PAGES = 50
 
 
 class Order(NamedTuple):
@@ -38,7 +41,7 @@ class Learned:
     ranges_combined: bool | None = None
     """Whether a lastSeenAt range and a createdAt range in one body are ANDed (None: untested)."""
     _clock_offset_ms: int | None = None
-    _full_pages: list[int] = field(default_factory=list)
+    _full_pages: deque[int] = field(default_factory=lambda: deque(maxlen=RECENT_FULL_PAGES))
     _longest_page: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -47,7 +50,7 @@ class Learned:
         """The server's page size, once confirmed by enough full pages."""
         with self._lock:
             if len(self._full_pages) >= CONFIRMATIONS:
-                return min(self._full_pages)
+                return max(Counter(self._full_pages).most_common(), key=lambda c: c[::-1])[0]
         return None
 
     @property
@@ -62,8 +65,13 @@ class Learned:
 
     def confirm_full(self, length: int) -> None:
         with self._lock:
-            if length > 0 and len(self._full_pages) < 100:
+            if length > 0:
                 self._full_pages.append(length)
+
+    def forget_page_size(self) -> None:
+        """A page shorter than the page size was not the last: the size changed."""
+        with self._lock:
+            self._full_pages.clear()
 
     def learn_order(self, order: Order) -> None:
         with self._lock:
@@ -87,11 +95,11 @@ class Learned:
             return True
 
     def is_short(self, length: int) -> bool:
-        """True only when the page certainly holds everything the query matched.
+        """True when the page looks like the last one: shorter than the page size.
 
-        A page one record short of full is not trusted: that is what a full page looks like
-        when a record was lost on its way, and taking it for the last page would lose every
-        record behind it. It costs one more request for one window in `page_size`.
+        Only a look: the page size may change during a run, so a reader asks the next page
+        before it ends a listing on it. A page one record short of full is not even taken for
+        short: that is what a full page looks like when a record was lost on its way.
         """
         size = self.page_size
         return length == 0 or (size is not None and length < size - 1)

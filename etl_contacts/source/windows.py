@@ -30,6 +30,7 @@ a guess. Records outside the window are dropped client-side, duplicates by `_id`
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Generator, Iterator
 from statistics import median_low
 from typing import Literal
@@ -110,7 +111,7 @@ class WindowFetcher:
         """
         clock = self._learned.server_now_at_least()
         first = yield from self._ask(query, 1)
-        if self._learned.is_short(len(first)):
+        if (yield from self._ends(query, 1, first)):
             return
         order = self._learned.order or self._detect(first)
         if order is None and any(_never_active(r) for r in first) and self._may_combine(query):
@@ -153,27 +154,33 @@ class WindowFetcher:
             )
 
     def _keyset(
-        self, query: Query, order: Order, first: list[object] | None
+        self, query: Query, order: Order, first: list[object] | None, *, tail_read: bool = False
     ) -> Iterator[list[object]]:
         """Every record of `query` with a value of `order.field`, by narrowing the range.
 
         The cursor moves by whole seconds (what every server reads exactly) and keeps the
         second of the last record seen, whose other records the answer may have cut; an answer
-        that lies within one second is paged by number (`_slice`), then left behind.
+        that lies within one second is paged by number (`_slice`), then left behind. A page
+        that looks like the last ends the keyset on proof (`_ends`), unless `tail_read`: the
+        caller then reads the listing's last pages by number, to an empty page, which holds
+        whatever a page mistaken for the last left out.
         """
         key, descending = order
         cursor, items = query, first
-        cut: tuple[int, int] | None = None  # the previous answer: its length and last second
+        cut: tuple[Query, int, int] | None = None  # the previous answer: query, length, second
         while True:
             if items is None:
                 items = yield from self._ask(cursor, 1)
             values = self._ordered(items, order)
             inside = [v for v in values if cursor.span(key).contains(v)]
             if cut is not None and any(
-                (v < cut[1]) if descending else (v >= cut[1] + GRANULE_MS) for v in inside
+                (v < cut[2]) if descending else (v >= cut[2] + GRANULE_MS) for v in inside
             ):
-                self._learned.confirm_full(cut[0])  # records beyond the last answer: it was full
-            if self._learned.is_short(len(items)):
+                yield from self._was_full(*cut[:2])
+            if not items or (
+                self._learned.is_short(len(items))
+                and (tail_read or (yield from self._ends(cursor, 1, items)))
+            ):
                 return
             if not inside:  # a full page of what the bounds' widening let in: no order helps
                 yield from self._split(cursor, items)
@@ -185,7 +192,7 @@ class WindowFetcher:
                 cut = None
             else:
                 after = Span(hi=second + GRANULE_MS) if descending else Span(lo=second)
-                cut = (len(items), second)
+                cut = (cursor, len(items), second)
             narrower = cursor.narrow(key, after)
             if narrower.span(key) == cursor.span(key):  # no progress: no order helps
                 yield from self._split(cursor, items)
@@ -194,6 +201,16 @@ class WindowFetcher:
             if cursor.empty:
                 return
             items = None
+
+    def _was_full(self, query: Query, length: int) -> Iterator[list[object]]:
+        """An answer of `length` records left some out: it was a full page. Shorter than the
+        page size, it lost one on its way (a record hidden from one answer is not missing from
+        the next), and it is asked again before the keyset leaves it behind for good."""
+        size = self._learned.page_size
+        self._learned.confirm_full(length)
+        if size is not None and length < size:
+            self._stats.add("pages_asked_again")
+            yield from self._ask(query, 1)
 
     def _resume_at(self, last: int, items: list[object], order: Order) -> int:
         """Where the next answer of a keyset must begin so that nothing is skipped.
@@ -227,17 +244,25 @@ class WindowFetcher:
             clock = self._learned.server_now_at_least()
             first = yield from self._ask(active, 1)
             since = _earliest(clock, _newest(first))
-            if not self._learned.is_short(len(first)):
+            if not (yield from self._ends(active, 1, first)):
                 yield from self._keyset(active, BY_ACTIVITY, first)
         else:
             since = _earliest(clock, _newest(first))
-            yield from self._keyset(active, BY_ACTIVITY, first)
-            if not self._learned.nulls_first:
+            nulls_last = not self._learned.nulls_first
+            yield from self._keyset(active, BY_ACTIVITY, first, tail_read=nulls_last)
+            if nulls_last:
                 # one pass: sorted last, they shift only when one is deleted (a contact becoming
                 # active leaves from behind them), and a second pass would cost 4 % more
                 # requests on every backfill to catch that; the proof of deletions recovers a
                 # stored one, the next verification of the day a new one
-                yield from self._never_active_last(query)
+                listed = yield from self._never_active_last(query)
+                yield from self._catch_up(query, since)
+                # the listing held more than the window has seen, contacts that became active
+                # included: never-active ones sort among active ones too (an order by updatedAt
+                # puts them where their last change was), on pages the tail did not read
+                if listed > len(self._ids) and self._closed(query):
+                    raise SortChangedError
+                return
         yield from self._catch_up(query, since)
 
     def _catch_up(self, query: Query, since: int | None) -> Iterator[list[object]]:
@@ -254,7 +279,7 @@ class WindowFetcher:
             before = len(self._ids)
             clock = self._learned.server_now_at_least()
             first = yield from self._ask(recent, 1)
-            if not self._learned.is_short(len(first)):
+            if not (yield from self._ends(recent, 1, first)):
                 yield from self._keyset(recent, BY_ACTIVITY, first)
             if len(self._ids) == before:
                 return
@@ -284,12 +309,13 @@ class WindowFetcher:
         while True:
             items = yield from self._ask(query, page)
             _together(items)
-            if self._learned.is_short(len(items)) or not all(_never_active(r) for r in items):
+            if not items or not all(_never_active(r) for r in items):
                 return
             page += 1
 
-    def _never_active_last(self, query: Query) -> Iterator[list[object]]:
-        """Pages from where the never-active contacts begin (sorted last) to the end.
+    def _never_active_last(self, query: Query) -> Generator[list[object], None, int]:
+        """Pages from where the never-active contacts begin (sorted last) to the end; returns
+        how many records the listing holds, by the last page's number and length.
 
         They begin after the active ones, whose number we know from the keyset; start a page
         early, and earlier still while the first page read begins with a never-active one.
@@ -302,10 +328,21 @@ class WindowFetcher:
             if page == 1 or (items and not _never_active(items[0])):
                 break
             page -= 1  # past the end, or inside the never-active ones: start earlier
-        while not self._learned.is_short(len(items)):
+        listed = (page - 1) * size + len(items)
+        while items:
             page += 1
             items = yield from self._ask(query, page)
             _together(items)
+            if items:
+                listed = (page - 1) * size + len(items)
+        return listed
+
+    def _closed(self, query: Query) -> bool:
+        """Whether no contact can be created in the query's createdAt range any more: its end
+        is past. In a range still open, a listing grows while it is read."""
+        end = query.span(CREATED_AT).hi
+        now = self._learned.server_now_at_least() or int(time.time() * 1000)
+        return end is not None and end <= now
 
     def _split(self, query: Query, first: list[object] | None) -> Iterator[list[object]]:
         """Cut by the window's own field, at a whole second near the median of the full page's
@@ -328,10 +365,10 @@ class WindowFetcher:
 
     def _full(self, items: list[object], query: Query) -> Generator[list[object], None, bool]:
         """Whether page 1 left records out; probes page 2 until the page size is known."""
-        if self._learned.is_short(len(items)):
-            return False
         if self._learned.page_size is not None:
-            return True
+            return not (yield from self._ends(query, 1, items))
+        if not items:
+            return False
         if (yield from self._ask(query, 2)):
             self._learned.confirm_full(len(items))
             return True
@@ -343,21 +380,51 @@ class WindowFetcher:
 
     def _slice(self, query: Query, key: WindowField, second: int) -> Iterator[list[object]]:
         """Every record whose `key` lies in the whole second from `second`, by page number,
-        until a pass adds none (a deletion during a pass shifts records onto read pages)."""
+        until a pass adds none (a deletion during a pass shifts records onto read pages).
+
+        A pass reads to an empty page, except when the second is past on the server's clock:
+        it then gains no record (createdAt and lastSeenAt only ever leave it), and later passes
+        stop at the first pass's last page without asking the empty one after it.
+        """
         exact = query.narrow(key, Span(second, second + GRANULE_MS))
+        now = self._learned.server_now_at_least()
+        past = now is not None and second + GRANULE_MS <= now
+        pages: int | None = None
         for _ in range(MAX_PASSES):
             before = len(self._ids)
             page = 1
-            while True:
-                items = yield from self._ask(exact, page)
-                if self._learned.is_short(len(items)):
+            while pages is None or page <= pages:
+                if not (yield from self._ask(exact, page)):
                     break
                 page += 1
+            if past and pages is None:
+                pages = page - 1
             if len(self._ids) == before:
                 return
         raise NotConvergedError(
             f"{self.window}: the records of one second kept shifting for {MAX_PASSES} passes"
         )
+
+    def _ends(
+        self, query: Query, page: int, items: list[object]
+    ) -> Generator[list[object], None, bool]:
+        """Whether this answer is the last page of `query`: an empty one is; one shorter than
+        the learned page size is once the next page is empty (the documented end of a
+        listing). The page size may change during a run: records on that next page say it did,
+        and it is learned again."""
+        if not items:
+            return True
+        if not self._learned.is_short(len(items)):
+            return False
+        if not (yield from self._ask(query, page + 1)):
+            return True
+        self._learned.forget_page_size()
+        logger.warning(
+            "a page of %d records was followed by more: the server's page size changed, and "
+            "is learned again",
+            len(items),
+        )
+        return False
 
     def _ask(self, query: Query, page: int) -> Answer:
         """One request; yields what is new to this window, returns the page as answered."""

@@ -61,6 +61,10 @@ ZOO: dict[str, SandboxConfig] = {
     "bulk-imports-to-the-second": replace(
         BASE, bulk_import_share=0.5, bound_precision_ms=1000, sort="createdAt"
     ),
+    "page-size-shrinks": replace(BASE, page_size=20, page_size_later=13, page_size_after=60),
+    "created-page-size-grows-to-the-second": replace(
+        BASE, sort="createdAt", page_size=9, page_size_later=30, bound_precision_ms=1000
+    ),
     "hidden-records": replace(BASE, faults={**FAULTS, "hide": 0.02}),
     "hostile": replace(preset("hostile", BASE), retry_after_seconds=0, slow_seconds=0.5),
 }
@@ -71,6 +75,7 @@ EVERYDAY = {
     "id-descending-to-the-second",
     "updated-newest-first",
     "bulk-imports-to-the-second",
+    "page-size-shrinks",
 }
 
 
@@ -131,7 +136,11 @@ def test_load_and_reload_are_complete_on_every_server_of_the_zoo(
                 str(c["_id"]) for c in truth["contacts"] if low <= str(c["createdAt"]) < high
             }
             live = {i for i, alive in stored.items() if alive}
-            assert expected - live == set(), f"{name} {run}: {len(expected - live)} missing"
+            # a record the server silently left out of an answer cannot be missed by the read
+            # that got it; the next read of its day (here the re-load) must find it
+            silent = set(truth["hidden"]) if run == "load" else set()
+            missing = expected - live - silent
+            assert missing == set(), f"{name} {run}: {len(missing)} missing"
             wrongly = {i for i, alive in stored.items() if not alive} & {
                 str(c["_id"]) for c in truth["contacts"]
             }

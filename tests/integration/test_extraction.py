@@ -16,6 +16,7 @@ from typing import TypedDict, Unpack
 import pytest
 import trustme
 
+from etl_contacts.pipeline.sync import day_windows
 from etl_contacts.sandbox import FAULT_KINDS, SandboxConfig, SandboxServer, preset
 from etl_contacts.sandbox.config import Sort
 from etl_contacts.source import (
@@ -249,3 +250,27 @@ def test_tls_is_verified_and_a_private_ca_can_be_trusted(tmp_path: Path) -> None
         )
     assert refused == 0
     assert len(trusted) > 0
+
+
+def test_never_active_contacts_sorted_by_their_last_change_are_all_read() -> None:
+    """An inbox sorted by updatedAt lists a never-active contact where its creation was, among
+    active ones whose activity is that old: a calm account with few of them lost some (the tail
+    read from the end showed them together), until the tail's page count was checked."""
+    config = SandboxConfig(
+        contacts=2_000, days=5, seed=1, token=TOKEN, sort="updatedAt", never_active_share=0.02
+    )
+    with SandboxServer(config) as sandbox:
+        anchor = config.anchor_time
+        first, last = (anchor - timedelta(days=5)).date(), (anchor - timedelta(1)).date()
+        windows = day_windows(first, last, "UTC")
+        received = {
+            str(record["_id"])
+            for event in extract(_client(sandbox), windows, stats=ExtractStats())
+            if isinstance(event, RecordsBatch)
+            for record in event.records
+            if isinstance(record, dict)
+        }
+        truth = sandbox.truth()["contacts"]
+    never_active = [c for c in truth if c.get("lastSeenAt") is None]
+    assert len(never_active) >= 20, "too few never-active contacts: the test proves nothing"
+    assert {str(c["_id"]) for c in truth} - received == set()

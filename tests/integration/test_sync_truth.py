@@ -165,13 +165,17 @@ def test_calm_backfill_requests_stay_near_the_page_floor(sort: Sort) -> None:
     print(f"\n{sort}: {stats.get('requests')} requests, page floor {floor}, ratio {ratio:.3f}")
     assert len(received) == contacts
     if sort != "_id":
-        assert ratio <= 1.15
+        # the floor counts two requests a day; a window's last page is then proven the last by
+        # one more (the page size may change during a run), and bulk imports are read twice
+        assert ratio <= 1.2
 
 
 def test_a_record_hidden_from_one_answer_is_repaired_never_deleted(database_url: str) -> None:
-    # days of about 100 contacts on pages of 20: a record hidden from the middle of a page is
-    # behind the keyset's cursor, so the read itself misses it
-    config = SandboxConfig(contacts=2_000, days=20, seed=8, token=TOKEN)
+    # days of about 100 contacts on pages of 20, sorted by _id: each day is split until its
+    # parts fit a page, and a record hidden from such a last answer is missed by the read; the
+    # proof of deletes finds it (a hole). (A keyset asks again an answer that proves one short
+    # of the page size, so on a sorted server the read itself finds most.)
+    config = SandboxConfig(contacts=2_000, days=20, seed=8, token=TOKEN, sort="_id")
     warehouse = Warehouse(database_url)
     warehouse.migrate()
     first, last = _days(config)

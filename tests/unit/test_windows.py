@@ -62,6 +62,7 @@ class Server:
     touch: int  # contacts made active before each answer
     rewrite: Rewrite  # what the server actually reads of the filters
     bodies: list[Filters] = field(default_factory=list)
+    resize: tuple[int, int] = (0, 0)  # after this many requests, pages of this many records
 
     def fetch(self, filters: Filters, page: int) -> list[object]:
         if self.act:
@@ -70,7 +71,10 @@ class Server:
             self.store.touch(self.touch)
         self.bodies.append(filters)
         query, number = parse_body({**self.rewrite(filters), "page": page})
-        return [orjson.loads(blob) for blob in self.store.page(query, number).records]
+        after, size = self.resize
+        resized = size if size and len(self.bodies) > after else None
+        answer = self.store.page(query, number, size=resized)
+        return [orjson.loads(blob) for blob in answer.records]
 
 
 @dataclass
@@ -299,3 +303,15 @@ def test_the_page_size_is_learned_from_a_window_of_many_pages(sort: Sort, page_s
     assert len(got.ids) == 300
     assert got.learned.page_size == page_size
     assert max(len(batch) for batch in got.batches) <= page_size
+
+
+@pytest.mark.parametrize("later", [13, 35])
+@pytest.mark.parametrize("sort", SORTS)
+def test_a_page_size_changing_during_the_read_loses_nothing(sort: Sort, later: int) -> None:
+    """A page shorter than the learned size ends nothing by itself: the next page proves it."""
+    with server(replace(BASE, sort=sort, page_size=20)) as api:
+        api.resize = (8, later)
+        got = read(api, HISTORY)
+        expected = truth(api.store, HISTORY)
+    assert len(api.bodies) > 8, "the size changed after the read: the test proves nothing"
+    assert sorted(got.ids) == sorted(expected)
