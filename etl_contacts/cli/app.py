@@ -169,13 +169,13 @@ def psql() -> None:
 def demo() -> None:
     """Everything on embedded defaults: sandbox API, embedded Postgres, 30 days through Dagster."""
     settings = load_settings()
-    from etl_contacts.cli.demo import NEXT_STEPS, run_demo
+    from etl_contacts.cli.demo import next_steps, run_demo
     from etl_contacts.cli.progress import shown_on
 
     with shown_on(console):
         outcome, first, last = run_demo(settings, open_warehouse(settings), console)
     _report(outcome, first, last)
-    console.print(NEXT_STEPS, highlight=False, soft_wrap=True)
+    console.print(next_steps(first), highlight=False, soft_wrap=True)
 
 
 def _report(outcome: LaunchOutcome, first: date, last: date) -> None:

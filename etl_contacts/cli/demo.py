@@ -20,6 +20,8 @@ from etl_contacts.sandbox import DEMO_TOKEN, SandboxConfig, SandboxServer
 from etl_contacts.settings import (
     BASE_URL_ENV,
     DEFAULT_ACCOUNT,
+    DEFAULT_START_DATE,
+    START_DATE_ENV,
     TOKEN_ENV,
     Account,
     Settings,
@@ -34,12 +36,22 @@ ANALYST_QUERY = """SELECT channel, count(*) AS contacts
 FROM {schema}.contacts_current
 GROUP BY channel
 ORDER BY contacts DESC;"""
-NEXT_STEPS = """
+
+
+def next_steps(first: date) -> str:
+    """What to try after the demo, with the start date its account has: the default would
+    show every earlier day as not loaded."""
+    start = f"{START_DATE_ENV}={first}"
+    return f"""
 unchanged = received with the same content as the stored row: nothing written, only marked seen.
-next:
-  make dev                      the Dagster UI on http://127.0.0.1:3000 (assets, runs, checks)
-  .venv/bin/etl-contacts psql   a psql session on the warehouse, the query above included
-  .venv/bin/etl-contacts status every account's days, freshness and last runs"""
+next (the demo's account begins on {first}; for a real account, {START_DATE_ENV} is the
+first day of history to load and keep verified, by default {DEFAULT_START_DATE}):
+  {start} make dev
+      the Dagster UI on http://127.0.0.1:3000 (assets, runs, checks)
+  {start} .venv/bin/etl-contacts status
+      every day loaded and verified, freshness and last runs
+  .venv/bin/etl-contacts psql
+      a psql session on the warehouse, the query above included"""
 
 
 def run_demo(
@@ -55,7 +67,9 @@ def run_demo(
         os.environ[BASE_URL_ENV] = sandbox.base_url
         os.environ[TOKEN_ENV] = DEMO_TOKEN
         account = Account(DEFAULT_ACCOUNT, TOKEN_ENV)
-        demo_settings = replace(settings, base_url=sandbox.base_url, accounts=(account,))
+        demo_settings = replace(
+            settings, base_url=sandbox.base_url, accounts=(account,), start_date=first
+        )
         outcome = launch_sync(demo_settings, account, first, last)
     if outcome.success:
         _summary(outcome, warehouse, settings.schema, console)

@@ -119,10 +119,10 @@ def build_checks(
             metadata={
                 "days": found.days,
                 "never_verified": len(found.unverified),
-                "oldest_verification": str(found.oldest),
-                "days_behind_at_most": dg.MetadataValue.float(behind)
-                if behind is not None
-                else None,
+                "oldest_verification": _moment(found.oldest),
+                "days_behind_at_most": dg.MetadataValue.null()
+                if behind is None
+                else dg.MetadataValue.float(behind),
                 "budget_days": settings.reverify_days,
             },
         )
@@ -134,7 +134,7 @@ def build_checks(
         return dg.AssetCheckResult(
             passed=fresh,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"last_success": str(last)},
+            metadata={"last_success": _moment(last)},
         )
 
     checks: dict[str, tuple[Check, bool]] = {
@@ -171,3 +171,8 @@ def build_checks(
             )
 
     return [check_contacts]
+
+
+def _moment(value: datetime | None) -> dg.MetadataValue:
+    """A time the UI shows as one (sortable, in the viewer's zone), or null: never "None"."""
+    return dg.MetadataValue.null() if value is None else dg.MetadataValue.timestamp(value)

@@ -46,9 +46,10 @@ def test_demo_loads_every_sandbox_contact_and_says_so(
     """The whole product on one machine: sandbox, Dagster run, warehouse, the analyst query."""
     before = datetime.now(UTC).date()
     command = [str(Path(sys.executable).with_name("etl-contacts")), "demo"]
+    environment = _demo_environment(tmp_path, repo_root, database_url)
     done = subprocess.run(
         command,
-        env=_demo_environment(tmp_path, repo_root, database_url),
+        env=environment,
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -117,3 +118,23 @@ def test_demo_loads_every_sandbox_contact_and_says_so(
         run = instance.get_run_by_id(closing.group(2))
     assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
     assert run.job_name == "sync_contacts"
+
+    # `status` as the next steps print it: true and calm about the demo's account
+    shown = re.search(
+        r"^  (ETL_CONTACTS_START_DATE=(\S+)) \.venv/bin/etl-contacts status$", output, re.M
+    )
+    assert shown and shown.group(2) == str(first), output
+    status = subprocess.run(
+        [command[0], "status"],
+        env={**environment, "ETL_CONTACTS_START_DATE": str(first)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    said = status.stdout + status.stderr
+    assert status.returncode == 0, said
+    assert "default: every day up to yesterday is loaded" in said, said
+    assert re.search(r"default: every row is at most [\d.]+ days behind the source", said), said
+    assert "never verified" not in said and "not loaded" not in said, said
