@@ -16,7 +16,13 @@ import typer
 from rich.console import Console
 
 from etl_contacts.sandbox.command import app as sandbox_app
-from etl_contacts.settings import DATABASE_FIX, DATABASE_URL_ENV, ConfigError, Settings
+from etl_contacts.settings import (
+    DATABASE_FIX,
+    DATABASE_URL_ENV,
+    TOKEN_ENV,
+    ConfigError,
+    Settings,
+)
 
 if TYPE_CHECKING:  # heavy imports (dagster, sqlalchemy) load only when a command needs them
     from etl_contacts.cli.launch import LaunchOutcome
@@ -128,7 +134,7 @@ def sync(
         outcome = launch_sync(
             settings, chosen, first, last, nightly=nightly, allow_mass_delete=allow_mass_delete
         )
-    _report(outcome, first, last)
+    _report(outcome, first, last, chosen.token_env)
 
 
 @app.command()
@@ -174,16 +180,20 @@ def demo() -> None:
 
     with shown_on(console):
         outcome, first, last = run_demo(settings, open_warehouse(settings), console)
-    _report(outcome, first, last)
+    _report(outcome, first, last, TOKEN_ENV)
     console.print(next_steps(first), highlight=False, soft_wrap=True)
 
 
-def _report(outcome: LaunchOutcome, first: date, last: date) -> None:
+def _report(outcome: LaunchOutcome, first: date, last: date, token_env: str) -> None:
+    from etl_contacts.cli.remedies import remedy
+
     days = f"{first}..{last}" if first != last else str(first)
     if not outcome.success:
+        cause = outcome.error or ""
         fail(
-            f"days {days} were not loaded: {outcome.error}",
-            f"fix the cause and rerun `etl-contacts sync --start {first} --end {last}`",
+            f"days {days} were not loaded: {cause}",
+            f"{remedy(cause, token_env)}; then rerun "
+            f"`etl-contacts sync --start {first} --end {last}`",
             EXIT_FAILED,
         )
     counts = ", ".join(

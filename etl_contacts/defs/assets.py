@@ -146,6 +146,7 @@ def build_contact_assets(
             "records": int(result.extracted.get("records", 0)),
             **{k: int(result.extracted.get(k, 0)) for k in ABSENCE_COUNTERS},
             "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
+            **{f"server/{k}": dg.MetadataValue.text(v) for k, v in result.server.items()},
             **nightly,
         }
         for table in CONTACT_TABLES:

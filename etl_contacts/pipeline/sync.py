@@ -63,6 +63,8 @@ class SyncResult:
     windows: int
     loaded: dict[str, int] = field(default_factory=dict)
     extracted: dict[str, float] = field(default_factory=dict)
+    server: dict[str, str] = field(default_factory=dict)
+    """What the extraction found the server to do: sort, page size, never-active, ranges."""
     seconds: float = 0.0
 
 
@@ -241,6 +243,7 @@ def run_sync(
         windows=len(windows),
         loaded=dict(loaded),
         extracted=stats.as_dict(),
+        server=stats.server(),
         seconds=seconds,
     )
 

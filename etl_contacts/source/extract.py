@@ -101,6 +101,7 @@ def extract(
         api.close()
         if learned.ranges_combined is not None:
             stats.add("ranges_combined", int(learned.ranges_combined))
+        stats.learned(learned.describe())
 
 
 def _work(

@@ -104,6 +104,22 @@ class Learned:
         size = self.page_size
         return length == 0 or (size is not None and length < size - 1)
 
+    def describe(self) -> dict[str, str]:
+        """What the run found the server to do, as the run's metadata shows it: evidence of this
+        run only (the next run learns it again)."""
+        order = self.order
+        page_size = self.page_size
+        combined = {None: "not tested", True: "yes", False: "no"}[self.ranges_combined]
+        return {
+            "sort": "not seen (no page showed one)"
+            if order is None
+            else f"{order.field} {'descending' if order.descending else 'ascending'}",
+            "sorted_by_updated_at": "no" if self.not_by_update else "not ruled out",
+            "never_active": "listed first" if self.nulls_first else "not seen first",
+            "page_size": "not confirmed" if page_size is None else str(page_size),
+            "ranges_combined": combined,
+        }
+
     def observe_date(self, header: str | None, answered_at: float) -> None:
         """A response's `Date` header, read at our time `answered_at` (epoch seconds).
 

@@ -14,10 +14,22 @@ class ExtractStats:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._started = time.monotonic()
+        self._server: dict[str, str] = {}
 
     def add(self, name: str, amount: int = 1) -> None:
         with self._lock:
             self._counts[name] += amount
+
+    def learned(self, facts: dict[str, str]) -> None:
+        """What the extraction found the server to do (sort, page size, ...): the first
+        extraction's, the run's read of its windows (later ones re-read a few days)."""
+        with self._lock:
+            for name, value in facts.items():
+                self._server.setdefault(name, value)
+
+    def server(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._server)
 
     def get(self, name: str) -> int:
         with self._lock:

@@ -133,6 +133,11 @@ def test_a_run_reports_metadata_and_passes_its_checks(env: Settings) -> None:
         "retries",
         "seconds",
     } <= set(meta)
+    # what the run found the server to do, against what the sandbox does: newest activity
+    # first, pages of 20, both ranges applied
+    assert meta["server/sort"].value == "lastSeenAt descending"
+    assert meta["server/page_size"].value == "20"
+    assert meta["server/ranges_combined"].value == "yes"
 
 
 def test_a_blocking_check_fails_on_bad_data(env: Settings, database_url: str) -> None:

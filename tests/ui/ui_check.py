@@ -67,6 +67,8 @@ CHECKS = (
     "window_reconciliation",
     "reject_rate",
     "holes_repaired",
+    "deletion_guard",
+    "no_suspect_days",
     "freshness",
     "verified_within_budget",
 )
@@ -452,14 +454,27 @@ def check_results(page: Page, ui: DagsterUI) -> None:
     asset_tab(page, "Checks").click()
     page.get_by_title("freshness", exact=True).click()
     expect(page.get_by_role("cell", name="last_success")).to_be_visible()
-    stamp = re.search(r"\nlast_success\s+(\S+ \S+)\n", page_text(page))
-    last = datetime.fromisoformat(stamp[1]) if stamp else None
+    # a timestamp metadata value, shown in the browser's zone (UTC here) as "Dec 7, 2026,
+    # 11:09:16 AM" or the like: its clock time is what the check needs
+    stamp = re.search(r"\nlast_success\s+(.+?)\n", page_text(page))
+    last = _shown_time(stamp[1]) if stamp else None
     age = (datetime.now(UTC) - last).total_seconds() if last else None
     check(
         results["freshness"] == "Passed" and age is not None and 0 <= age < 600,
         f"the freshness check passed: last success {last} ({age or 0:.0f} s ago: the latest run)",
     )
     shot(page, "09-freshness-check", f"the freshness check opened: Passed, last_success {last}")
+
+
+def _shown_time(text: str) -> datetime | None:
+    """A timestamp as the UI shows it in en-US and UTC: "Dec 7, 11:09:16 AM UTC", with the year
+    only when it is not this one (ICU may put a narrow space before AM)."""
+    plain = text.replace("\u202f", " ").strip()
+    match = re.fullmatch(r"(\w{3} \d{1,2})(?:, (\d{4}))?, (\d{1,2}:\d{2}:\d{2} [AP]M) UTC", plain)
+    if not match:
+        return None
+    year = match[2] or str(datetime.now(UTC).year)
+    return datetime.strptime(f"{match[1]} {year} {match[3]} +0000", "%b %d %Y %I:%M:%S %p %z")
 
 
 def run_browser(ui: DagsterUI, days: list[str], warehouse_url: str) -> None:
