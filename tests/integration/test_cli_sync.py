@@ -105,34 +105,49 @@ def test_a_wrong_token_fails_with_the_cause_and_exit_code_1(
     assert "Traceback" not in result.output
 
 
+def _failed_sync(cli: CliRunner, monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
+    """`sync` of one day with these variables changed: it must fail (exit 1) and name the day
+    to rerun; its output, as one line."""
+    monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", TOKEN)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    day = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+    result = cli.invoke(app, ["sync", "--start", day, "--end", day])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1, output
+    assert f"then rerun `etl-contacts sync --start {day} --end {day}`" in output
+    assert "Traceback" not in output
+    return output
+
+
 def test_an_untrusted_certificate_fails_with_what_to_check(
     cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # https to the sandbox's plain HTTP port: the TLS handshake fails at once, never retried
     plain = os.environ["EXPRESS_CHAT_BASE_URL"]
-    monkeypatch.setenv("EXPRESS_CHAT_BASE_URL", plain.replace("http://", "https://"))
-    monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", TOKEN)
-    day = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
-    result = cli.invoke(app, ["sync", "--start", day, "--end", day])
-    output = " ".join(result.output.split())
-    assert result.exit_code == 1, output
+    output = _failed_sync(
+        cli, monkeypatch, EXPRESS_CHAT_BASE_URL=plain.replace("http://", "https://")
+    )
     assert "TLS verification of https://" in output
     assert "fix: point EXPRESS_CHAT_CA_BUNDLE at the CA that signed" in output
-    assert f"then rerun `etl-contacts sync --start {day} --end {day}`" in output
 
 
 def test_an_unreachable_warehouse_fails_with_what_to_check(
     cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ETL_CONTACTS_DATABASE_URL", "postgresql://etl:secret@127.0.0.1:1/nowhere")
-    monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", TOKEN)
-    day = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
-    result = cli.invoke(app, ["sync", "--start", day, "--end", day])
-    output = " ".join(result.output.split())
-    assert result.exit_code == 1, output
+    url = "postgresql://etl:secret@127.0.0.1:1/nowhere"
+    output = _failed_sync(cli, monkeypatch, ETL_CONTACTS_DATABASE_URL=url)
     assert "Connection refused" in output
     assert "fix: check that PostgreSQL is running and ETL_CONTACTS_DATABASE_URL is right" in output
     assert "secret" not in output
+
+
+def test_an_unreachable_api_fails_with_what_to_check(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output = _failed_sync(cli, monkeypatch, EXPRESS_CHAT_BASE_URL="http://127.0.0.1:1")
+    assert "connection: the connection failed" in output
+    assert "fix: check that EXPRESS_CHAT_BASE_URL is right and reachable" in output
 
 
 def test_doctor_names_each_problem_with_its_fix(
@@ -204,16 +219,3 @@ def test_a_mass_deletion_at_the_source_waits_for_allow_mass_delete(
         assert stored == gone
         status = cli.invoke(app, ["status"])
         assert "0 contacts missing" in " ".join(status.output.split())
-
-
-def test_an_unreachable_api_fails_with_what_to_check(
-    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("EXPRESS_CHAT_BASE_URL", "http://127.0.0.1:1")
-    monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", TOKEN)
-    day = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
-    result = cli.invoke(app, ["sync", "--start", day, "--end", day])
-    output = " ".join(result.output.split())
-    assert result.exit_code == 1, output
-    assert "connection: the connection failed" in output
-    assert "fix: check that EXPRESS_CHAT_BASE_URL is right and reachable" in output
