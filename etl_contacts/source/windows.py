@@ -23,6 +23,8 @@ where nothing else can reach the records, and every strategy states what it guar
 - `_slice`: one second holding more than a page (a bulk import) is paged by number, and paged
   again until a pass finds nothing new, which undoes shifts from deletions during a pass.
 
+A listing ends on an empty page (the API's documented end): a page shorter than the learned page
+size is only a hint, proven by asking the next page (`_ends`), since the page size may change.
 A strategy that cannot finish raises `NotConvergedError`: a window is never reported complete on
 a guess. Records outside the window are dropped client-side, duplicates by `_id`.
 """
