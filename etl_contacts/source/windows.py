@@ -385,8 +385,11 @@ class WindowFetcher:
         until a pass adds none (a deletion during a pass shifts records onto read pages).
 
         A pass reads to an empty page, except when the second is past on the server's clock:
-        it then gains no record (createdAt and lastSeenAt only ever leave it), and later passes
-        stop at the first pass's last page without asking the empty one after it.
+        it then gains no record (createdAt and lastSeenAt only ever leave it), records only
+        move toward page 1, and a record a deletion moved past the reader lies on a page before
+        the one it was read after. Later passes then stop at the first pass's last page, or
+        the page before it when that last page was shorter than page 1 (not full: nothing was
+        behind it to move).
         """
         exact = query.narrow(key, Span(second, second + GRANULE_MS))
         now = self._learned.server_now_at_least()
@@ -394,13 +397,16 @@ class WindowFetcher:
         pages: int | None = None
         for _ in range(MAX_PASSES):
             before = len(self._ids)
-            page = 1
+            page, lengths = 1, []
             while pages is None or page <= pages:
-                if not (yield from self._ask(exact, page)):
+                items = yield from self._ask(exact, page)
+                if not items:
                     break
+                lengths.append(len(items))
                 page += 1
             if past and pages is None:
-                pages = page - 1
+                last_short = len(lengths) > 1 and lengths[-1] < lengths[0]
+                pages = len(lengths) - last_short
             if len(self._ids) == before:
                 return
         raise NotConvergedError(
