@@ -49,9 +49,10 @@ class Learned:
     def page_size(self) -> int | None:
         """The server's page size, once confirmed by enough full pages."""
         with self._lock:
-            if len(self._full_pages) >= CONFIRMATIONS:
-                return max(Counter(self._full_pages).most_common(), key=lambda c: c[::-1])[0]
-        return None
+            if len(self._full_pages) < CONFIRMATIONS:
+                return None
+            seen = Counter(self._full_pages)
+        return max(seen, key=lambda length: (seen[length], length))  # most often, then longest
 
     @property
     def longest_page(self) -> int:
