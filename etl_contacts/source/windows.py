@@ -127,17 +127,22 @@ class WindowFetcher:
             order = self._detect(probe)
         try:
             if order is not None and order.field == CREATED_AT and self._may_narrow(query, order):
+                self._stats.add("strategy_keyset_created")
                 yield from self._keyset(query, order, first)
             elif order == BY_ACTIVITY and self._may_narrow(query, order):
+                self._stats.add("strategy_by_activity")
                 yield from self._by_activity(query, first, clock)
             else:
+                self._stats.add("strategy_split")
                 yield from self._split(query, first)
         except SortChangedError:
+            self._stats.add("strategy_split_after_order_changed")
             yield from self._split(query, None)
         except RangesNotCombinedError:
             if query.ranges > 1:
                 raise
             self._not_combined()
+            self._stats.add("strategy_split_ranges_not_combined")
             yield from self._split(query, None)
 
     def _may_combine(self, query: Query) -> bool:

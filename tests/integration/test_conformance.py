@@ -93,7 +93,8 @@ def test_load_and_reload_are_complete_on_every_server_of_the_zoo(
     warehouse.migrate()
     anchor = config.anchor_time
     first, last = (anchor - timedelta(days=DAYS)).date(), (anchor - timedelta(days=1)).date()
-    requests = []
+    requests: list[int] = []
+    strategies: list[str] = []
     with SandboxServer(config) as sandbox:
         client = ClientConfig(
             base_url=sandbox.base_url,
@@ -103,7 +104,7 @@ def test_load_and_reload_are_complete_on_every_server_of_the_zoo(
             read_timeout=2.0,
         )
         for run in ("load", "reload"):
-            run_sync(
+            result = run_sync(
                 client=client,
                 warehouse=warehouse,
                 windows=day_windows(first, last, "UTC"),
@@ -147,8 +148,16 @@ def test_load_and_reload_are_complete_on_every_server_of_the_zoo(
             assert wrongly == set(), f"{name} {run}: {len(wrongly)} live contacts deleted"
             assert counts["records"] == counts["accounted"], f"{name} {run}: {counts}"
             requests.append(counts["requests"])
+            strategies.append(
+                ", ".join(
+                    f"{key.removeprefix('strategy_')} {int(value)}"
+                    for key, value in sorted(result.extracted.items())
+                    if key.startswith("strategy_")
+                )
+            )
     floor = math.ceil(len(expected) / config.page_size) + DAYS + 1
     print(
         f"\n{name}: requests {requests[0]} (load), {requests[1]} (re-load); "
-        f"page floor {floor}: {requests[0] / floor:.2f}x, {requests[1] / floor:.2f}x"
+        f"page floor {floor}: {requests[0] / floor:.2f}x, {requests[1] / floor:.2f}x; "
+        f"windows by strategy: {strategies[0]} (load), {strategies[1]} (re-load)"
     )
