@@ -13,7 +13,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from rich.console import Console
 
-from etl_contacts.settings import CA_BUNDLE_ENV, DATABASE_FIX, Settings
+from etl_contacts.defs.definitions import contacts_key
+from etl_contacts.settings import CA_BUNDLE_ENV, DATABASE_FIX, Account, Settings
 from etl_contacts.source import AuthError, ClientConfig, SourceError, probe
 from etl_contacts.warehouse import Warehouse, error_cause, quality
 from etl_contacts.warehouse.warehouse import MIGRATIONS
@@ -35,7 +36,10 @@ def diagnose(settings: Settings, open_warehouse: Callable[[Settings], Warehouse]
     if all(finding.ok for finding in findings):
         warehouse = open_warehouse(settings)
         findings += [_ranges(warehouse, account.name) for account in settings.accounts]
-    findings.append(_dagster())
+    dagster = _dagster()
+    findings.append(dagster)
+    if dagster.ok:
+        findings += [_server(settings, account) for account in settings.accounts]
     return findings
 
 
@@ -105,6 +109,28 @@ def _ranges(warehouse: Warehouse, account: str) -> Finding:
             "active in their days in full and keep those created outside them (more requests)"
         )
     return Finding(True, f"account {account}: {how}")
+
+
+def _server(settings: Settings, account: Account) -> Finding:
+    """What the account's last run found the server to do (its `server/` metadata): evidence
+    of that run, re-learned by every run; what a sort, a page size or a hidden order cost is
+    in the README's extraction section."""
+    with dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(contacts_key(settings, account))
+    materialization = event.asset_materialization if event is not None else None
+    if materialization is None:
+        return Finding(
+            True, f"account {account.name}: what the server does is not known yet (no run)"
+        )
+    found = {
+        key.removeprefix("server/"): str(value.value)
+        for key, value in materialization.metadata.items()
+        if key.startswith("server/")
+    }
+    if not found:
+        return Finding(True, f"account {account.name}: the last run recorded no server facts")
+    facts = ", ".join(f"{name.replace('_', ' ')}: {value}" for name, value in found.items())
+    return Finding(True, f"account {account.name}: the last run found {facts}")
 
 
 def _dagster() -> Finding:

@@ -156,7 +156,9 @@ def test_doctor_names_each_problem_with_its_fix(
     monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", TOKEN)
     healthy = cli.invoke(app, ["migrate"])
     assert healthy.exit_code == 0, healthy.output
-    assert "not known yet" in " ".join(cli.invoke(app, ["doctor"]).output.split())
+    first = " ".join(cli.invoke(app, ["doctor"]).output.split())
+    assert "not known yet (no run has read contacts active in its days)" in first
+    assert "what the server does is not known yet (no run)" in first
     day = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
     assert cli.invoke(app, ["sync", "--start", day, "--end", day]).exit_code == 0
     good = cli.invoke(app, ["doctor"])
@@ -164,6 +166,10 @@ def test_doctor_names_each_problem_with_its_fix(
     assert "accepts the token" in good.output
     assert "newest migration" in good.output
     assert "the server ANDs lastSeenAt and createdAt ranges" in " ".join(good.output.split())
+    # what the run found, against what the sandbox does: newest activity first, pages of 20
+    found = " ".join(good.output.split())
+    assert "the last run found sort: lastSeenAt descending" in found, found
+    assert "page size: 20" in found, found
     monkeypatch.setenv("EXPRESS_CHAT_API_TOKEN", "f" * 24)
     bad = cli.invoke(app, ["doctor"])
     assert bad.exit_code == 1
