@@ -36,11 +36,7 @@ def diagnose(settings: Settings, open_warehouse: Callable[[Settings], Warehouse]
     if all(finding.ok for finding in findings):
         warehouse = open_warehouse(settings)
         findings += [_ranges(warehouse, account.name) for account in settings.accounts]
-    dagster = _dagster()
-    findings.append(dagster)
-    if dagster.ok:
-        findings += [_server(settings, account) for account in settings.accounts]
-    return findings
+    return findings + _dagster(settings)
 
 
 def _api(settings: Settings, account: str, token_env: str) -> Finding:
@@ -111,12 +107,11 @@ def _ranges(warehouse: Warehouse, account: str) -> Finding:
     return Finding(True, f"account {account}: {how}")
 
 
-def _server(settings: Settings, account: Account) -> Finding:
+def _server(instance: dg.DagsterInstance, settings: Settings, account: Account) -> Finding:
     """What the account's last run found the server to do (its `server/` metadata): evidence
     of that run, re-learned by every run; what a sort, a page size or a hidden order cost is
     in the README's extraction section."""
-    with dg.DagsterInstance.get() as instance:
-        event = instance.get_latest_materialization_event(contacts_key(settings, account))
+    event = instance.get_latest_materialization_event(contacts_key(settings, account))
     materialization = event.asset_materialization if event is not None else None
     if materialization is None:
         return Finding(
@@ -133,17 +128,18 @@ def _server(settings: Settings, account: Account) -> Finding:
     return Finding(True, f"account {account.name}: the last run found {facts}")
 
 
-def _dagster() -> Finding:
+def _dagster(settings: Settings) -> list[Finding]:
+    """The instance, and what each account's last run found the server to do (one instance
+    opened for all of it)."""
     try:
         with dg.DagsterInstance.get() as instance:
             storage = type(instance.run_storage).__name__
+            servers = [_server(instance, settings, account) for account in settings.accounts]
     except Exception as exc:  # noqa: BLE001 (any failure to load the instance is the finding)
-        return Finding(
-            False,
-            f"Dagster instance: {exc}".splitlines()[0],
-            "check DAGSTER_HOME and its dagster.yaml",
-        )
-    return Finding(True, f"Dagster instance in {os.environ.get('DAGSTER_HOME')} ({storage})")
+        first = f"Dagster instance: {exc}".splitlines()[0]
+        return [Finding(False, first, "check DAGSTER_HOME and its dagster.yaml")]
+    home = os.environ.get("DAGSTER_HOME")
+    return [Finding(True, f"Dagster instance in {home} ({storage})"), *servers]
 
 
 def report(findings: list[Finding], console: Console) -> bool:

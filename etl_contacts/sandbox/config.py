@@ -70,6 +70,13 @@ class SandboxConfig:
     slow_seconds: float = 3.0  # how late a "slow" answer comes
     retry_after_seconds: int = 1  # what a 429 asks the client to wait
 
+    def page_size_at(self, requests: int) -> int:
+        """The page size after this many requests: `page_size`, then `page_size_later` once
+        more than `page_size_after` were answered (a server whose page size changes during a
+        run: a deployment, a load shedder)."""
+        later = self.page_size_later and requests > self.page_size_after
+        return self.page_size_later if later else self.page_size
+
     def __post_init__(self) -> None:
         known = FAULT_KINDS + SILENT_FAULT_KINDS
         unknown = set(self.faults) - set(known)

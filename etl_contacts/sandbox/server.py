@@ -240,9 +240,9 @@ class SandboxServer:
         if fault == "slow":
             self._faults.injected(fault)
             time.sleep(self.config.slow_seconds)
-        result = self._store.page(
-            query, page, size=self._page_size(), duplicate=fault == "duplicate"
-        )
+        with self._count_lock:
+            size = self.config.page_size_at(self._counts["requests"])
+        result = self._store.page(query, page, size=size, duplicate=fault == "duplicate")
         data = result.records
         if fault == "duplicate" and result.duplicate is not None:
             self._faults.injected(fault)
@@ -263,14 +263,6 @@ class SandboxServer:
         else:
             connection.send(200, body)
         return True
-
-    def _page_size(self) -> int:
-        """The configured size, or the later one once that many requests were answered: a
-        server whose page size changes during a run (a deployment, a load shedder)."""
-        config = self.config
-        with self._count_lock:
-            later = config.page_size_later and self._counts["requests"] > config.page_size_after
-        return config.page_size_later if later else config.page_size
 
     def _authorized(self, request: Request, connection: Connection) -> bool:
         """Whether the request carries the token; if not, the refusal is sent."""

@@ -454,8 +454,8 @@ def check_results(page: Page, ui: DagsterUI) -> None:
     asset_tab(page, "Checks").click()
     page.get_by_title("freshness", exact=True).click()
     expect(page.get_by_role("cell", name="last_success")).to_be_visible()
-    # a timestamp metadata value, shown in the browser's zone (UTC here) as "Dec 7, 2026,
-    # 11:09:16 AM" or the like: its clock time is what the check needs
+    # a timestamp metadata value, shown in the browser's zone (UTC here) as "Dec 7, 11:09:16
+    # AM UTC": its clock time is what the check needs
     stamp = re.search(r"\nlast_success\s+(.+?)\n", page_text(page))
     last = _shown_time(stamp[1]) if stamp else None
     age = (datetime.now(UTC) - last).total_seconds() if last else None

@@ -62,7 +62,6 @@ class Server:
     touch: int  # contacts made active before each answer
     rewrite: Rewrite  # what the server actually reads of the filters
     bodies: list[Filters] = field(default_factory=list)
-    resize: tuple[int, int] = (0, 0)  # after this many requests, pages of this many records
 
     def fetch(self, filters: Filters, page: int) -> list[object]:
         if self.act:
@@ -71,9 +70,8 @@ class Server:
             self.store.touch(self.touch)
         self.bodies.append(filters)
         query, number = parse_body({**self.rewrite(filters), "page": page})
-        after, size = self.resize
-        resized = size if size and len(self.bodies) > after else None
-        answer = self.store.page(query, number, size=resized)
+        size = self.store.config.page_size_at(len(self.bodies))
+        answer = self.store.page(query, number, size=size)
         return [orjson.loads(blob) for blob in answer.records]
 
 
@@ -309,8 +307,8 @@ def test_the_page_size_is_learned_from_a_window_of_many_pages(sort: Sort, page_s
 @pytest.mark.parametrize("sort", SORTS)
 def test_a_page_size_changing_during_the_read_loses_nothing(sort: Sort, later: int) -> None:
     """A page shorter than the learned size ends nothing by itself: the next page proves it."""
-    with server(replace(BASE, sort=sort, page_size=20)) as api:
-        api.resize = (8, later)
+    config = replace(BASE, sort=sort, page_size=20, page_size_later=later, page_size_after=8)
+    with server(config) as api:
         got = read(api, HISTORY)
         expected = truth(api.store, HISTORY)
     assert len(api.bodies) > 8, "the size changed after the read: the test proves nothing"
