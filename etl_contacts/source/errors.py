@@ -31,6 +31,10 @@ class RangesNotCombinedError(SourceError):
     """Two date ranges in one body were not both applied: the caller reads one range only."""
 
 
+class SortChangedError(SourceError):
+    """An answer was not in the order the strategy assumed: the window is split instead."""
+
+
 class NotConvergedError(SourceError):
     """A strategy gave up before it could prove its window complete; never reported complete."""
 

@@ -15,9 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 from etl_contacts.source.errors import AuthError, ExtractionFailed, SourceError
 from etl_contacts.source.http import ApiClient
 from etl_contacts.source.learned import Learned
-from etl_contacts.source.models import ClientConfig, Event, RecordsBatch, Window, WindowDone
+from etl_contacts.source.models import (
+    ClientConfig,
+    Event,
+    RecordsBatch,
+    Reply,
+    Window,
+    WindowDone,
+)
 from etl_contacts.source.stats import ExtractStats
-from etl_contacts.source.windows import Fetch, WindowFetcher
+from etl_contacts.source.window import Fetch, WindowFetcher
 
 # Records waiting for the consumer, at most: enough to keep fetching while the consumer loads a
 # batch of thousands (with 20-record pages, a bound of 2,500 records left the fetchers idle and
@@ -72,11 +79,11 @@ def extract(
     """Every record of every window, as batches, each window closed by a WindowDone."""
     stats = stats or ExtractStats()
     learned = Learned()
-    api = ApiClient(config, stats, on_date=learned.observe_date)
+    api = ApiClient(config, stats)
     stop = threading.Event()
     events = _Backlog(BACKLOG_RECORDS, stop)
 
-    def fetch(filters: dict[str, object], page: int) -> list[object]:
+    def fetch(filters: dict[str, object], page: int) -> Reply:
         if stop.is_set():
             raise _StoppedError
         return api.fetch(filters, page)

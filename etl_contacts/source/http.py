@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import MutableMapping
 from email.utils import parsedate_to_datetime
 
 import orjson
@@ -20,7 +20,7 @@ import tenacity
 from requests.adapters import HTTPAdapter
 
 from etl_contacts.source.errors import AuthError, SourceError, TransientError
-from etl_contacts.source.models import CREATED_AT, LAST_SEEN_AT, ClientConfig
+from etl_contacts.source.models import CREATED_AT, LAST_SEEN_AT, ClientConfig, Reply
 from etl_contacts.source.stats import ExtractStats
 
 ENDPOINT = "/inbox/users"
@@ -54,11 +54,18 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     value = value.strip()
     if value.isdigit():
         return float(value)
+    moment = http_date(value)
+    return None if moment is None else max(0.0, moment - (time.time() if now is None else now))
+
+
+def http_date(value: str | None) -> float | None:
+    """An HTTP date (`Date`, `Retry-After`) as epoch seconds; None when absent or unreadable."""
+    if not value:
+        return None
     try:
-        moment = parsedate_to_datetime(value)
+        return parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError):
         return None
-    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
 
 
 def classify(status: int, content_type: str, body: bytes, retry_after: str | None) -> list[object]:
@@ -139,11 +146,9 @@ class ApiClient:
         self,
         config: ClientConfig,
         stats: ExtractStats,
-        on_date: Callable[[str | None, float], None] | None = None,
     ) -> None:
         self._config = config
         self._stats = stats
-        self._on_date = on_date
         self._url = config.base_url.rstrip("/") + ENDPOINT
         self._local = threading.local()
         self._limiter = RateLimiter(config.requests_per_second)
@@ -168,8 +173,9 @@ class ApiClient:
         self._proxies: MutableMapping[str, str] = environment["proxies"]
         self._verify: bool | str | None = environment["verify"]
 
-    def fetch(self, filters: dict[str, object], page: int) -> list[object]:
-        """The items of one page, retried as the policy says; raises AuthError at once."""
+    def fetch(self, filters: dict[str, object], page: int) -> Reply:
+        """One page and the server's clock, retried as the policy says; raises AuthError at
+        once."""
         body = {**NEUTRAL_BODY, **self._config.extra_filters, **filters, "page": page}
         return self._retrying(self._post, orjson.dumps(body))
 
@@ -191,7 +197,7 @@ class ApiClient:
             "retrying a request to Express-Chat after %s (attempt %d)", cause, state.attempt_number
         )
 
-    def _post(self, payload: bytes) -> list[object]:
+    def _post(self, payload: bytes) -> Reply:
         self._limiter.wait()
         self._stats.add("requests")
         timeout = (self._config.connect_timeout, self._config.read_timeout)
@@ -212,14 +218,14 @@ class ApiClient:
             ) from None
         except requests.RequestException as exc:
             raise TransientError("http", f"the request failed ({type(exc).__name__})") from None
-        if self._on_date is not None:
-            self._on_date(response.headers.get("Date"), time.time())
-        return classify(
+        received_at = time.time()
+        items = classify(
             response.status_code,
             response.headers.get("Content-Type", ""),
             content,
             response.headers.get("Retry-After"),
         )
+        return Reply(items, http_date(response.headers.get("Date")), received_at)
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -251,6 +257,6 @@ def probe(config: ClientConfig) -> int:
     client = ApiClient(single_try, ExtractStats())
     empty = {"startAt": "1970-01-01T00:00:00.000Z", "endsAt": "1970-01-01T00:00:00.001Z"}
     try:
-        return len(client.fetch({CREATED_AT: empty}, 1))
+        return len(client.fetch({CREATED_AT: empty}, 1).items)
     finally:
         client.close()

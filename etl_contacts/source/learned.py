@@ -14,7 +14,6 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import NamedTuple
 
 from etl_contacts.source.models import WindowField
@@ -121,20 +120,16 @@ class Learned:
             "ranges_combined": combined,
         }
 
-    def observe_date(self, header: str | None, answered_at: float) -> None:
-        """A response's `Date` header, read at our time `answered_at` (epoch seconds).
+    def observe_clock(self, server_time: float | None, received_at: float) -> None:
+        """The server's time (a `Date` header, epoch seconds) as read at our `received_at`.
 
         The header is the server's time truncated to the second, taken before we read it, so
-        `header - answered_at` is at most the true offset: the largest such value is the best
-        lower bound, and lower is the safe side for every use of it.
+        `server_time - received_at` is at most the true offset: the largest such value is the
+        best lower bound, and lower is the safe side for every use of it.
         """
-        if not header:
+        if server_time is None:
             return
-        try:
-            server = parsedate_to_datetime(header).timestamp()
-        except (TypeError, ValueError):
-            return
-        offset = int((server - answered_at) * 1000)
+        offset = int((server_time - received_at) * 1000)
         with self._lock:
             if self._clock_offset_ms is None or offset > self._clock_offset_ms:
                 self._clock_offset_ms = offset

@@ -53,6 +53,17 @@ class ClientConfig:
     extra_filters: Mapping[str, object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One page as the server answered it, with what its `Date` header said of its clock: the
+    server's time in epoch seconds (truncated to the second, None without a readable header),
+    and ours when the answer arrived."""
+
+    items: list[object]
+    server_time: float | None = None
+    received_at: float = 0.0
+
+
 @dataclass(frozen=True)
 class RecordsBatch:
     """Raw items of `data` from one response, new to this window (deduplicated by `_id`)."""

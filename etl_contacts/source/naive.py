@@ -21,7 +21,7 @@ def offset_paging(
     bounds = {"startAt": format_ms(to_ms(window.start)), "endsAt": format_ms(to_ms(window.end))}
     try:
         page = 1
-        while items := api.fetch({window.field: bounds}, page):
+        while items := api.fetch({window.field: bounds}, page).items:
             yield items
             page += 1
     finally:

@@ -79,7 +79,7 @@ def _fetch_all(server_config: SandboxConfig, *, backoff_max: float) -> Outcome:
         records: list[object] = []
         try:
             for page in range(1, PAGES + 1):
-                records.extend(api.fetch({}, page))
+                records.extend(api.fetch({}, page).items)
         finally:
             api.close()
             truth = server.truth()

@@ -38,7 +38,7 @@ def _imported_layers(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("layer", sorted(ALLOWED))
 def test_a_layer_imports_only_the_layers_below_it(layer: str) -> None:
-    modules = sorted((PACKAGE / layer).glob("*.py"))
+    modules = sorted((PACKAGE / layer).rglob("*.py"))
     assert modules, f"no modules in {layer}/"
     wrong = {
         f"{path.relative_to(PACKAGE)} imports {other}"

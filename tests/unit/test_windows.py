@@ -12,18 +12,31 @@ compared with the store's own truth.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
-from dataclasses import dataclass, field, replace
+from contextlib import closing
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import chain
 
-import orjson
 import pytest
+from window_server import (
+    ACTIVE_OUTSIDE,
+    ANCHOR,
+    BASE,
+    BUSY,
+    DAY,
+    HISTORY,
+    SORTS,
+    Filters,
+    in_window,
+    live,
+    ms,
+    read,
+    same,
+    server,
+    truth,
+)
 
-from etl_contacts.sandbox import SandboxConfig, preset
 from etl_contacts.sandbox.config import Sort
-from etl_contacts.sandbox.filters import parse_body
 from etl_contacts.sandbox.store import ContactStore
 from etl_contacts.source.errors import (
     FilterIgnoredError,
@@ -32,105 +45,7 @@ from etl_contacts.source.errors import (
 from etl_contacts.source.learned import Learned
 from etl_contacts.source.models import Window
 from etl_contacts.source.stats import ExtractStats
-from etl_contacts.source.windows import MAX_PASSES, WindowFetcher
-from etl_contacts.timestamps import parse_ms, to_ms
-
-Record = dict[str, object]
-Filters = dict[str, object]
-Rewrite = Callable[[Filters], Filters]
-
-ANCHOR = datetime(2024, 6, 1, tzinfo=UTC)
-DAYS = 10
-BASE = SandboxConfig(contacts=300, days=DAYS, seed=2, anchor=ANCHOR)
-# With seed 2, every read of the whole history below sees deletions (asserted there).
-# busy, with deletions frequent enough that the short reads below meet some
-BUSY = replace(preset("busy", BASE), delete_rate=0.03)
-# Every contact of the generated history; contacts created during a read (createdAt: the real
-# time now) lie outside it.
-HISTORY = Window("createdAt", ANCHOR - timedelta(days=DAYS + 1), ANCHOR + timedelta(days=1))
-SORTS: tuple[Sort, ...] = ("lastSeenAt", "createdAt", "_id")
-DAY = Window("createdAt", ANCHOR - timedelta(days=3), ANCHOR - timedelta(days=2))
-ACTIVE_OUTSIDE = Window("lastSeenAt", DAY.start, DAY.end, created_outside=((DAY.start, DAY.end),))
-
-
-@dataclass
-class Server:
-    """The store behind a `fetch(filters, page)`, as the API would answer it."""
-
-    store: ContactStore
-    act: bool  # one request's worth of activity (the config's rates) before each answer
-    touch: int  # contacts made active before each answer
-    rewrite: Rewrite  # what the server actually reads of the filters
-    bodies: list[Filters] = field(default_factory=list)
-
-    def fetch(self, filters: Filters, page: int) -> list[object]:
-        if self.act:
-            self.store.act()
-        if self.touch:
-            self.store.touch(self.touch)
-        self.bodies.append(filters)
-        query, number = parse_body({**self.rewrite(filters), "page": page})
-        size = self.store.config.page_size_at(len(self.bodies))
-        answer = self.store.page(query, number, size=size)
-        return [orjson.loads(blob) for blob in answer.records]
-
-
-@dataclass
-class Read:
-    batches: list[list[Record]]
-    learned: Learned
-
-    @property
-    def ids(self) -> list[str]:
-        return [str(record["_id"]) for batch in self.batches for record in batch]
-
-
-def same(filters: Filters) -> Filters:
-    return filters
-
-
-@contextmanager
-def server(
-    config: SandboxConfig, *, act: bool = False, touch: int = 0, rewrite: Rewrite = same
-) -> Iterator[Server]:
-    """A store for one test; closed after it, so its background thread stops."""
-    with closing(ContactStore(config)) as store:
-        yield Server(store, act=act, touch=touch, rewrite=rewrite)
-
-
-def read(server: Server, window: Window) -> Read:
-    learned = Learned()
-    fetcher = WindowFetcher(server.fetch, window, learned, ExtractStats())
-    batches = [[_record(item) for item in batch] for batch in fetcher.batches()]
-    return Read(batches, learned)
-
-
-def _record(item: object) -> Record:
-    assert isinstance(item, dict), f"the store serves only records, got {item!r}"
-    return item
-
-
-def live(store: ContactStore) -> list[Record]:
-    return [orjson.loads(blob) for blob in store.snapshot().contacts]
-
-
-def _ms(record: Record, name: str) -> int | None:
-    return parse_ms(record.get(name))
-
-
-def in_window(record: Record, window: Window) -> bool:
-    """What the window holds, by the store's own values (the truth the fetcher must match)."""
-    value = _ms(record, window.field)
-    if value is None or not to_ms(window.start) <= value < to_ms(window.end):
-        return False
-    created = _ms(record, "createdAt")
-    return created is not None and not any(
-        to_ms(low) <= created < to_ms(high) for low, high in window.created_outside
-    )
-
-
-def truth(store: ContactStore, window: Window) -> set[str]:
-    return {str(r["_id"]) for r in live(store) if in_window(r, window)}
+from etl_contacts.source.window import MAX_PASSES, WindowFetcher
 
 
 def drop_created_with_last_seen(filters: Filters) -> Filters:
@@ -281,7 +196,7 @@ def test_a_window_changing_faster_than_it_is_read_is_never_reported_complete_on_
 def test_records_at_an_inclusive_end_are_dropped_and_none_is_lost(inclusive: bool) -> None:
     config = replace(BASE, ends_at_inclusive=inclusive, page_size=7)
     with closing(ContactStore(config)) as store:
-        created = sorted(_ms(r, "createdAt") or 0 for r in live(store))
+        created = sorted(ms(r, "createdAt") or 0 for r in live(store))
     edge = max(set(created), key=created.count)  # a bulk import: many records at the end
     assert created.count(edge) > 7
     end = datetime.fromtimestamp(edge / 1000, tz=UTC)
@@ -290,7 +205,7 @@ def test_records_at_an_inclusive_end_are_dropped_and_none_is_lost(inclusive: boo
         got = read(api, window)
         expected = truth(api.store, window)
     assert sorted(got.ids) == sorted(expected)
-    assert all(_ms(r, "createdAt") != edge for batch in got.batches for r in batch)
+    assert all(ms(r, "createdAt") != edge for batch in got.batches for r in batch)
 
 
 @pytest.mark.parametrize("page_size", [7, 20])

@@ -1,0 +1,134 @@
+"""Answers sorted by lastSeenAt, newest first (what an inbox does): a keyset on lastSeenAt.
+
+A record is then missed only by moving above the cursor, that is by becoming active after the
+read began; its new lastSeenAt is at least the server's time when the read began, bounded below
+by the newest lastSeenAt of the first answer and by the `Date` header (both on the server's
+clock, so no margin for clock skew is needed). Catch-up passes over `lastSeenAt >= that bound`
+repeat until one finds nothing new. Contacts never active (no lastSeenAt) are excluded by any
+lastSeenAt range: they sort together at one end, and are read there by page number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+
+from etl_contacts.source.errors import NotConvergedError, SortChangedError
+from etl_contacts.source.models import LAST_SEEN_AT
+from etl_contacts.source.query import EARLIEST_MS, Query, Span
+from etl_contacts.source.window.keyset import BY_ACTIVITY, keyset
+from etl_contacts.source.window.reader import MAX_PASSES, Reader, Reading, handed
+from etl_contacts.source.window.records import earliest, never_active, newest, together
+
+
+def by_activity(read: Reader, query: Query, first: list[object], clock: int | None) -> Reading:
+    """Keyset on lastSeenAt, the never-active contacts by page number, then catch-up."""
+    together(first)
+    if query.span(LAST_SEEN_AT).bounded:
+        yield from keyset(read, query, BY_ACTIVITY, first)
+        yield from _catch_up(read, query, earliest(clock, newest(first)))
+        return
+    active = query.narrow(LAST_SEEN_AT, Span(lo=EARLIEST_MS))
+    if first and never_active(first[0]):
+        if not all(never_active(r) for r in first):  # both kinds on one page: proof
+            read.learned.learn_nulls_first()
+        yield from _passes(read, _never_active_first, query)
+        clock = read.learned.server_now_at_least()
+        first = (yield from read.ask(active, 1)).items
+        since = earliest(clock, newest(first))
+        if not (yield from read.ends(active, 1, first)):
+            yield from keyset(read, active, BY_ACTIVITY, first)
+        yield from _catch_up(read, query, since)
+        return
+    since = earliest(clock, newest(first))
+    nulls_last = not read.learned.nulls_first
+    yield from keyset(read, active, BY_ACTIVITY, first, tail_read=nulls_last)
+    if not nulls_last:
+        yield from _catch_up(read, query, since)
+        return
+    # one pass: sorted last, they shift only when one is deleted (a contact becoming active
+    # leaves from behind them), and a second pass would cost 4 % more requests on every
+    # backfill to catch that; the proof of deletions recovers a stored one, the next
+    # verification of the day a new one
+    listed = yield from _never_active_last(read, query)
+    yield from _catch_up(read, query, since)
+    # the listing held more than the window has seen, contacts that became active included:
+    # never-active ones sort among active ones too (an order by updatedAt puts them where their
+    # last change was), on pages the tail did not read
+    if listed > read.seen and read.closed(query):
+        raise SortChangedError
+
+
+def _catch_up(read: Reader, query: Query, since: int | None) -> Reading:
+    """Records that became active during the read, until a pass finds none.
+
+    Without any bound on the server's time (no `Date` header, no lastSeenAt seen) a pass reads
+    every active record of the window again: slow, never wrong.
+    """
+    for _ in range(MAX_PASSES):
+        floor = since if since is not None else query.span(LAST_SEEN_AT).lo
+        recent = query.narrow(LAST_SEEN_AT, Span(lo=EARLIEST_MS if floor is None else floor))
+        if recent.empty:
+            return
+        clock = read.learned.server_now_at_least()
+        first = yield from read.ask(recent, 1)
+        rest = yield from handed(_rest(read, recent, first.items))
+        if not first.new and not rest:
+            return
+        since = earliest(clock, newest(first.items)) if first.items else since
+    raise NotConvergedError(
+        f"{read.window}: still finding newly active records after {MAX_PASSES} catch-up passes"
+    )
+
+
+def _rest(read: Reader, query: Query, first: list[object]) -> Reading:
+    """The pages of `query` after its first answer."""
+    if not (yield from read.ends(query, 1, first)):
+        yield from keyset(read, query, BY_ACTIVITY, first)
+
+
+def _passes(read: Reader, pass_: Callable[[Reader, Query], Reading], query: Query) -> Reading:
+    """Page-numbered reading, repeated until a pass finds nothing new: a never-active contact
+    sorted first that becomes active (or is deleted) on a page already read shifts the next
+    page's first one onto it, and the next pass finds it."""
+    for _ in range(MAX_PASSES):
+        if not (yield from handed(pass_(read, query))):
+            return
+    raise NotConvergedError(
+        f"{read.window}: the never-active contacts kept shifting for {MAX_PASSES} passes"
+    )
+
+
+def _never_active_first(read: Reader, query: Query) -> Reading:
+    """Pages from 1 while they hold only never-active contacts (sorted first)."""
+    page = 1
+    while True:
+        items = (yield from read.ask(query, page)).items
+        together(items)
+        if not items or not all(never_active(r) for r in items):
+            return
+        page += 1
+
+
+def _never_active_last(read: Reader, query: Query) -> Generator[list[object], None, int]:
+    """Pages from where the never-active contacts begin (sorted last) to the end; returns how
+    many records the listing holds, by the last page's number and length.
+
+    They begin after the active ones, whose number we know from the keyset; start a page early,
+    and earlier still while the first page read begins with a never-active one.
+    """
+    size = max(1, read.learned.page_size or read.learned.longest_page)
+    page = max(1, read.active_seen // size)
+    while True:
+        items = (yield from read.ask(query, page)).items
+        together(items)
+        if page == 1 or (items and not never_active(items[0])):
+            break
+        page -= 1  # past the end, or inside the never-active ones: start earlier
+    listed = (page - 1) * size + len(items)
+    while items:
+        page += 1
+        items = (yield from read.ask(query, page)).items
+        together(items)
+        if items:
+            listed = (page - 1) * size + len(items)
+    return listed

@@ -1,0 +1,197 @@
+"""The read of one window: what it has handed over, and the one way its strategies ask.
+
+Every request goes through `Reader.ask`, which hands over what is new to the window (once per
+`_id`; a record that cannot be placed once per content, to be quarantined), drops what lies
+outside it, checks that the server applied every range, and returns the page as answered with
+how many of its records were new. A strategy's pass reports what it found by that count
+(`handed`), never by watching the reader's state change.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from etl_contacts.source.errors import FilterIgnoredError, RangesNotCombinedError
+from etl_contacts.source.learned import Learned, Order
+from etl_contacts.source.models import CREATED_AT, LAST_SEEN_AT, Reply, Window
+from etl_contacts.source.query import EARLIEST_MS, Query, Span
+from etl_contacts.source.stats import ExtractStats
+from etl_contacts.source.window.records import fingerprint, never_active
+from etl_contacts.timestamps import parse_ms, to_ms
+
+# Passes of a catch-up or of a slice that may still find new records before the strategy gives
+# up: each pass reads only what changed during the previous one, so on any real account a pass
+# finds nothing within two or three; sixteen means the data changes faster than it can be read.
+MAX_PASSES = 16
+
+Fetch = Callable[[dict[str, object], int], Reply]
+"""One page of a query's filters, as the server answered it."""
+Place = Literal["record", "outside", "junk"]
+Reading = Iterator[list[object]]
+"""The batches a strategy hands over: the new records of each answer."""
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[object]
+    """The page as answered, records outside the window and repeated ones included."""
+    new: int
+    """How many of its records the window had not seen before."""
+
+
+Ask = Generator[list[object], None, Page]
+
+
+def handed(reading: Reading) -> Generator[list[object], None, int]:
+    """Passes a strategy's batches on and returns how many records they held: what one pass
+    found that the window had not seen."""
+    count = 0
+    for batch in reading:
+        count += len(batch)
+        yield batch
+    return count
+
+
+class Reader:
+    """The state of one window's read, shared by the strategies that read it."""
+
+    def __init__(self, fetch: Fetch, window: Window, learned: Learned, stats: ExtractStats) -> None:
+        self._fetch = fetch
+        self.window = window
+        self.learned = learned
+        self.stats = stats
+        self.own = Query({window.field: Span(to_ms(window.start), to_ms(window.end))})
+        self.excluded = [Span(to_ms(low), to_ms(high)) for low, high in window.created_outside]
+        self._ids: set[str] = set()
+        self._junk: set[bytes] = set()
+        self.active_seen = 0
+        """Records handed over that have a lastSeenAt: where never-active ones begin when they
+        are sorted last."""
+
+    @property
+    def seen(self) -> int:
+        """Distinct records (by `_id`) the window has handed over."""
+        return len(self._ids)
+
+    def ask(self, query: Query, page: int) -> Ask:
+        """One request; yields what is new to this window, returns the page as answered."""
+        reply = self._fetch(query.body(), page)
+        self.learned.observe_clock(reply.server_time, reply.received_at)
+        items = reply.items
+        self.stats.add("pages")
+        self.learned.saw_page(len(items))
+        self._check_ranges(query, items)
+        fresh: list[object] = []
+        new = 0
+        for item in items:
+            place, record_id = self._place(query, item)
+            if place == "outside":
+                continue
+            if place == "junk":
+                mark = fingerprint(item)
+                if mark in self._junk:
+                    continue
+                self._junk.add(mark)
+            elif record_id in self._ids:
+                self.stats.add("duplicates_dropped")
+                continue
+            else:
+                self._ids.add(record_id)
+                self.active_seen += not never_active(item)
+                new += 1
+            fresh.append(item)
+        if fresh:
+            self.stats.add("records", len(fresh))
+            yield fresh
+        return Page(items, new)
+
+    def ends(
+        self, query: Query, page: int, items: list[object]
+    ) -> Generator[list[object], None, bool]:
+        """Whether this answer is the last page of `query`: an empty one is; one shorter than
+        the learned page size is once the next page is empty (the documented end of a
+        listing). The page size may change during a run: records on that next page say it did,
+        and it is learned again."""
+        if not items:
+            return True
+        if not self.learned.is_short(len(items)):
+            return False
+        if not (yield from self.ask(query, page + 1)).items:
+            return True
+        self.learned.forget_page_size()
+        logger.warning(
+            "a page of %d records was followed by more: the server's page size changed, and "
+            "is learned again",
+            len(items),
+        )
+        return False
+
+    def closed(self, query: Query) -> bool:
+        """Whether no contact can be created in the query's createdAt range any more: its end
+        is past. In a range still open, a listing grows while it is read."""
+        end = query.span(CREATED_AT).hi
+        now = self.learned.server_now_at_least() or int(time.time() * 1000)
+        return end is not None and end <= now
+
+    def may_combine(self, query: Query) -> bool:
+        """Whether a second date range may be added to this single-range query."""
+        return query.ranges == 1 and self.learned.ranges_combined is not False
+
+    def may_narrow(self, query: Query, order: Order) -> bool:
+        """Narrowing by the sort field adds a range unless the query already has one there."""
+        return query.span(order.field).bounded or self.learned.ranges_combined is not False
+
+    def not_combined(self) -> None:
+        if self.learned.learn_ranges_combined(False):
+            logger.warning(
+                "the server does not AND a lastSeenAt range with a createdAt range: each "
+                "window is read by its own range alone, and filtered here"
+            )
+
+    def _place(self, query: Query, item: object) -> tuple[Place, str]:
+        """Whether a record belongs to this window (with its `_id`), lies outside it, or cannot
+        be placed (no usable `_id`, an unreadable date): then it is handed over once, to be
+        quarantined, never dropped."""
+        if not isinstance(item, dict) or not isinstance(item.get("_id"), str):
+            return "junk", ""
+        if item.get(CREATED_AT) is None:
+            return "junk", ""
+        for name in {*query.spans, CREATED_AT}:
+            if item.get(name) is not None and parse_ms(item.get(name)) is None:
+                return "junk", ""
+        created = parse_ms(item.get(CREATED_AT))
+        if not query.admits(item) or not self.own.admits(item):
+            return "outside", ""
+        if created is not None and any(span.contains(created) for span in self.excluded):
+            return "outside", ""
+        return "record", item["_id"]
+
+    def _check_ranges(self, query: Query, items: list[object]) -> None:
+        """Every record must lie in every range as sent (whole seconds around it): a record
+        outside one of two ranges says the server does not AND them (RangesNotCombinedError,
+        the caller reads one range alone); outside the only one, that it ignores date ranges."""
+        bounded = [(name, span) for name, span in query.spans.items() if span.bounded]
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            for name, span in bounded:
+                millis = parse_ms(item.get(name))
+                if millis is None and name == LAST_SEEN_AT and never_active(item):
+                    millis = EARLIEST_MS - 1  # before every range: none matches it
+                if millis is None:
+                    continue
+                if span.beyond(millis):
+                    if len(bounded) > 1:
+                        raise RangesNotCombinedError(f"{name} {millis} outside the range asked")
+                    raise FilterIgnoredError(
+                        f"the server answered a {name} range with a record outside it: the "
+                        "API does not filter by date as documented, and no window can be read"
+                    )
+        if self.excluded and len(bounded) > 1 and items:
+            self.learned.learn_ranges_combined(True)

@@ -1,0 +1,116 @@
+"""Each strategy of the window reader alone, on the data it is for, while that data moves.
+
+`test_windows` proves the fetcher, which picks a strategy from what the answers show; here each
+strategy is called directly, against the sandbox's store without HTTP, so a test fails when the
+one strategy it names hands over less (or more) than its window holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import replace
+
+import pytest
+from window_server import BASE, BUSY, HISTORY, Server, live, ms, server, truth
+
+from etl_contacts.sandbox.store import ContactStore
+from etl_contacts.source.learned import Learned, Order
+from etl_contacts.source.models import CREATED_AT
+from etl_contacts.source.query import GRANULE_MS, Span, floor_granule
+from etl_contacts.source.stats import ExtractStats
+from etl_contacts.source.window.activity import by_activity
+from etl_contacts.source.window.keyset import keyset
+from etl_contacts.source.window.reader import Reader, Reading
+from etl_contacts.source.window.slice import read_second
+from etl_contacts.source.window.split import split
+
+Strategy = Callable[[Reader], Reading]
+
+
+def handed_ids(api: Server, strategy: Strategy) -> list[str]:
+    reader = Reader(api.fetch, HISTORY, Learned(), ExtractStats())
+    return [str(r["_id"]) for batch in strategy(reader) for r in batch if isinstance(r, dict)]
+
+
+def assert_exact(api: Server, ids: list[str]) -> None:
+    """Every live contact of the window once; nothing else but contacts deleted meanwhile."""
+    deleted = {entry["_id"] for entry in api.store.snapshot().deleted}
+    expected = truth(api.store, HISTORY)
+    assert len(ids) == len(set(ids)), "an _id was handed over twice"
+    assert expected - set(ids) == set(), "live contacts of the window were missed"
+    assert set(ids) - expected <= deleted, "records outside the window were handed over"
+
+
+@pytest.mark.parametrize("descending", [True, False], ids=["newest-first", "oldest-first"])
+def test_keyset_reads_a_createdat_order_while_contacts_come_and_go(descending: bool) -> None:
+    """Bulk imports share a createdAt millisecond across page boundaries: the cursor keeps the
+    last second it saw, and a second holding more than a page is sliced."""
+    config = replace(BUSY, sort="createdAt", reverse_sort=not descending, page_size=7)
+    order = Order(CREATED_AT, descending)
+    with server(config, act=True) as api:
+        ids = handed_ids(api, lambda read: keyset(read, read.own, order, None))
+        assert_exact(api, ids)
+        assert api.store.snapshot().deleted, "the read must meet deletions"
+
+
+@pytest.mark.parametrize("nulls_first", [False, True], ids=["nulls-last", "nulls-first"])
+def test_by_activity_catches_contacts_that_become_active_during_the_read(
+    nulls_first: bool,
+) -> None:
+    """A contact becomes active before every answer, jumping above the cursor: only the
+    catch-up passes find those the keyset had not reached."""
+    config = replace(BASE, page_size=7, never_active_share=0.05, nulls_first=nulls_first)
+
+    def from_page_1(read: Reader) -> Reading:
+        clock = read.learned.server_now_at_least()
+        first = (yield from read.ask(read.own, 1)).items
+        yield from by_activity(read, read.own, first, clock)
+
+    with server(config, touch=1) as api:
+        ids = handed_ids(api, from_page_1)
+        assert_exact(api, ids)
+        assert len(ids) == 300
+
+
+@pytest.mark.parametrize("later", [13, 35])
+def test_split_reads_any_order_while_the_page_size_changes(later: int) -> None:
+    """Sorted by `_id`, no range follows the order: parts are cut until page 1 holds one whole.
+    A page shorter than the size learned so far is not taken for a whole part."""
+    config = replace(BUSY, sort="_id", page_size=20, page_size_later=later, page_size_after=8)
+    with server(config, act=True) as api:
+        ids = handed_ids(api, lambda read: split(read, read.own, None))
+        assert_exact(api, ids)
+        assert len(api.bodies) > 8, "the size changed after the read: the test proves nothing"
+
+
+def test_a_second_is_paged_again_when_a_deletion_shifts_it_during_the_read() -> None:
+    """A bulk import fills more than a page of one second. Deleting a contact of page 1 after
+    it was read moves the first record of page 2 onto page 1: the first pass misses it, and
+    the second pass finds it."""
+    config = replace(BASE, page_size=7)
+    with closing(ContactStore(config)) as store:
+        created = [ms(r, "createdAt") or 0 for r in live(store)]
+    second = floor_granule(max(set(created), key=created.count))
+    assert sum(floor_granule(c) == second for c in created) > 7, "no second holds two pages"
+    with server(config) as api:
+        exact = Reader(api.fetch, HISTORY, Learned(), ExtractStats()).own.narrow(
+            CREATED_AT, Span(second, second + GRANULE_MS)
+        )
+        victim = api.fetch(exact.body(), 1).items[0]
+        assert isinstance(victim, dict)
+
+        def delete_after_page_1(store: ContactStore, request: int) -> None:
+            if request == 3:  # the answer to page 2 of the first pass (request 1 found victim)
+                store.act_on("delete", {"ids": [victim["_id"]]})
+
+        api.before = delete_after_page_1
+        ids = handed_ids(api, lambda read: read_second(read, read.own, CREATED_AT, second))
+        expected = {
+            str(r["_id"])
+            for r in live(api.store)
+            if floor_granule(ms(r, CREATED_AT) or 0) == second
+        }
+    assert len(ids) == len(set(ids))
+    assert expected - set(ids) == set(), "a record shifted onto a page already read was missed"
+    assert victim["_id"] in ids, "the victim was read before it was deleted"
