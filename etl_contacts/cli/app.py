@@ -6,9 +6,12 @@ why); 2 the command or the configuration is wrong (the message says how to fix i
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -99,8 +102,9 @@ def sync(
     """Load these days (both inclusive); without a range, what tonight's schedule would load:
     yesterday and missed days, recent activity, and the least recently verified days."""
     settings = load_settings()
-    from etl_contacts.cli.launch import launch_sync, tonight_range
-    from etl_contacts.cli.progress import shown_on
+    with _long_lived_imports():
+        from etl_contacts.cli.launch import launch_sync, tonight_range
+        from etl_contacts.cli.progress import shown_on
 
     try:
         chosen = settings.account(account)
@@ -141,8 +145,9 @@ def sync(
 def status() -> None:
     """Recent runs per account, watermarks, and the days not loaded yet."""
     settings = load_settings()
-    from etl_contacts.cli.launch import ensure_dagster_home
-    from etl_contacts.cli.status import show_status
+    with _long_lived_imports():
+        from etl_contacts.cli.launch import ensure_dagster_home
+        from etl_contacts.cli.status import show_status
 
     ensure_dagster_home()
     warehouse = open_warehouse(settings)
@@ -154,8 +159,9 @@ def status() -> None:
 def doctor() -> None:
     """Check configuration, token, API, database, migrations and the Dagster instance."""
     settings = load_settings()
-    from etl_contacts.cli.doctor import diagnose, report
-    from etl_contacts.cli.launch import ensure_dagster_home
+    with _long_lived_imports():
+        from etl_contacts.cli.doctor import diagnose, report
+        from etl_contacts.cli.launch import ensure_dagster_home
 
     ensure_dagster_home()
     if not report(diagnose(settings, open_warehouse), Console()):
@@ -175,8 +181,9 @@ def psql() -> None:
 def demo() -> None:
     """Everything on embedded defaults: sandbox API, embedded Postgres, 30 days through Dagster."""
     settings = load_settings()
-    from etl_contacts.cli.demo import next_steps, run_demo
-    from etl_contacts.cli.progress import shown_on
+    with _long_lived_imports():
+        from etl_contacts.cli.demo import next_steps, run_demo
+        from etl_contacts.cli.progress import shown_on
 
     with shown_on(console):
         outcome, first, last = run_demo(settings, open_warehouse(settings), console)
@@ -233,6 +240,24 @@ def main() -> None:
         fail_database(exc)
     except KeyboardInterrupt:
         sys.exit(130)
+    finally:
+        # what is left lives until the process ends: the interpreter's last collection would
+        # walk it all (Dagster's and pandas' objects) only to free memory the exit frees anyway;
+        # 0.7-0.9 s of a one-day sync's 3.3 s. Exit handlers still run.
+        gc.freeze()
+
+
+@contextmanager
+def _long_lived_imports() -> Iterator[None]:
+    """Dagster, pandas and SQLAlchemy create hundreds of thousands of objects that live as long
+    as the process; collections while they load walk them all for nothing (0.35-0.4 s of a
+    one-day sync). Collection is off while they load, and they are then frozen out of it."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def fail_database(exc: Exception) -> NoReturn:
