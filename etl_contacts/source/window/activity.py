@@ -113,11 +113,13 @@ def _never_active_last(read: Reader, query: Query) -> Generator[list[object], No
     """Pages from where the never-active contacts begin (sorted last) to the end; returns how
     many records the listing holds, by the last page's number and length.
 
-    They begin after the active ones, whose number we know from the keyset; start a page early,
-    and earlier still while the first page read begins with a never-active one.
+    They begin after the active ones, whose number we know from the keyset: start at the page
+    that holds the first place after them, and a page earlier while the page read begins with
+    a never-active one or is past the end (active ones deleted during the read moved the
+    boundary toward page 1).
     """
     size = max(1, read.learned.page_size or read.learned.longest_page)
-    page = max(1, read.active_seen // size)
+    page = read.active_seen // size + 1
     while True:
         items = (yield from read.ask(query, page)).items
         together(items)
