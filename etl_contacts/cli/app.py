@@ -1,7 +1,7 @@
 """`etl-contacts`: the command line that scripts, cron and people use.
 
-Exit codes: 0 every requested day was loaded; 1 a run failed (the last line says which days and
-why); 2 the command or the configuration is wrong (the message says how to fix it).
+Exit codes: 0 every requested day was loaded; 1 a run failed (it says which days and why, then
+what to check); 2 the command or the configuration is wrong (the message says how to fix it).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ then in headless Chromium (Debian's, driven by playwright):
 5. the partitions page shows those three days materialized (and only those);
 6. a second run (the latest day, launched from the same dialog) gives the metadata plots two
    runs to draw: rows, requests and seconds across runs, on the asset's overview;
-7. the checks tab: each of the seven checks has a result, the blocking ones passed;
+7. the checks tab: each of the nine checks has a result, the blocking ones passed;
 8. the freshness state: the overview's freshness policy says Passing (the daemon evaluates the
    asset's FreshnessPolicy), and the `freshness` check agrees, with the latest run's time.
 
