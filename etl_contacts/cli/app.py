@@ -252,12 +252,14 @@ def _long_lived_imports() -> Iterator[None]:
     """Dagster, pandas and SQLAlchemy create hundreds of thousands of objects that live as long
     as the process; collections while they load walk them all for nothing (0.35-0.4 s of a
     one-day sync). Collection is off while they load, and they are then frozen out of it."""
+    enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         gc.freeze()
-        gc.enable()
+        if enabled:
+            gc.enable()
 
 
 def fail_database(exc: Exception) -> NoReturn:

@@ -99,12 +99,10 @@ class Learned:
 
         Only a look: the page size may change during a run, so a reader asks the next page
         before it ends a listing on it. A page one record short of full is not even taken for
-        short: that is what a full page looks like when a record was lost on its way. Until
-        the size is confirmed, the longest page seen stands in for it: a window of a page or
-        two would otherwise read on past its last page until an empty one.
+        short: that is what a full page looks like when a record was lost on its way.
         """
-        size = self.page_size or self.longest_page
-        return length == 0 or (size > 0 and length < size - 1)
+        size = self.page_size
+        return length == 0 or (size is not None and length < size - 1)
 
     def describe(self) -> dict[str, str]:
         """What the run found the server to do, as the run's metadata shows it: evidence of this

@@ -60,8 +60,8 @@ class Reply:
     and ours when the answer arrived."""
 
     items: list[object]
-    server_time: float | None = None
-    received_at: float = 0.0
+    server_time: float | None
+    received_at: float
 
 
 @dataclass(frozen=True)

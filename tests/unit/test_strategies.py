@@ -7,6 +7,7 @@ one strategy it names hands over less (or more) than its window holds.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import replace
@@ -132,3 +133,34 @@ def test_a_second_is_paged_again_when_a_deletion_shifts_it_during_the_read() -> 
     assert len(ids) == len(set(ids))
     assert expected - set(ids) == set(), "a record shifted onto a page already read was missed"
     assert victim["_id"] in ids, "the victim was read before it was deleted"
+
+
+def test_a_second_already_handed_is_paged_twice_all_the_same() -> None:
+    """The keyset hands page 1 of a bulk second before slicing it, so the slice's first pass may
+    meet nothing new even though a deletion shifted a record onto its page 1 behind it: the
+    second pass, judged against the slice's own first, finds that record."""
+    with closing(ContactStore(BASE)) as store:
+        created = Counter(floor_granule(ms(r, "createdAt") or 0) for r in live(store))
+    second, holds = created.most_common(1)[0]
+    config = replace(BASE, page_size=holds - 1)  # the second fills one page, and one more record
+    with server(config) as api:
+        reader = Reader(api.fetch, HISTORY, Learned(), ExtractStats())
+        exact = reader.own.narrow(CREATED_AT, Span(second, second + GRANULE_MS))
+        earlier = [str(r["_id"]) for r in api.fetch(exact.body(), 1).items if isinstance(r, dict)]
+        for _ in reader.ask(exact, 1):  # what the keyset handed before it sliced
+            pass
+        asked = len(api.bodies)
+
+        def delete_before_page_2(store: ContactStore, request: int) -> None:
+            if request == asked + 2:
+                store.act_on("delete", {"ids": [earlier[0]]})
+
+        api.before = delete_before_page_2
+        batches = read_second(reader, reader.own, CREATED_AT, second)
+        ids = [str(r["_id"]) for batch in batches for r in batch if isinstance(r, dict)]
+        expected = {
+            str(r["_id"])
+            for r in live(api.store)
+            if floor_granule(ms(r, CREATED_AT) or 0) == second
+        }
+    assert expected - set(earlier) - set(ids) == set(), "the record shifted onto page 1 was missed"

@@ -45,10 +45,10 @@ def by_activity(read: Reader, query: Query, first: list[object], clock: int | No
     if not nulls_last:
         yield from _catch_up(read, query, since)
         return
-    # one pass: sorted last, they shift only when one is deleted (a contact becoming active
-    # leaves from behind them), and a second pass would cost 4 % more requests on every
-    # backfill to catch that; the proof of deletions recovers a stored one, the next
-    # verification of the day a new one
+    # one pass: sorted last, only a deletion moves them toward page 1, past the reader (one
+    # becoming active moves those before it a place later: read twice at worst), and a second
+    # pass would cost 4 % more requests on every backfill to catch that; the proof of
+    # deletions recovers a stored one, the next verification of the day a new one
     listed = yield from _never_active_last(read, query)
     yield from _catch_up(read, query, since)
     # the listing held more than the window has seen, contacts that became active included:

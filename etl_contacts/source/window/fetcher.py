@@ -21,7 +21,6 @@ class WindowFetcher:
     """Yields the new records of one window, batch by batch (one batch per response)."""
 
     def __init__(self, fetch: Fetch, window: Window, learned: Learned, stats: ExtractStats) -> None:
-        self.window = window
         self._read = Reader(fetch, window, learned, stats)
 
     def batches(self) -> Iterator[list[object]]:

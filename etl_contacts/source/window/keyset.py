@@ -4,7 +4,8 @@ only by moving across the cursor, which createdAt never does (lastSeenAt does: s
 
 The cursor moves by whole seconds, which every server reads exactly, and keeps the second of the
 last record seen, whose other records the answer may have cut. Every answer is checked against
-the order assumed (`SortChangedError` hands the window to `split`).
+the order assumed: one out of order is asked once more, and out of order again,
+`SortChangedError` hands the window to `split`.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Every request goes through `Reader.ask`, which hands over what is new to the window (once per
 `_id`; a record that cannot be placed once per content, to be quarantined), drops what lies
 outside it, checks that the server applied every range, and returns the page as answered with
-how many of its records were new. A strategy's pass reports what it found by that count
-(`handed`), never by watching the reader's state change.
+how many of its records were new to the window. A pass reports what it found from those counts
+(`Page.new`, or `handed` over a strategy's batches), never by watching the reader's state.
 """
 
 from __future__ import annotations

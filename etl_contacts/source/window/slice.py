@@ -11,7 +11,9 @@ from etl_contacts.source.window.reader import MAX_PASSES, Reader, Reading
 
 def read_second(read: Reader, query: Query, key: WindowField, second: int) -> Reading:
     """Every record whose `key` lies in the whole second from `second`, by page number, until a
-    pass adds none (a deletion during a pass shifts records onto pages already read).
+    pass adds none (a deletion during a pass shifts records onto pages already read). A past
+    second is paged twice at least: a keyset hands its page 1 before slicing it, so a first pass
+    may add none while a deletion shifted a record onto that page behind it.
 
     A pass reads to an empty page, except when the second is past on the server's clock: it then
     gains no record (createdAt and lastSeenAt only ever leave it), records only move toward page
@@ -23,7 +25,7 @@ def read_second(read: Reader, query: Query, key: WindowField, second: int) -> Re
     now = read.learned.server_now_at_least()
     past = now is not None and second + GRANULE_MS <= now
     pages: int | None = None
-    for _ in range(MAX_PASSES):
+    for done in range(MAX_PASSES):
         new = 0
         lengths: list[int] = []
         while pages is None or len(lengths) < pages:
@@ -35,7 +37,7 @@ def read_second(read: Reader, query: Query, key: WindowField, second: int) -> Re
         if past and pages is None:
             last_short = len(lengths) > 1 and lengths[-1] < lengths[0]
             pages = len(lengths) - last_short
-        if not new:
+        if not new and (done or not past):
             return
     raise NotConvergedError(
         f"{read.window}: the records of one second kept shifting for {MAX_PASSES} passes"
