@@ -104,6 +104,14 @@ class Learned:
         size = self.page_size
         return length == 0 or (size is not None and length < size - 1)
 
+    def looks_short(self, length: int) -> bool:
+        """`is_short`, with the longest page seen standing in for a size not yet confirmed: for a
+        reader that proves the end by asking the next page anyway (a run's first windows would
+        otherwise read on past their last page, to an empty one). Never enough on its own: a
+        record injected into one answer makes the longest page longer than the size."""
+        size = self.page_size or self.longest_page
+        return length == 0 or (size > 0 and length < size - 1)
+
     def describe(self) -> dict[str, str]:
         """What the run found the server to do, as the run's metadata shows it: evidence of this
         run only (the next run learns it again)."""

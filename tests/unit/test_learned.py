@@ -25,6 +25,11 @@ def test_a_size_that_changed_is_learned_again() -> None:
     learned.forget_page_size()
     assert learned.page_size is None
     assert not learned.is_short(12), "without a page size nothing looks like the last page"
+    assert not learned.looks_short(12), "nor to a reader that proves it, before any page"
+    learned.saw_page(20)
+    assert not learned.is_short(12)
+    assert learned.looks_short(12), "to a reader that proves it, the longest page stands in"
+    assert not learned.looks_short(19)
     for _ in range(3):
         learned.confirm_full(13)
     assert learned.page_size == 13

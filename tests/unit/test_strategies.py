@@ -55,24 +55,6 @@ def test_keyset_reads_a_createdat_order_while_contacts_come_and_go(descending: b
         assert api.store.snapshot().deleted, "the read must meet deletions"
 
 
-def test_keyset_asks_again_an_answer_that_one_injected_record_put_out_of_order() -> None:
-    """A server that slips a copy of the next record onto the top of one answer (a replica's
-    duplicate) has not changed its order: the answer is asked again, not the window split."""
-    config = replace(BASE, sort="createdAt", page_size=7)
-    order = Order(CREATED_AT, descending=True)
-
-    def slip_a_duplicate(items: list[object], request: int) -> list[object]:
-        return [items[-1], *items] if request == 3 and items else items
-
-    with server(config) as api:
-        api.tamper = slip_a_duplicate
-        reader = Reader(api.fetch, HISTORY, Learned(), ExtractStats())
-        batches = keyset(reader, reader.own, order, None)
-        ids = [str(r["_id"]) for batch in batches for r in batch if isinstance(r, dict)]
-        assert_exact(api, ids)
-    assert reader.stats.get("pages_out_of_order_asked_again") == 1
-
-
 @pytest.mark.parametrize("nulls_first", [False, True], ids=["nulls-last", "nulls-first"])
 def test_by_activity_catches_contacts_that_become_active_during_the_read(
     nulls_first: bool,

@@ -51,8 +51,6 @@ class Server:
     bodies: list[Filters] = field(default_factory=list)
     before: Callable[[ContactStore, int], None] | None = None
     """Done to the store before the answer to request N (from 1): a change at a chosen moment."""
-    tamper: Callable[[list[object], int], list[object]] | None = None
-    """What the answer to request N becomes on its way: a record injected, say."""
 
     def fetch(self, filters: Filters, page: int) -> Reply:
         if self.act:
@@ -66,8 +64,6 @@ class Server:
         size = self.store.config.page_size_at(len(self.bodies))
         answer = self.store.page(query, number, size=size)
         items: list[object] = [orjson.loads(blob) for blob in answer.records]
-        if self.tamper is not None:
-            items = self.tamper(items, len(self.bodies))
         return Reply(items, self.store.server_time(), time.time())
 
 

@@ -45,11 +45,7 @@ def by_activity(read: Reader, query: Query, first: list[object], clock: int | No
     if not nulls_last:
         yield from _catch_up(read, query, since)
         return
-    # one pass: sorted last, only a deletion moves them toward page 1, past the reader (one
-    # becoming active moves those before it a place later: read twice at worst), and a second
-    # pass would cost 4 % more requests on every backfill to catch that; the proof of
-    # deletions recovers a stored one, the next verification of the day a new one
-    listed = yield from _never_active_last(read, query)
+    listed = yield from _never_active_tail(read, query)
     yield from _catch_up(read, query, since)
     # the listing held more than the window has seen, contacts that became active included:
     # never-active ones sort among active ones too (an order by updatedAt puts them where their
@@ -107,6 +103,21 @@ def _never_active_first(read: Reader, query: Query) -> Reading:
         if not items or not all(never_active(r) for r in items):
             return
         page += 1
+
+
+def _never_active_tail(read: Reader, query: Query) -> Generator[list[object], None, int]:
+    """The never-active contacts sorted last, paged again until a pass finds none the window had
+    not seen: a deletion before the reader moves the ones behind it toward page 1, onto a page
+    already read (one becoming active moves those before it a place later: read twice at
+    worst). Returns how many records the listing held at the last pass."""
+    for _ in range(MAX_PASSES):
+        before = read.seen
+        listed = yield from _never_active_last(read, query)
+        if read.seen == before:
+            return listed
+    raise NotConvergedError(
+        f"{read.window}: the never-active contacts kept shifting for {MAX_PASSES} passes"
+    )
 
 
 def _never_active_last(read: Reader, query: Query) -> Generator[list[object], None, int]:

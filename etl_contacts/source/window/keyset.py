@@ -4,13 +4,11 @@ only by moving across the cursor, which createdAt never does (lastSeenAt does: s
 
 The cursor moves by whole seconds, which every server reads exactly, and keeps the second of the
 last record seen, whose other records the answer may have cut. Every answer is checked against
-the order assumed: one out of order is asked once more, and out of order again,
-`SortChangedError` hands the window to `split`.
+the order assumed (`SortChangedError` hands the window to `split`).
 """
 
 from __future__ import annotations
 
-from etl_contacts.source.errors import SortChangedError
 from etl_contacts.source.learned import Order
 from etl_contacts.source.models import LAST_SEEN_AT
 from etl_contacts.source.query import GRANULE_MS, Query, Span, floor_granule
@@ -29,9 +27,10 @@ def keyset(
     """Every record of `query` with a value of `order.field`, by narrowing the range.
 
     An answer that lies within one second is paged by number (`read_second`), then left behind.
-    A page that looks like the last ends the keyset on proof (`Reader.ends`), unless
-    `tail_read`: the caller then reads the listing's last pages by number, to an empty page,
-    which holds whatever a page mistaken for the last left out.
+    A page that looks like the last ends the keyset on proof (`Reader.ends`), or, with
+    `tail_read`, on being shorter than the confirmed page size: the caller then reads the
+    listing's last pages by number, to an empty page, which holds whatever a page mistaken for
+    the last left out.
     """
     key, descending = order
     cursor, items = query, first
@@ -39,23 +38,17 @@ def keyset(
     while True:
         if items is None:
             items = (yield from read.ask(cursor, 1)).items
-        try:
-            values = ordered(items, order)
-        except SortChangedError:
-            # a record injected into one answer (a duplicate, a broken copy) is not in the
-            # next: the answer is asked again, and out of order twice the order is not this one
-            read.stats.add("pages_out_of_order_asked_again")
-            items = (yield from read.ask(cursor, 1)).items
-            values = ordered(items, order)
+        values = ordered(items, order)
         inside = [v for v in values if cursor.span(key).contains(v)]
         if cut is not None and any(
             (v < cut[2]) if descending else (v >= cut[2] + GRANULE_MS) for v in inside
         ):
             yield from _was_full(read, *cut[:2])
-        if not items or (
-            read.learned.is_short(len(items))
-            and (tail_read or (yield from read.ends(cursor, 1, items)))
-        ):
+        if not items:
+            return
+        if tail_read and read.learned.is_short(len(items)):
+            return
+        if (yield from read.ends(cursor, 1, items)):
             return
         if not inside:  # a full page of what the bounds' widening let in: no order helps
             yield from split(read, cursor, items)

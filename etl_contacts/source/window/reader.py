@@ -117,13 +117,16 @@ class Reader:
         """Whether this answer is the last page of `query`: an empty one is; one shorter than
         the learned page size is once the next page is empty (the documented end of a
         listing). The page size may change during a run: records on that next page say it did,
-        and it is learned again."""
+        and it is learned again (unless it was not confirmed yet: the longest page seen stood
+        in for it)."""
         if not items:
             return True
-        if not self.learned.is_short(len(items)):
+        if not self.learned.looks_short(len(items)):
             return False
         if not (yield from self.ask(query, page + 1)).items:
             return True
+        if self.learned.page_size is None:
+            return False
         self.learned.forget_page_size()
         logger.warning(
             "a page of %d records was followed by more: the server's page size changed, and "
