@@ -49,6 +49,8 @@ class Server:
     touch: int  # contacts made active before each answer
     rewrite: Rewrite  # what the server actually reads of the filters
     bodies: list[Filters] = field(default_factory=list)
+    dated: bool = True
+    """Whether answers carry the server's time (a `Date` header)."""
     before: Callable[[ContactStore, int], None] | None = None
     """Done to the store before the answer to request N (from 1): a change at a chosen moment."""
 
@@ -64,7 +66,7 @@ class Server:
         size = self.store.config.page_size_at(len(self.bodies))
         answer = self.store.page(query, number, size=size)
         items: list[object] = [orjson.loads(blob) for blob in answer.records]
-        return Reply(items, self.store.server_time(), time.time())
+        return Reply(items, self.store.server_time() if self.dated else None, time.time())
 
 
 @dataclass
