@@ -7,17 +7,19 @@ one strategy it names hands over less (or more) than its window holds.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 from window_server import BASE, BUSY, HISTORY, Server, live, ms, server, truth
 
 from etl_contacts.sandbox.store import ContactStore
 from etl_contacts.source.learned import Learned, Order
-from etl_contacts.source.models import CREATED_AT
+from etl_contacts.source.models import CREATED_AT, LAST_SEEN_AT, Reply
 from etl_contacts.source.query import GRANULE_MS, Span, floor_granule
 from etl_contacts.source.stats import ExtractStats
 from etl_contacts.source.window.activity import by_activity
@@ -148,3 +150,46 @@ def test_a_second_already_handed_is_paged_twice_all_the_same(dated: bool) -> Non
             if floor_granule(ms(r, CREATED_AT) or 0) == second
         }
     assert expected - set(earlier) - set(ids) == set(), "the record shifted onto page 1 was missed"
+
+
+def test_a_contact_active_again_during_a_catch_up_pass_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A catch-up pass of several answers is not one snapshot: a contact made active during the
+    keyset (above its cursor) and again after the catch-up's page 1 (above that cursor too) is
+    in no answer of the pass, which finds nothing new. Only a pass of one answer proves that
+    nothing is left; another pass, over what changed since this one began, finds it. (The
+    window is still open, so no count of the listing can tell either.)"""
+    clock = [time.time()]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    config = replace(BASE, page_size=7, never_active_share=0.0)
+    window = replace(HISTORY, end=datetime(2100, 1, 1, tzinfo=UTC))
+    with server(config) as api:
+        by_last_seen = sorted(live(api.store), key=lambda r: ms(r, LAST_SEEN_AT) or 0)
+        mover = str(by_last_seen[0]["_id"])  # the keyset reaches it last
+        seen_first = [str(r["_id"]) for r in by_last_seen[-10:]]  # on its first page
+        catch_up_answers = 0
+
+        def fetch(filters: dict[str, object], page: int) -> Reply:
+            nonlocal catch_up_answers
+            clock[0] += 1  # a second per request: each change lands in a second of its own
+            span = filters.get(LAST_SEEN_AT)
+            open_ended = isinstance(span, dict) and not span.get("endsAt")
+            if len(api.bodies) == 3:
+                api.store.act_on("touch", {"ids": [mover]})
+                api.store.act_on("touch", {"ids": seen_first})  # fill the catch-up's page 1
+            if catch_up_answers == 1:  # after the catch-up's page 1
+                api.store.act_on("touch", {"ids": [mover]})
+            catch_up_answers += catch_up_answers > 0 or open_ended
+            return api.fetch(filters, page)
+
+        def from_page_1(read: Reader) -> Reading:
+            clock_then = read.learned.server_now_at_least()
+            first = (yield from read.ask(read.own, 1)).items
+            yield from by_activity(read, read.own, first, clock_then)
+
+        reader = Reader(fetch, window, Learned(), ExtractStats())
+        ids = [str(r["_id"]) for batch in from_page_1(reader) for r in batch if isinstance(r, dict)]
+        assert catch_up_answers > 2, "the catch-up took one answer: the test proves nothing"
+        assert_exact(api, ids)
+        assert mover in ids

@@ -55,31 +55,37 @@ def by_activity(read: Reader, query: Query, first: list[object], clock: int | No
 
 
 def _catch_up(read: Reader, query: Query, since: int | None) -> Reading:
-    """Records that became active during the read, until a pass finds none.
+    """Records that became active during the read, until a pass finds none for certain.
 
+    A pass of one answer (its page 1 held all it asked for) is a snapshot: finding nothing new
+    there ends the catch-up. A pass of several answers misses a record made active again after
+    its page 1 (it moves above the pass's cursor), so finding nothing new there ends it only
+    when the pass before found nothing new either: a record then escapes only by becoming
+    active three times, each time at that moment. (Another rule, passes until one is a single
+    answer, never ended on an account busier than a page per pass.)
     Without any bound on the server's time (no `Date` header, no lastSeenAt seen) a pass reads
     every active record of the window again: slow, never wrong.
     """
+    settled = False  # the pass before found nothing new
     for _ in range(MAX_PASSES):
         floor = since if since is not None else query.span(LAST_SEEN_AT).lo
         recent = query.narrow(LAST_SEEN_AT, Span(lo=EARLIEST_MS if floor is None else floor))
         if recent.empty:
             return
         clock = read.learned.server_now_at_least()
-        first = yield from read.ask(recent, 1)
-        rest = yield from handed(_rest(read, recent, first.items))
-        if not first.new and not rest:
+        before = read.seen
+        first = (yield from read.ask(recent, 1)).items
+        whole = yield from read.ends(recent, 1, first)
+        if not whole:
+            yield from keyset(read, recent, BY_ACTIVITY, first)
+        found = read.seen > before
+        if not found and (whole or settled):
             return
-        since = earliest(clock, newest(first.items)) if first.items else since
+        settled = not found
+        since = earliest(clock, newest(first)) if first else since
     raise NotConvergedError(
         f"{read.window}: still finding newly active records after {MAX_PASSES} catch-up passes"
     )
-
-
-def _rest(read: Reader, query: Query, first: list[object]) -> Reading:
-    """The pages of `query` after its first answer."""
-    if not (yield from read.ends(query, 1, first)):
-        yield from keyset(read, query, BY_ACTIVITY, first)
 
 
 def _passes(read: Reader, pass_: Callable[[Reader, Query], Reading], query: Query) -> Reading:
