@@ -15,9 +15,9 @@ from collections.abc import Callable, Generator
 from etl_contacts.source.errors import NotConvergedError, SortChangedError
 from etl_contacts.source.models import LAST_SEEN_AT
 from etl_contacts.source.query import EARLIEST_MS, Query, Span
-from etl_contacts.source.window.keyset import BY_ACTIVITY, keyset
+from etl_contacts.source.window.keyset import BY_ACTIVITY, keyset, resume_at
 from etl_contacts.source.window.reader import MAX_PASSES, Reader, Reading, handed
-from etl_contacts.source.window.records import earliest, never_active, newest, together
+from etl_contacts.source.window.records import earliest, never_active, newest, ordered, together
 
 
 def by_activity(read: Reader, query: Query, first: list[object], clock: int | None) -> Reading:
@@ -46,7 +46,7 @@ def by_activity(read: Reader, query: Query, first: list[object], clock: int | No
         yield from _catch_up(read, query, since)
         return
     listed = yield from _never_active_tail(read, query)
-    yield from _catch_up(read, query, since)
+    yield from _catch_up(read, query, since, nulls_last=True)
     # the listing held more than the window has seen, contacts that became active included:
     # never-active ones sort among active ones too (an order by updatedAt puts them where their
     # last change was), on pages the tail did not read
@@ -54,7 +54,9 @@ def by_activity(read: Reader, query: Query, first: list[object], clock: int | No
         raise SortChangedError
 
 
-def _catch_up(read: Reader, query: Query, since: int | None) -> Reading:
+def _catch_up(
+    read: Reader, query: Query, since: int | None, *, nulls_last: bool = False
+) -> Reading:
     """Records that became active during the read, until a pass finds none for certain.
 
     A pass of one answer (its page 1 held all it asked for) is a snapshot: finding nothing new
@@ -63,6 +65,9 @@ def _catch_up(read: Reader, query: Query, since: int | None) -> Reading:
     when the pass before found nothing new either: a record then escapes only by becoming
     active three times, each time at that moment. (Another rule, passes until one is a single
     answer, never ended on an account busier than a page per pass.)
+    With `nulls_last`, `query` lists the window newest first, never-active contacts last: its
+    page 1 holds every record of the pass's range when it reaches below the range, which proves
+    the pass in one answer where the range's own page 1 needs the empty page after it.
     Without any bound on the server's time (no `Date` header, no lastSeenAt seen) a pass reads
     every active record of the window again: slow, never wrong.
     """
@@ -74,8 +79,12 @@ def _catch_up(read: Reader, query: Query, since: int | None) -> Reading:
             return
         clock = read.learned.server_now_at_least()
         before = read.seen
-        first = (yield from read.ask(recent, 1)).items
-        whole = yield from read.ends(recent, 1, first)
+        if nulls_last:
+            first = (yield from read.ask(query, 1)).items
+            whole = _reaches_below(read, first, floor)
+        else:
+            first = (yield from read.ask(recent, 1)).items
+            whole = yield from read.ends(recent, 1, first)
         if not whole:
             yield from keyset(read, recent, BY_ACTIVITY, first)
         found = read.seen > before
@@ -86,6 +95,17 @@ def _catch_up(read: Reader, query: Query, since: int | None) -> Reading:
     raise NotConvergedError(
         f"{read.window}: still finding newly active records after {MAX_PASSES} catch-up passes"
     )
+
+
+def _reaches_below(read: Reader, items: list[object], floor: int | None) -> bool:
+    """Whether page 1 of a listing sorted newest first, never-active contacts last, holds every
+    record at or above `floor`: it ends with a never-active contact or below the floor, and
+    nothing after it sorts higher (`resume_at`: an order by updatedAt looks the same)."""
+    together(items)
+    if not items or never_active(items[-1]):
+        return True
+    last = ordered(items, BY_ACTIVITY)[-1]
+    return floor is not None and resume_at(read, last, items, BY_ACTIVITY) < floor
 
 
 def _passes(read: Reader, pass_: Callable[[Reader, Query], Reading], query: Query) -> Reading:
@@ -115,20 +135,25 @@ def _never_active_tail(read: Reader, query: Query) -> Generator[list[object], No
     """The never-active contacts sorted last, paged again until a pass finds none the window had
     not seen: a deletion before the reader moves the ones behind it toward page 1, onto a page
     already read (one becoming active moves those before it a place later: read twice at
-    worst). Returns how many records the listing held at the last pass."""
+    worst). A pass whose first page was short held the whole tail in that one answer: nothing
+    could move onto it unread. Returns how many records the listing held at the last pass."""
     for _ in range(MAX_PASSES):
         before = read.seen
-        listed = yield from _never_active_last(read, query)
-        if read.seen == before:
+        listed, whole = yield from _never_active_last(read, query)
+        if whole or read.seen == before:
             return listed
     raise NotConvergedError(
         f"{read.window}: the never-active contacts kept shifting for {MAX_PASSES} passes"
     )
 
 
-def _never_active_last(read: Reader, query: Query) -> Generator[list[object], None, int]:
+def _never_active_last(
+    read: Reader, query: Query
+) -> Generator[list[object], None, tuple[int, bool]]:
     """Pages from where the never-active contacts begin (sorted last) to the end; returns how
-    many records the listing holds, by the last page's number and length.
+    many records the listing holds, by the last page's number and length, and whether the
+    first page read held the rest of the listing (shorter than the confirmed page size, and
+    nothing after it).
 
     They begin after the active ones, whose number we know from the keyset: start at the page
     that holds the first place after them, and a page earlier while the page read begins with
@@ -144,10 +169,13 @@ def _never_active_last(read: Reader, query: Query) -> Generator[list[object], No
             break
         page -= 1  # past the end, or inside the never-active ones: start earlier
     listed = (page - 1) * size + len(items)
+    short = read.learned.is_short(len(items))
+    more = False  # records after the first page: it was not the end, whatever its length
     while items:
         page += 1
         items = (yield from read.ask(query, page)).items
         together(items)
         if items:
             listed = (page - 1) * size + len(items)
-    return listed
+            more = True
+    return listed, short and not more

@@ -53,7 +53,7 @@ def keyset(
         if not inside:  # a full page of what the bounds' widening let in: no order helps
             yield from split(read, cursor, items)
             return
-        second = floor_granule(_resume_at(read, inside[-1], items, order))
+        second = floor_granule(resume_at(read, inside[-1], items, order))
         if floor_granule(inside[0]) == second:
             yield from read_second(read, cursor, key, second)
             after = Span(hi=second) if descending else Span(lo=second + GRANULE_MS)
@@ -82,7 +82,7 @@ def _was_full(read: Reader, query: Query, length: int) -> Reading:
         yield from read.ask(query, 1)
 
 
-def _resume_at(read: Reader, last: int, items: list[object], order: Order) -> int:
+def resume_at(read: Reader, last: int, items: list[object], order: Order) -> int:
     """Where the next answer of a keyset must begin so that nothing is skipped.
 
     An inbox sorted by updatedAt looks sorted by lastSeenAt (updatedAt is never earlier), and
