@@ -4,12 +4,20 @@ Blocking checks (children without a contact, future timestamps, reconciliation) 
 downstream summary when they fail: those mean the table cannot be trusted. Reject rate, holes
 repaired and freshness warn; `verified_within_budget` fails when some day was not re-read
 within the freshness budget.
+
+Checks about a day's rows (future timestamps, holes repaired) have a result per day the run
+read, so the UI shows which day failed; the others are about the run or the account. The
+run's ledger (`window_reconciliation`) and its reject rate stay per run: records are counted
+as batches load, a batch mixes days, and a rejected record may have no readable day at all.
 """
 
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 
 from etl_contacts.defs.assets import FRESH_WITHIN
 from etl_contacts.defs.resources import WarehouseResource
@@ -20,10 +28,15 @@ from etl_contacts.warehouse import Warehouse, quality
 MAX_REJECT_RATE = 0.05
 # every check is given the run id, also those that ask about the account as a whole
 Check = Callable[[Warehouse, str], dg.AssetCheckResult]
+# a check about days: given the run id and the days it read, a result for each of them
+DayCheck = Callable[[Warehouse, str, Sequence[date]], dict[date, dg.AssetCheckResult]]
 
 
 def build_checks(
-    contacts: dg.AssetKey, account: str, settings: Settings
+    contacts: dg.AssetKey,
+    account: str,
+    settings: Settings,
+    partitions_def: dg.TimeWindowPartitionsDefinition,
 ) -> list[dg.AssetChecksDefinition]:
     """The checks of one account's contacts, evaluated together in one step after the sync:
     one step and one connection instead of one per check (Dagster's per-step events were a
@@ -34,10 +47,16 @@ def build_checks(
         orphans = quality.orphan_children(warehouse, account)
         return dg.AssetCheckResult(passed=orphans == 0, metadata={"orphan_rows": orphans})
 
-    def no_future_timestamps(warehouse: Warehouse, _run_id: str) -> dg.AssetCheckResult:
-        """No created/updated/last-seen time more than a day ahead of now."""
-        count = quality.future_timestamps(warehouse, account)
-        return dg.AssetCheckResult(passed=count == 0, metadata={"future_rows": count})
+    def no_future_timestamps(
+        warehouse: Warehouse, _run_id: str, days: Sequence[date]
+    ) -> dict[date, dg.AssetCheckResult]:
+        """No contact created that day has a created/updated/last-seen time more than a day
+        ahead of now."""
+        found = quality.future_timestamps(warehouse, account, days, settings.timezone)
+        return {
+            day: dg.AssetCheckResult(passed=count == 0, metadata={"future_rows": count})
+            for day, count in found.items()
+        }
 
     def window_reconciliation(warehouse: Warehouse, run_id: str) -> dg.AssetCheckResult:
         """Every record this run received is counted exactly once, where it ended: inserted,
@@ -63,16 +82,21 @@ def build_checks(
             metadata={"reject_rate": dg.MetadataValue.float(round(rate, 4))},
         )
 
-    def holes_repaired(warehouse: Warehouse, run_id: str) -> dg.AssetCheckResult:
-        """No contact was missing from a window this run read completely yet still at the
-        source when asked for by itself. The run loaded each such hole, but a hole means that
-        reading windows lost records: the extraction needs a look."""
-        holes = quality.run_counts(warehouse, run_id)["holes_repaired"]
-        return dg.AssetCheckResult(
-            passed=holes == 0,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={"holes_repaired": holes},
-        )
+    def holes_repaired(
+        warehouse: Warehouse, run_id: str, days: Sequence[date]
+    ) -> dict[date, dg.AssetCheckResult]:
+        """No contact was missing from that day's complete read yet still at the source when
+        asked for by itself. The run loaded each such hole, but a hole means that reading
+        windows lost records: the extraction needs a look."""
+        holes = quality.holes_by_day(warehouse, account, run_id)
+        return {
+            day: dg.AssetCheckResult(
+                passed=holes.get(day, 0) == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"holes_repaired": holes.get(day, 0), "read_completely": day in holes},
+            )
+            for day in days
+        }
 
     def deletion_guard(warehouse: Warehouse, run_id: str) -> dg.AssetCheckResult:
         """This run deleted no more than ETL_CONTACTS_MAX_DELETE_PERCENT of the account's live
@@ -139,36 +163,32 @@ def build_checks(
 
     checks: dict[str, tuple[Check, bool]] = {
         "children_have_contacts": (children_have_contacts, True),
-        "no_future_timestamps": (no_future_timestamps, True),
         "window_reconciliation": (window_reconciliation, True),
         "reject_rate": (reject_rate, False),
-        "holes_repaired": (holes_repaired, False),
         "deletion_guard": (deletion_guard, False),
         "no_suspect_days": (no_suspect_days, False),
         "freshness": (freshness, False),
         "verified_within_budget": (verified_within_budget, False),
     }
+    day_checks: dict[str, tuple[DayCheck, bool]] = {
+        "no_future_timestamps": (no_future_timestamps, True),
+        "holes_repaired": (holes_repaired, False),
+    }
 
     @dg.multi_asset_check(
         name=f"check_contacts_{account}",
-        specs=[
-            dg.AssetCheckSpec(name, asset=contacts, blocking=blocking, description=check.__doc__)
-            for name, (check, blocking) in checks.items()
-        ],
+        specs=[*_specs(contacts, checks, None), *_specs(contacts, day_checks, partitions_def)],
     )
     def check_contacts(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> Iterator[dg.AssetCheckResult]:
+    ) -> Iterator[dg.AssetCheckResult | dg.AssetCheckEvaluation | dg.Output[None]]:
         store = warehouse.warehouse()
-        for name, (check, _) in checks.items():
-            result = check(store, context.run.run_id)
-            yield dg.AssetCheckResult(
-                asset_key=contacts,
-                check_name=name,
-                passed=result.passed,
-                severity=result.severity,
-                metadata=result.metadata,
-            )
+        run_id = context.run.run_id
+        yield from _per_run(contacts, checks, store, run_id)
+        days = _days_read(context, store, account, run_id, partitions_def)
+        for name, (day_check, blocking) in day_checks.items():
+            results = day_check(store, run_id, days)
+            yield from _per_day(context, dg.AssetCheckKey(contacts, name), blocking, results)
 
     return [check_contacts]
 
@@ -176,3 +196,91 @@ def build_checks(
 def _moment(value: datetime | None) -> dg.MetadataValue:
     """A time the UI shows as one (sortable, in the viewer's zone), or null: never "None"."""
     return dg.MetadataValue.null() if value is None else dg.MetadataValue.timestamp(value)
+
+
+def _specs(
+    contacts: dg.AssetKey,
+    checks: dict[str, tuple[Check, bool]] | dict[str, tuple[DayCheck, bool]],
+    partitions_def: dg.TimeWindowPartitionsDefinition | None,
+) -> list[dg.AssetCheckSpec]:
+    """The checks' specs: described by their docstrings, per day with `partitions_def`."""
+    return [
+        dg.AssetCheckSpec(
+            name,
+            asset=contacts,
+            blocking=blocking,
+            description=check.__doc__,
+            partitions_def=partitions_def,
+        )
+        for name, (check, blocking) in checks.items()
+    ]
+
+
+def _days_read(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: Warehouse,
+    account: str,
+    run_id: str,
+    partitions_def: dg.TimeWindowPartitionsDefinition,
+) -> list[date]:
+    """The run's days: its partitions, and the older days a nightly run read again."""
+    days = {date.fromisoformat(key) for key in context.partition_keys}
+    reread = quality.holes_by_day(warehouse, account, run_id)
+    days.update(day for day in reread if partitions_def.has_partition_key(day.isoformat()))
+    return sorted(days)
+
+
+def _per_run(
+    contacts: dg.AssetKey, checks: dict[str, tuple[Check, bool]], store: Warehouse, run_id: str
+) -> Iterator[dg.AssetCheckResult]:
+    """Each check's one result, named: the step evaluates several checks."""
+    for name, (check, _) in checks.items():
+        result = check(store, run_id)
+        yield dg.AssetCheckResult(
+            asset_key=contacts,
+            check_name=name,
+            passed=result.passed,
+            severity=result.severity,
+            metadata=result.metadata,
+        )
+
+
+def _per_day(
+    context: dg.AssetCheckExecutionContext,
+    key: dg.AssetCheckKey,
+    blocking: bool,
+    results: dict[date, dg.AssetCheckResult],
+) -> Iterator[dg.AssetCheckEvaluation | dg.Output[None]]:
+    """A check's result for each day, each on its partition; then the check's output, which a
+    step that reports evaluations itself must still give."""
+    for day, result in results.items():
+        yield dg.AssetCheckEvaluation(
+            asset_key=key.asset_key,
+            check_name=key.name,
+            passed=result.passed,
+            severity=result.severity,
+            metadata=result.metadata,
+            blocking=blocking,
+            partition=day.isoformat(),
+            target_materialization_data=_materialization(context, key.asset_key, day),
+        )
+    output = context.op_execution_context.assets_def.get_output_name_for_asset_check_key(key)
+    yield dg.Output(None, output_name=output)
+
+
+def _materialization(
+    context: dg.AssetCheckExecutionContext, asset: dg.AssetKey, day: date
+) -> AssetCheckEvaluationTargetMaterializationData | None:
+    """The day's latest materialization, which its result is about (as Dagster links an
+    `AssetCheckResult` of a one-partition run)."""
+    found = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset, asset_partitions=[day.isoformat()]), limit=1
+    ).records
+    if not found:
+        return None
+    record = found[0]
+    return AssetCheckEvaluationTargetMaterializationData(
+        run_id=record.event_log_entry.run_id,
+        storage_id=record.storage_id,
+        timestamp=record.timestamp,
+    )

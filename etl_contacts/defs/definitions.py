@@ -84,7 +84,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 key, account=account.name, key_prefix=[] if single else [account.name]
             )
         )
-        checks.extend(build_checks(key, account.name, settings))
+        checks.extend(build_checks(key, account.name, settings, partitions))
         jobs.append(job)
         schedules.append(nightly_schedule(job, partitions, key))
         resources[api_key] = ExpressChatResource(

@@ -196,6 +196,7 @@ class Deletions:
                 start=day.start,
                 end=day.end,
                 missing=len(missing),
+                holes=len(found) if holes else 0,
             )
         )
         return list(found.values())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime
 from typing import TypeVar
 
 import sqlalchemy as sa
 
+from etl_contacts.timestamps import local_day
 from etl_contacts.warehouse import tables
 from etl_contacts.warehouse.warehouse import Warehouse
 
@@ -28,16 +30,39 @@ def orphan_children(warehouse: Warehouse, account: str) -> int:
     return orphans
 
 
-def future_timestamps(warehouse: Warehouse, account: str) -> int:
+def future_timestamps(
+    warehouse: Warehouse, account: str, days: Sequence[date], timezone: str
+) -> dict[date, int]:
+    """Per local day: the stored contacts created that day with a time more than a day ahead of
+    now (a load rejects such records: a row gets one only by an edit, or a clock set back)."""
+    if not days:
+        return {}
     c = tables.contacts
     horizon = sa.func.now() + sa.text("interval '1 day'")
-    return _count(
-        warehouse,
-        sa.select(sa.func.count()).where(
+    day = sa.cast(sa.func.timezone(timezone, c.c.created_at), sa.Date)
+    query = (
+        sa.select(day, sa.func.count())
+        .where(
             c.c.account == account,
+            c.c.created_at >= local_day(min(days), timezone)[0],
+            c.c.created_at < local_day(max(days), timezone)[1],
             sa.or_(c.c.created_at > horizon, c.c.updated_at > horizon, c.c.last_seen_at > horizon),
-        ),
+        )
+        .group_by(day)
     )
+    with warehouse.engine.connect() as conn:
+        found = dict(conn.execute(query).tuples().all())
+    return {d: found.get(d, 0) for d in days}
+
+
+def holes_by_day(warehouse: Warehouse, account: str, run_id: str) -> dict[date, int]:
+    """The days this run read completely, each with the holes its first look repaired."""
+    v = tables.day_verifications
+    query = sa.select(v.c.day, v.c.holes_repaired).where(
+        v.c.account == account, v.c.run_id == run_id
+    )
+    with warehouse.engine.connect() as conn:
+        return dict(conn.execute(query).tuples().all())
 
 
 OUTCOMES = ("inserted", "updated", "unchanged", "refused_older", "rejected")

@@ -253,6 +253,14 @@ day_verifications = sa.Table(
         nullable=False,
         comment="Contacts that read found missing (deleted once a later run's look confirms)",
     ),
+    sa.Column(
+        "holes_repaired",
+        sa.BigInteger,
+        nullable=False,
+        server_default="0",
+        comment="Contacts that read missed and asking for them by themselves found (holes "
+        "repaired)",
+    ),
     sa.Column("run_id", sa.Text, nullable=False, comment="Run that read it"),
     sa.PrimaryKeyConstraint("account", "day_start"),
     comment="Per account and day: when its createdAt window was last read completely, what it "

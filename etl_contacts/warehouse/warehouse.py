@@ -262,10 +262,19 @@ class Warehouse:
             return self._absences.missing_count(_psycopg(conn), account)
 
     def record_verification(
-        self, *, account: str, run_id: str, day: date, start: datetime, end: datetime, missing: int
+        self,
+        *,
+        account: str,
+        run_id: str,
+        day: date,
+        start: datetime,
+        end: datetime,
+        missing: int,
+        holes: int,
     ) -> None:
         """The day's createdAt window [start, end) was read completely now: the contacts the run
-        received from it, and those it found missing. Ask before `finish_run`."""
+        received from it, those it found missing and the holes its first look repaired. Ask
+        before `finish_run`."""
         seen = tables.sync_seen
         received = (
             sa.select(sa.func.count())
@@ -286,6 +295,7 @@ class Warehouse:
             verified_at=sa.func.now(),
             contacts_seen=received,
             deletions_found=missing,
+            holes_repaired=holes,
             run_id=run_id,
         )
         with self._writing(account) as conn:
@@ -300,6 +310,7 @@ class Warehouse:
                             "verified_at",
                             "contacts_seen",
                             "deletions_found",
+                            "holes_repaired",
                             "run_id",
                         )
                     },

@@ -19,6 +19,7 @@ from etl_contacts.defs.definitions import build_definitions, range_tags
 from etl_contacts.defs.resources import WarehouseResource
 from etl_contacts.sandbox import SandboxConfig, SandboxServer
 from etl_contacts.settings import Settings
+from etl_contacts.timestamps import local_day
 
 TOKEN = "feedfacefeedfacefeedface"
 
@@ -78,12 +79,26 @@ def _count(value: dg.MetadataValue) -> int:
     return count
 
 
-def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
-    return {
-        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+def _evaluations(result: dg.ExecuteInProcessResult) -> list[dg.AssetCheckEvaluation]:
+    return [
+        e.asset_check_evaluation_data
         for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    }
+    ]
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    """Whether each check passed: on every day, for the checks evaluated per day."""
+    passed: dict[str, bool] = {}
+    for evaluation in _evaluations(result):
+        name = evaluation.check_name
+        passed[name] = passed.get(name, True) and evaluation.passed
+    return passed
+
+
+def _days(result: dg.ExecuteInProcessResult, check: str) -> dict[str | None, bool]:
+    """A check's result on each partition (None: one result for the run)."""
+    return {e.partition: e.passed for e in _evaluations(result) if e.check_name == check}
 
 
 def test_a_run_reports_metadata_and_passes_its_checks(env: Settings) -> None:
@@ -101,11 +116,14 @@ def test_a_run_reports_metadata_and_passes_its_checks(env: Settings) -> None:
         # two days of a history since 2026-01-01 read: the others were never verified
         "verified_within_budget": False,
     }
+    # the checks about a day's rows have a result for each day; the others one for the run
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    days = {(yesterday - timedelta(days=n)).isoformat(): True for n in (1, 0)}
+    assert _days(result, "holes_repaired") == days
+    assert _days(result, "no_future_timestamps") == days
+    assert _days(result, "window_reconciliation") == {None: True}
     reconciliation = next(
-        e.asset_check_evaluation_data.metadata
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-        and e.asset_check_evaluation_data.check_name == "window_reconciliation"
+        e.metadata for e in _evaluations(result) if e.check_name == "window_reconciliation"
     )
     terms = ("inserted", "updated", "unchanged", "refused_older", "rejected")
     counts = {key: _count(reconciliation[key]) for key in ("received", *terms)}
@@ -140,20 +158,26 @@ def test_a_run_reports_metadata_and_passes_its_checks(env: Settings) -> None:
     assert meta["server/ranges_combined"].value == "yes"
 
 
-def test_a_blocking_check_fails_on_bad_data(env: Settings, database_url: str) -> None:
+def test_a_blocking_check_fails_on_the_day_of_bad_data(env: Settings, database_url: str) -> None:
     assert _run(env).success
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    start, end = local_day(yesterday, env.timezone)
     engine = sa.create_engine(database_url)
     with engine.begin() as conn:
         conn.execute(
             sa.text(
                 # a future last_seen_at also wins every upsert: the sync cannot repair it
                 "UPDATE express_chat.contacts SET last_seen_at = now() + interval '1 year' "
-                "WHERE contact_id = "
-                "(SELECT min(contact_id) FROM express_chat.contacts)"
-            )
+                "WHERE contact_id = (SELECT min(contact_id) FROM express_chat.contacts "
+                "WHERE created_at >= :start AND created_at < :end)"
+            ),
+            {"start": start, "end": end},
         )
-    checks = _checks(_run(env, days=1))
-    assert checks["no_future_timestamps"] is False
+    result = _run(env)
+    day_before = (yesterday - timedelta(days=1)).isoformat()
+    assert _days(result, "no_future_timestamps") == {day_before: True, yesterday.isoformat(): False}
+    assert not result.success, "a blocking check failed: the run must say so"
+    checks = _checks(result)
     assert checks["children_have_contacts"] is True
     with engine.begin() as conn:
         conn.execute(
