@@ -13,7 +13,10 @@ then in headless Chromium (Debian's, driven by playwright):
    runs to draw: rows, requests and seconds across runs, on the asset's overview;
 7. the checks tab: each of the nine checks has a result, the blocking ones passed;
 8. the freshness state: the overview's freshness policy says Passing (the daemon evaluates the
-   asset's FreshnessPolicy), and the `freshness` check agrees, with the latest run's time.
+   asset's FreshnessPolicy), and the `freshness` check agrees, with the latest run's time;
+9. one bad day: a contact of the middle day edited to a last-seen time a year ahead, the three
+   days read again: the run fails (a blocking check), and `no_future_timestamps`' partitions
+   show that day failed, the two others passed.
 
 One `PASS: ...` line per assertion; screenshots in tests/ui/screenshots/ (git-ignored), listed
 at the end. Every child process runs in a session of its own and is stopped with all it started;
@@ -245,7 +248,7 @@ def launched_from_toast(page: Page, prefix: str) -> str:
     return href.rstrip("/").rsplit("/", 1)[-1]
 
 
-def launch_backfill(page: Page, ui: DagsterUI, days: list[str]) -> str:
+def launch_backfill(page: Page, ui: DagsterUI, days: list[str], *, picture: bool = True) -> str:
     open_launch_dialog(page, ui)
     box = partition_box(page)
     box.fill(f"[{days[0]}...{days[-1]}]")
@@ -254,7 +257,8 @@ def launch_backfill(page: Page, ui: DagsterUI, days: list[str]) -> str:
         page.get_by_text(f"{len(days)} partitions", exact=True),
         f"the launch dialog selects {len(days)} partitions, {days[0]} to {days[-1]}",
     )
-    shot(page, "02-launch-dialog", f"the launch dialog with the range {days[0]}...{days[-1]}")
+    if picture:
+        shot(page, "02-launch-dialog", f"the launch dialog with the range {days[0]}...{days[-1]}")
     page.get_by_role("button", name="Launch backfill").click()
     backfill = launched_from_toast(page, "Created backfill")
     check(bool(backfill), f"Launch backfill created backfill {backfill}")
@@ -466,6 +470,56 @@ def check_results(page: Page, ui: DagsterUI) -> None:
     shot(page, "09-freshness-check", f"the freshness check opened: Passed, last_success {last}")
 
 
+def check_a_failed_day(page: Page, ui: DagsterUI, days: list[str], warehouse_url: str) -> None:
+    """(e) a contact of the middle day given a last-seen time a year ahead (an edit: a load
+    rejects such a record), then the three days read again: no_future_timestamps fails on
+    that day and passes on the two others, each result on its partition."""
+    bad = days[1]
+    engine = sa.create_engine(warehouse_url)
+    with engine.begin() as conn:
+        planted = conn.execute(
+            sa.text(
+                "UPDATE express_chat.contacts SET last_seen_at = now() + interval '1 year' "
+                "WHERE contact_id = (SELECT min(contact_id) FROM express_chat.contacts "
+                "WHERE created_at >= CAST(:day AS date) "
+                "AND created_at < CAST(:day AS date) + 1) RETURNING contact_id"
+            ),
+            {"day": bad},
+        ).scalar_one()
+    engine.dispose()
+    backfill = launch_backfill(page, ui, days, picture=False)
+
+    def finished() -> str | None:
+        status = ui.graphql(BACKFILL_STATUS, id=backfill)["partitionBackfillOrError"]["status"]
+        return None if status in BACKFILL_RUNNING else status
+
+    poll(finished, f"backfill {backfill} to finish", 300)
+    filter_ = {"tags": [{"key": "dagster/backfill", "value": backfill}]}
+    runs = ui.graphql(BACKFILL_RUNS, filter=filter_)["runsOrError"]["results"]
+    check(
+        [run["status"] for run in runs] == ["FAILURE"],
+        f"contact {planted} of {bad} given a last-seen time a year ahead, the three days read "
+        f"again: the run failed (a blocking check): {runs}",
+    )
+    page.goto(f"{ui.url}/assets/contacts")
+    asset_tab(page, "Checks").click()
+    page.get_by_title("no_future_timestamps", exact=True).click()
+    page.get_by_role("tablist").last.get_by_role("tab", name="Partitions").click()
+    seen(page.get_by_text("Failed (1)", exact=True), "no_future_timestamps' partitions: Failed (1)")
+    seen(page.get_by_text("Passed (2)", exact=True), "and Passed (2): the other days read")
+    page.get_by_title(bad, exact=True).first.click()
+    detail = re.compile(rf"\n{bad}\nFailed\nLatest execution\n.*?\nfuture_rows\n(\d+)", re.DOTALL)
+
+    def opened() -> re.Match[str] | None:
+        return detail.search(page_text(page))
+
+    rows = poll(opened, f"partition {bad} to show its result", 30, every=0.5)[1]
+    check(rows == "1", f"{bad}, opened: Failed, future_rows {rows} (the planted contact)")
+    shot(
+        page, "10-failed-day", f"no_future_timestamps per day: {bad} failed, the two others passed"
+    )
+
+
 def _shown_time(text: str) -> datetime | None:
     """A timestamp as the UI shows it in en-US and UTC: "Dec 7, 11:09:16 AM UTC", with the year
     only when it is not this one (ICU may put a narrow space before AM)."""
@@ -495,6 +549,7 @@ def run_browser(ui: DagsterUI, days: list[str], warehouse_url: str) -> None:
             launch_latest(page, ui)
             check_plots(page, ui)
             check_results(page, ui)
+            check_a_failed_day(page, ui, days, warehouse_url)
         except BaseException:
             page.screenshot(path=str(SHOTS / "failure.png"))
             print(f"the page at the failure ({page.url}): {SHOTS / 'failure.png'}", flush=True)
