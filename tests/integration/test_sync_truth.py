@@ -191,10 +191,26 @@ def test_a_record_hidden_from_one_answer_is_repaired_never_deleted(database_url:
                 account="default",
                 run_id=run_id,
             )
-            hidden = sandbox.truth()["hidden"]
+            truth = sandbox.truth()
+    hidden = truth["hidden"]
     live, deleted = _stored(warehouse)
     counts = _run_counts(warehouse, "reload")
     assert hidden, "the sandbox hid nothing: the test proves nothing"
     assert (deleted, counts["deleted"]) == (set(), 0)
     assert len(live) == config.contacts
     assert 1 <= counts["holes_repaired"] <= len(hidden)
+    # and each on its day: the holes_repaired check's result per day reads these
+    created = {str(c["_id"]): str(c["createdAt"])[:10] for c in truth["contacts"]}
+    with warehouse.engine.connect() as conn:
+        per_day = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT day::text, holes_repaired FROM express_chat.day_verifications "
+                    "WHERE run_id = 'reload' AND holes_repaired > 0"
+                )
+            )
+            .tuples()
+            .all()
+        )
+    assert sum(per_day.values()) == counts["holes_repaired"]
+    assert set(per_day) <= {created[i] for i in hidden}
