@@ -1,14 +1,15 @@
 """Asset checks on the contacts table, evaluated after each sync in the same run.
 
-Blocking checks (children without a contact, future timestamps, reconciliation) stop the
+Blocking checks (children without a contact, future timestamps, reconciliations) stop the
 downstream summary when they fail: those mean the table cannot be trusted. Reject rate, holes
 repaired and freshness warn; `verified_within_budget` fails when some day was not re-read
 within the freshness budget.
 
-Checks about a day's rows (future timestamps, holes repaired) have a result per day the run
-read, so the UI shows which day failed; the others are about the run or the account. The
-run's ledger (`window_reconciliation`) and its reject rate stay per run: records are counted
-as batches load, a batch mixes days, and a rejected record may have no readable day at all.
+Checks about a day's rows (future timestamps, every contact of the day's read stored, holes
+repaired) have a result per day the run read, so the UI shows which day failed; the others are
+about the run or the account. The run's ledger (`window_reconciliation`) and its reject rate
+stay per run: records are counted as batches load, a batch mixes days, and a rejected record
+may have no readable day at all.
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -47,17 +48,6 @@ def build_checks(
         orphans = quality.orphan_children(warehouse, account)
         return dg.AssetCheckResult(passed=orphans == 0, metadata={"orphan_rows": orphans})
 
-    def no_future_timestamps(
-        warehouse: Warehouse, _run_id: str, days: Sequence[date]
-    ) -> dict[date, dg.AssetCheckResult]:
-        """No contact created that day has a created/updated/last-seen time more than a day
-        ahead of now."""
-        found = quality.future_timestamps(warehouse, account, days, settings.timezone)
-        return {
-            day: dg.AssetCheckResult(passed=count == 0, metadata={"future_rows": count})
-            for day, count in found.items()
-        }
-
     def window_reconciliation(warehouse: Warehouse, run_id: str) -> dg.AssetCheckResult:
         """Every record this run received is counted exactly once, where it ended: inserted,
         updated, unchanged, refused as older than the stored row, or rejected."""
@@ -81,22 +71,6 @@ def build_checks(
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"reject_rate": dg.MetadataValue.float(round(rate, 4))},
         )
-
-    def holes_repaired(
-        warehouse: Warehouse, run_id: str, days: Sequence[date]
-    ) -> dict[date, dg.AssetCheckResult]:
-        """No contact was missing from that day's complete read yet still at the source when
-        asked for by itself. The run loaded each such hole, but a hole means that reading
-        windows lost records: the extraction needs a look."""
-        holes = quality.holes_by_day(warehouse, account, run_id)
-        return {
-            day: dg.AssetCheckResult(
-                passed=holes.get(day, 0) == 0,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"holes_repaired": holes.get(day, 0), "read_completely": day in holes},
-            )
-            for day in days
-        }
 
     def deletion_guard(warehouse: Warehouse, run_id: str) -> dg.AssetCheckResult:
         """This run deleted no more than ETL_CONTACTS_MAX_DELETE_PERCENT of the account's live
@@ -170,10 +144,7 @@ def build_checks(
         "freshness": (freshness, False),
         "verified_within_budget": (verified_within_budget, False),
     }
-    day_checks: dict[str, tuple[DayCheck, bool]] = {
-        "no_future_timestamps": (no_future_timestamps, True),
-        "holes_repaired": (holes_repaired, False),
-    }
+    day_checks = _day_checks(account, settings)
 
     @dg.multi_asset_check(
         name=f"check_contacts_{account}",
@@ -186,11 +157,71 @@ def build_checks(
         run_id = context.run.run_id
         yield from _per_run(contacts, checks, store, run_id)
         days = _days_read(context, store, account, run_id, partitions_def)
+        targets = {day: _materialization(context, contacts, day) for day in days}
         for name, (day_check, blocking) in day_checks.items():
             results = day_check(store, run_id, days)
-            yield from _per_day(context, dg.AssetCheckKey(contacts, name), blocking, results)
+            yield from _per_day(
+                context, dg.AssetCheckKey(contacts, name), blocking, results, targets
+            )
 
     return [check_contacts]
+
+
+def _day_checks(account: str, settings: Settings) -> dict[str, tuple[DayCheck, bool]]:
+    """The checks about a day's rows, each with whether it blocks."""
+
+    def no_future_timestamps(
+        warehouse: Warehouse, _run_id: str, days: Sequence[date]
+    ) -> dict[date, dg.AssetCheckResult]:
+        """No contact created that day has a created/updated/last-seen time more than a day
+        ahead of now."""
+        found = quality.future_timestamps(warehouse, account, days, settings.timezone)
+        return {
+            day: dg.AssetCheckResult(passed=count == 0, metadata={"future_rows": count})
+            for day, count in found.items()
+        }
+
+    def day_reconciliation(
+        warehouse: Warehouse, run_id: str, days: Sequence[date]
+    ) -> dict[date, dg.AssetCheckResult]:
+        """Every contact that day's complete read returned is stored, live, when the run ends:
+        the day is whole in the table."""
+        read = quality.days_read(warehouse, account, run_id)
+        found = _found_on(read, days)
+        return {
+            day: dg.AssetCheckResult(
+                passed=it.unaccounted == 0,
+                metadata={
+                    "read_completely": day in read,
+                    "received": it.received,
+                    "not_stored": it.unaccounted,
+                },
+            )
+            for day, it in found.items()
+        }
+
+    def holes_repaired(
+        warehouse: Warehouse, run_id: str, days: Sequence[date]
+    ) -> dict[date, dg.AssetCheckResult]:
+        """No contact was missing from that day's complete read yet still at the source when
+        asked for by itself. The run loaded each such hole, but a hole means that reading
+        windows lost records: the extraction needs a look."""
+        read = quality.days_read(warehouse, account, run_id)
+        found = _found_on(read, days)
+        return {
+            day: dg.AssetCheckResult(
+                passed=it.holes_repaired == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"holes_repaired": it.holes_repaired, "read_completely": day in read},
+            )
+            for day, it in found.items()
+        }
+
+    return {
+        "no_future_timestamps": (no_future_timestamps, True),
+        "day_reconciliation": (day_reconciliation, True),
+        "holes_repaired": (holes_repaired, False),
+    }
 
 
 def _moment(value: datetime | None) -> dg.MetadataValue:
@@ -216,6 +247,13 @@ def _specs(
     ]
 
 
+def _found_on(
+    read: dict[date, quality.DayRead], days: Sequence[date]
+) -> dict[date, quality.DayRead]:
+    """What the run's read found on each of `days` (nothing on a day it did not read)."""
+    return {day: read.get(day, quality.NOT_READ) for day in days}
+
+
 def _days_read(
     context: dg.AssetCheckExecutionContext,
     warehouse: Warehouse,
@@ -225,7 +263,7 @@ def _days_read(
 ) -> list[date]:
     """The run's days: its partitions, and the older days a nightly run read again."""
     days = {date.fromisoformat(key) for key in context.partition_keys}
-    reread = quality.holes_by_day(warehouse, account, run_id)
+    reread = quality.days_read(warehouse, account, run_id)
     days.update(day for day in reread if partitions_def.has_partition_key(day.isoformat()))
     return sorted(days)
 
@@ -250,9 +288,11 @@ def _per_day(
     key: dg.AssetCheckKey,
     blocking: bool,
     results: dict[date, dg.AssetCheckResult],
+    targets: dict[date, AssetCheckEvaluationTargetMaterializationData | None],
 ) -> Iterator[dg.AssetCheckEvaluation | dg.Output[None]]:
-    """A check's result for each day, each on its partition; then the check's output, which a
-    step that reports evaluations itself must still give."""
+    """A check's result for each day, each on its partition and about the day's latest
+    materialization; then the check's output, which a step that reports evaluations itself
+    must still give."""
     for day, result in results.items():
         yield dg.AssetCheckEvaluation(
             asset_key=key.asset_key,
@@ -262,7 +302,7 @@ def _per_day(
             metadata=result.metadata,
             blocking=blocking,
             partition=day.isoformat(),
-            target_materialization_data=_materialization(context, key.asset_key, day),
+            target_materialization_data=targets[day],
         )
     output = context.op_execution_context.assets_def.get_output_name_for_asset_check_key(key)
     yield dg.Output(None, output_name=output)

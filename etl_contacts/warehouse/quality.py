@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TypeVar
 
@@ -55,14 +56,28 @@ def future_timestamps(
     return {d: found.get(d, 0) for d in days}
 
 
-def holes_by_day(warehouse: Warehouse, account: str, run_id: str) -> dict[date, int]:
-    """The days this run read completely, each with the holes its first look repaired."""
+@dataclass(frozen=True)
+class DayRead:
+    """What one run's complete read of a day found."""
+
+    received: int
+    holes_repaired: int
+    unaccounted: int
+
+
+NOT_READ = DayRead(received=0, holes_repaired=0, unaccounted=0)
+"""A day the run did not read completely (an outage left it unverified): nothing found."""
+
+
+def days_read(warehouse: Warehouse, account: str, run_id: str) -> dict[date, DayRead]:
+    """The days this run read completely, each with what its read found."""
     v = tables.day_verifications
-    query = sa.select(v.c.day, v.c.holes_repaired).where(
-        v.c.account == account, v.c.run_id == run_id
-    )
+    query = sa.select(
+        v.c.day, v.c.contacts_seen, v.c.holes_repaired, v.c.contacts_unaccounted
+    ).where(v.c.account == account, v.c.run_id == run_id)
     with warehouse.engine.connect() as conn:
-        return dict(conn.execute(query).tuples().all())
+        rows = conn.execute(query).tuples().all()
+    return {day: DayRead(*counts) for day, *counts in rows}
 
 
 OUTCOMES = ("inserted", "updated", "unchanged", "refused_older", "rejected")

@@ -261,6 +261,14 @@ day_verifications = sa.Table(
         comment="Contacts that read missed and asking for them by themselves found (holes "
         "repaired)",
     ),
+    sa.Column(
+        "contacts_unaccounted",
+        sa.BigInteger,
+        nullable=False,
+        server_default="0",
+        comment="Contacts that read returned that were not stored live when its run ended (0: "
+        "the day is whole in the table)",
+    ),
     sa.Column("run_id", sa.Text, nullable=False, comment="Run that read it"),
     sa.PrimaryKeyConstraint("account", "day_start"),
     comment="Per account and day: when its createdAt window was last read completely, what it "

@@ -273,19 +273,24 @@ class Warehouse:
         holes: int,
     ) -> None:
         """The day's createdAt window [start, end) was read completely now: the contacts the run
-        received from it, those it found missing and the holes its first look repaired. Ask
-        before `finish_run`."""
+        received from it, those it found missing, the holes its first look repaired, and those
+        of its contacts the table does not hold live now (all loaded: none should be). Ask
+        before `finish_run`, which empties `sync_seen`."""
         seen = tables.sync_seen
-        received = (
-            sa.select(sa.func.count())
-            .where(
-                seen.c.run_id == run_id,
-                seen.c.account == account,
-                seen.c.created_at >= start,
-                seen.c.created_at < end,
-            )
-            .scalar_subquery()
+        contacts = tables.contacts
+        of_the_day = (
+            seen.c.run_id == run_id,
+            seen.c.account == account,
+            seen.c.created_at >= start,
+            seen.c.created_at < end,
         )
+        received = sa.select(sa.func.count()).where(*of_the_day).scalar_subquery()
+        stored = sa.exists().where(
+            contacts.c.account == seen.c.account,
+            contacts.c.contact_id == seen.c.contact_id,
+            contacts.c.deleted_at.is_(None),
+        )
+        unaccounted = sa.select(sa.func.count()).where(*of_the_day, ~stored).scalar_subquery()
         verifications = tables.day_verifications
         statement = sa.dialects.postgresql.insert(verifications).values(
             account=account,
@@ -296,6 +301,7 @@ class Warehouse:
             contacts_seen=received,
             deletions_found=missing,
             holes_repaired=holes,
+            contacts_unaccounted=unaccounted,
             run_id=run_id,
         )
         with self._writing(account) as conn:
@@ -311,6 +317,7 @@ class Warehouse:
                             "contacts_seen",
                             "deletions_found",
                             "holes_repaired",
+                            "contacts_unaccounted",
                             "run_id",
                         )
                     },

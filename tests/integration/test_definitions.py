@@ -108,6 +108,7 @@ def test_a_run_reports_metadata_and_passes_its_checks(env: Settings) -> None:
         "children_have_contacts": True,
         "no_future_timestamps": True,
         "window_reconciliation": True,
+        "day_reconciliation": True,
         "reject_rate": True,
         "holes_repaired": True,
         "deletion_guard": True,
@@ -121,6 +122,7 @@ def test_a_run_reports_metadata_and_passes_its_checks(env: Settings) -> None:
     days = {(yesterday - timedelta(days=n)).isoformat(): True for n in (1, 0)}
     assert _days(result, "holes_repaired") == days
     assert _days(result, "no_future_timestamps") == days
+    assert _days(result, "day_reconciliation") == days
     assert _days(result, "window_reconciliation") == {None: True}
     reconciliation = next(
         e.metadata for e in _evaluations(result) if e.check_name == "window_reconciliation"

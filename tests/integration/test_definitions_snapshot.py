@@ -127,6 +127,7 @@ def _checks(defs: dg.Definitions) -> dict[str, Any]:
         for spec in checks_def.check_specs:
             rendered[f"{_key(spec.asset_key)}:{spec.name}"] = {
                 "blocking": spec.blocking,
+                "per_partition": spec.partitions_def is not None,
                 "op": checks_def.node_def.name,
                 "resources": sorted(checks_def.required_resource_keys),
             }

@@ -11,7 +11,7 @@ then in headless Chromium (Debian's, driven by playwright):
 5. the partitions page shows those three days materialized (and only those);
 6. a second run (the latest day, launched from the same dialog) gives the metadata plots two
    runs to draw: rows, requests and seconds across runs, on the asset's overview;
-7. the checks tab: each of the nine checks has a result, the blocking ones passed;
+7. the checks tab: each of the ten checks has a result, the blocking ones passed;
 8. the freshness state: the overview's freshness policy says Passing (the daemon evaluates the
    asset's FreshnessPolicy), and the `freshness` check agrees, with the latest run's time;
 9. one bad day: a contact of the middle day edited to a last-seen time a year ahead, the three
@@ -68,6 +68,7 @@ CHECKS = (
     "children_have_contacts",
     "no_future_timestamps",
     "window_reconciliation",
+    "day_reconciliation",
     "reject_rate",
     "holes_repaired",
     "deletion_guard",
@@ -75,7 +76,7 @@ CHECKS = (
     "freshness",
     "verified_within_budget",
 )
-BLOCKING = CHECKS[:3]  # a failure of these stops the downstream summary: they must pass
+BLOCKING = CHECKS[:4]  # a failure of these stops the downstream summary: they must pass
 PLOTTED = ("dagster/row_count", "requests", "seconds")
 BACKFILL_RUNNING = {"REQUESTED", "CANCELING", "FAILING"}
 RUN_DONE = {"SUCCESS", "FAILURE", "CANCELED"}

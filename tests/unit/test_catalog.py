@@ -37,5 +37,5 @@ def test_every_asset_has_a_description_owners_and_tags(definitions: dg.Definitio
 def test_every_check_says_what_it_checks(definitions: dg.Definitions) -> None:
     graph = definitions.get_repository_def().asset_graph
     checks = [graph.get_check_spec(key) for key in graph.asset_check_keys]
-    assert len(checks) == 18  # nine per account
+    assert len(checks) == 20  # ten per account
     assert all(check.description for check in checks)
