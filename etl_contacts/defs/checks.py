@@ -6,14 +6,17 @@ repaired and freshness warn; `verified_within_budget` fails when some day was no
 within the freshness budget.
 
 Checks about a day's rows (future timestamps, every contact of the day's read stored, holes
-repaired) have a result per day the run read, so the UI shows which day failed; the others are
-about the run or the account. The run's ledger (`window_reconciliation`) and its reject rate
+repaired) have a result per day the run read, so the UI shows which day failed (a future
+timestamp also on any other day that has one); the others are about the run or the account.
+A day the run left unverified (an outage) passes with `read_completely` false: `no_suspect_days`
+warns of it. The run's ledger (`window_reconciliation`) and its reject rate
 stay per run: records are counted as batches load, a batch mixes days, and a rejected record
 may have no readable day at all.
 """
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import cache, partial
 
 import dagster as dg
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
@@ -144,7 +147,7 @@ def build_checks(
         "freshness": (freshness, False),
         "verified_within_budget": (verified_within_budget, False),
     }
-    day_checks = _day_checks(account, settings)
+    day_checks = _day_checks(account, settings, partitions_def)
 
     @dg.multi_asset_check(
         name=f"check_contacts_{account}",
@@ -157,7 +160,7 @@ def build_checks(
         run_id = context.run.run_id
         yield from _per_run(contacts, checks, store, run_id)
         days = _days_read(context, store, account, run_id, partitions_def)
-        targets = {day: _materialization(context, contacts, day) for day in days}
+        targets = cache(partial(_materialization, context, contacts))
         for name, (day_check, blocking) in day_checks.items():
             results = day_check(store, run_id, days)
             yield from _per_day(
@@ -167,15 +170,21 @@ def build_checks(
     return [check_contacts]
 
 
-def _day_checks(account: str, settings: Settings) -> dict[str, tuple[DayCheck, bool]]:
+def _day_checks(
+    account: str, settings: Settings, partitions_def: dg.TimeWindowPartitionsDefinition
+) -> dict[str, tuple[DayCheck, bool]]:
     """The checks about a day's rows, each with whether it blocks."""
 
     def no_future_timestamps(
         warehouse: Warehouse, _run_id: str, days: Sequence[date]
     ) -> dict[date, dg.AssetCheckResult]:
         """No contact created that day has a created/updated/last-seen time more than a day
-        ahead of now."""
-        found = quality.future_timestamps(warehouse, account, days, settings.timezone)
+        ahead of now. Every day that has one fails, read by this run or not; contacts created
+        outside the partitions (before the start date) count on the nearest day."""
+        found = dict.fromkeys(days, 0)
+        for day, count in quality.future_timestamps(warehouse, account, settings.timezone).items():
+            nearest = _nearest(day, partitions_def)
+            found[nearest] = found.get(nearest, 0) + count
         return {
             day: dg.AssetCheckResult(passed=count == 0, metadata={"future_rows": count})
             for day, count in found.items()
@@ -247,6 +256,17 @@ def _specs(
     ]
 
 
+def _nearest(day: date, partitions_def: dg.TimeWindowPartitionsDefinition) -> date:
+    """The partition day nearest to `day`: itself, or the first or last partition's."""
+    first = partitions_def.get_first_partition_key()
+    last = partitions_def.get_last_partition_key()
+    if first is not None and day < date.fromisoformat(first):
+        return date.fromisoformat(first)
+    if last is not None and day > date.fromisoformat(last):
+        return date.fromisoformat(last)
+    return day
+
+
 def _found_on(
     read: dict[date, quality.DayRead], days: Sequence[date]
 ) -> dict[date, quality.DayRead]:
@@ -288,7 +308,7 @@ def _per_day(
     key: dg.AssetCheckKey,
     blocking: bool,
     results: dict[date, dg.AssetCheckResult],
-    targets: dict[date, AssetCheckEvaluationTargetMaterializationData | None],
+    targets: Callable[[date], AssetCheckEvaluationTargetMaterializationData | None],
 ) -> Iterator[dg.AssetCheckEvaluation | dg.Output[None]]:
     """A check's result for each day, each on its partition and about the day's latest
     materialization; then the check's output, which a step that reports evaluations itself
@@ -302,7 +322,7 @@ def _per_day(
             metadata=result.metadata,
             blocking=blocking,
             partition=day.isoformat(),
-            target_materialization_data=targets[day],
+            target_materialization_data=targets(day),
         )
     output = context.op_execution_context.assets_def.get_output_name_for_asset_check_key(key)
     yield dg.Output(None, output_name=output)

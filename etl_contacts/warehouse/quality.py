@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TypeVar
 
 import sqlalchemy as sa
 
-from etl_contacts.timestamps import local_day
 from etl_contacts.warehouse import tables
 from etl_contacts.warehouse.warehouse import Warehouse
 
@@ -31,13 +29,10 @@ def orphan_children(warehouse: Warehouse, account: str) -> int:
     return orphans
 
 
-def future_timestamps(
-    warehouse: Warehouse, account: str, days: Sequence[date], timezone: str
-) -> dict[date, int]:
-    """Per local day: the stored contacts created that day with a time more than a day ahead of
-    now (a load rejects such records: a row gets one only by an edit, or a clock set back)."""
-    if not days:
-        return {}
+def future_timestamps(warehouse: Warehouse, account: str, timezone: str) -> dict[date, int]:
+    """The account's stored contacts with a time more than a day ahead of now, by the local day
+    each was created (a load rejects such records: a row gets one only by an edit, or a clock
+    set back)."""
     c = tables.contacts
     horizon = sa.func.now() + sa.text("interval '1 day'")
     day = sa.cast(sa.func.timezone(timezone, c.c.created_at), sa.Date)
@@ -45,15 +40,12 @@ def future_timestamps(
         sa.select(day, sa.func.count())
         .where(
             c.c.account == account,
-            c.c.created_at >= local_day(min(days), timezone)[0],
-            c.c.created_at < local_day(max(days), timezone)[1],
             sa.or_(c.c.created_at > horizon, c.c.updated_at > horizon, c.c.last_seen_at > horizon),
         )
         .group_by(day)
     )
     with warehouse.engine.connect() as conn:
-        found = dict(conn.execute(query).tuples().all())
-    return {d: found.get(d, 0) for d in days}
+        return dict(conn.execute(query).tuples().all())
 
 
 @dataclass(frozen=True)

@@ -284,13 +284,15 @@ class Warehouse:
             seen.c.created_at >= start,
             seen.c.created_at < end,
         )
-        received = sa.select(sa.func.count()).where(*of_the_day).scalar_subquery()
+        # an id may be received twice in a run (its day's window and the activity window)
+        distinct = sa.func.count(sa.distinct(seen.c.contact_id))
+        received = sa.select(distinct).where(*of_the_day).scalar_subquery()
         stored = sa.exists().where(
             contacts.c.account == seen.c.account,
             contacts.c.contact_id == seen.c.contact_id,
             contacts.c.deleted_at.is_(None),
         )
-        unaccounted = sa.select(sa.func.count()).where(*of_the_day, ~stored).scalar_subquery()
+        unaccounted = sa.select(distinct).where(*of_the_day, ~stored).scalar_subquery()
         verifications = tables.day_verifications
         statement = sa.dialects.postgresql.insert(verifications).values(
             account=account,

@@ -7,7 +7,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -163,22 +163,32 @@ def test_a_run_reports_metadata_and_passes_its_checks(env: Settings) -> None:
 def test_a_blocking_check_fails_on_the_day_of_bad_data(env: Settings, database_url: str) -> None:
     assert _run(env).success
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
-    start, end = local_day(yesterday, env.timezone)
+    day_before = yesterday - timedelta(days=1)
     engine = sa.create_engine(database_url)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                # a future last_seen_at also wins every upsert: the sync cannot repair it
-                "UPDATE express_chat.contacts SET last_seen_at = now() + interval '1 year' "
-                "WHERE contact_id = (SELECT min(contact_id) FROM express_chat.contacts "
-                "WHERE created_at >= :start AND created_at < :end)"
-            ),
-            {"start": start, "end": end},
-        )
+
+    def plant(day: date) -> None:
+        """A future last_seen_at on a contact created that day: it also wins every upsert, so
+        no sync repairs it."""
+        start, end = local_day(day, env.timezone)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE express_chat.contacts SET last_seen_at = now() + interval '1 year' "
+                    "WHERE contact_id = (SELECT min(contact_id) FROM express_chat.contacts "
+                    "WHERE created_at >= :start AND created_at < :end)"
+                ),
+                {"start": start, "end": end},
+            )
+
+    plant(yesterday)
     result = _run(env)
-    day_before = (yesterday - timedelta(days=1)).isoformat()
-    assert _days(result, "no_future_timestamps") == {day_before: True, yesterday.isoformat(): False}
+    days = {day_before.isoformat(): True, yesterday.isoformat(): False}
+    assert _days(result, "no_future_timestamps") == days
     assert not result.success, "a blocking check failed: the run must say so"
+    # a day the run did not read fails all the same, on its own partition
+    plant(day_before)
+    days = {day_before.isoformat(): False, yesterday.isoformat(): False}
+    assert _days(_run(env, days=1), "no_future_timestamps") == days
     checks = _checks(result)
     assert checks["children_have_contacts"] is True
     with engine.begin() as conn:

@@ -32,8 +32,20 @@ Strategy = Callable[[Reader], Reading]
 
 
 def handed_ids(api: Server, strategy: Strategy) -> list[str]:
-    reader = Reader(api.fetch, HISTORY, Learned(), ExtractStats())
-    return [str(r["_id"]) for batch in strategy(reader) for r in batch if isinstance(r, dict)]
+    return ids_read(Reader(api.fetch, HISTORY, Learned(), ExtractStats()), strategy)
+
+
+def ids_read(reader: Reader, strategy: Strategy | None = None) -> list[str]:
+    """The ids a strategy hands over; by default `by_activity` from the window's page 1."""
+    batches = (strategy or from_page_1)(reader)
+    return [str(r["_id"]) for batch in batches for r in batch if isinstance(r, dict)]
+
+
+def from_page_1(read: Reader) -> Reading:
+    """`by_activity` as the fetcher starts it: after the window's first page."""
+    clock = read.learned.server_now_at_least()
+    first = (yield from read.ask(read.own, 1)).items
+    yield from by_activity(read, read.own, first, clock)
 
 
 def assert_exact(api: Server, ids: list[str]) -> None:
@@ -64,11 +76,6 @@ def test_by_activity_catches_contacts_that_become_active_during_the_read(
     """A contact becomes active before every answer, jumping above the cursor: only the
     catch-up passes find those the keyset had not reached."""
     config = replace(BASE, page_size=7, never_active_share=0.05, nulls_first=nulls_first)
-
-    def from_page_1(read: Reader) -> Reading:
-        clock = read.learned.server_now_at_least()
-        first = (yield from read.ask(read.own, 1)).items
-        yield from by_activity(read, read.own, first, clock)
 
     with server(config, touch=1) as api:
         ids = handed_ids(api, from_page_1)
@@ -184,13 +191,70 @@ def test_a_contact_active_again_during_a_catch_up_pass_is_caught(
             catch_up_answers += catch_up_answers > 0 or (len(api.bodies) > 4 and on_top)
             return reply
 
-        def from_page_1(read: Reader) -> Reading:
-            clock_then = read.learned.server_now_at_least()
-            first = (yield from read.ask(read.own, 1)).items
-            yield from by_activity(read, read.own, first, clock_then)
-
-        reader = Reader(fetch, window, Learned(), ExtractStats())
-        ids = [str(r["_id"]) for batch in from_page_1(reader) for r in batch if isinstance(r, dict)]
+        ids = ids_read(Reader(fetch, window, Learned(), ExtractStats()))
         assert catch_up_answers > 2, "the catch-up took one answer: the test proves nothing"
         assert_exact(api, ids)
         assert mover in ids
+
+
+def test_a_never_active_contact_changed_by_an_agent_proves_nothing_in_an_updatedat_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sorted by updatedAt, an inbox looks sorted by lastSeenAt with never-active contacts last
+    while nobody changes one. An agent's change puts them on top: a catch-up page 1 of them
+    says nothing of the contact made active during the keyset, which only the range's own
+    pages find."""
+    clock = [time.time()]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    config = replace(BASE, sort="updatedAt", page_size=7, never_active_share=0.1, contacts=120)
+    window = replace(HISTORY, end=datetime(2100, 1, 1, tzinfo=UTC))
+    with server(config) as api:
+        rows = live(api.store)
+        active = sorted(
+            (r for r in rows if r.get(LAST_SEEN_AT)), key=lambda r: ms(r, LAST_SEEN_AT) or 0
+        )
+        never = [str(r["_id"]) for r in rows if not r.get(LAST_SEEN_AT)]
+        for record in active:  # each seen after every never-active one was made
+            clock[0] += 1
+            api.store.act_on("touch", {"ids": [str(record["_id"])]})
+        mover = str(active[0]["_id"])  # the keyset reaches it last
+        tail_read = changed = False
+
+        def fetch(filters: dict[str, object], page: int) -> Reply:
+            nonlocal tail_read, changed
+            clock[0] += 1
+            if len(api.bodies) == 3:
+                api.store.act_on("touch", {"ids": [mover]})
+            tail_read = tail_read or (LAST_SEEN_AT not in filters and page > 1)
+            if page == 1 and tail_read and not changed:  # the catch-up's page 1
+                changed = api.store.act_on("change", {"ids": never[:8]}) == 8
+            return api.fetch(filters, page)
+
+        ids = ids_read(Reader(fetch, window, Learned(), ExtractStats()))
+        assert changed, "no agent changed a never-active contact: the test proves nothing"
+        assert_exact(api, ids)
+        assert mover in ids
+
+
+def test_a_record_left_out_of_the_short_tail_page_is_found_by_the_next_pass() -> None:
+    """The never-active tail fits one page: an answer that leaves one of them out (a hidden
+    record) looks like the whole tail, so the tail is read twice all the same."""
+    config = replace(BASE, page_size=20, never_active_share=0.05, contacts=275)
+    with server(config) as api:
+        hidden: str | None = None
+
+        def fetch(filters: dict[str, object], page: int) -> Reply:
+            nonlocal hidden
+            reply = api.fetch(filters, page)
+            never = [r for r in reply.items if isinstance(r, dict) and not r.get(LAST_SEEN_AT)]
+            if LAST_SEEN_AT in filters or page == 1 or hidden is not None or not never:
+                return reply
+            hidden = str(never[-1]["_id"])
+            shown: list[object] = [
+                r for r in reply.items if isinstance(r, dict) and r["_id"] != hidden
+            ]
+            return Reply(shown, reply.server_time, reply.received_at)
+
+        ids = ids_read(Reader(fetch, HISTORY, Learned(), ExtractStats()))
+        assert hidden is not None, "no tail page held a never-active contact to hide"
+        assert_exact(api, ids)

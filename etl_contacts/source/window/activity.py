@@ -15,9 +15,16 @@ from collections.abc import Callable, Generator
 from etl_contacts.source.errors import NotConvergedError, SortChangedError
 from etl_contacts.source.models import LAST_SEEN_AT
 from etl_contacts.source.query import EARLIEST_MS, Query, Span
-from etl_contacts.source.window.keyset import BY_ACTIVITY, keyset, resume_at
+from etl_contacts.source.window.keyset import BY_ACTIVITY, UPDATED_AT, keyset, resume_at
 from etl_contacts.source.window.reader import MAX_PASSES, Reader, Reading, handed
-from etl_contacts.source.window.records import earliest, never_active, newest, ordered, together
+from etl_contacts.source.window.records import (
+    earliest,
+    never_active,
+    newest,
+    ordered,
+    together,
+    value,
+)
 
 
 def by_activity(read: Reader, query: Query, first: list[object], clock: int | None) -> Reading:
@@ -63,7 +70,8 @@ def _catch_up(
     there ends the catch-up. A pass of several answers misses a record made active again after
     its page 1 (it moves above the pass's cursor), so finding nothing new there ends it only
     when the pass before found nothing new either: a record then escapes only by becoming
-    active three times, each time at that moment. (Another rule, passes until one is a single
+    active three times, each time at that moment (twice for one created during the read; the
+    next night's read of the day's activity has it). (Another rule, passes until one is a single
     answer, never ended on an account busier than a page per pass.)
     With `nulls_last`, `query` lists the window newest first, never-active contacts last: its
     page 1 holds every record of the pass's range when it reaches below the range, which proves
@@ -99,10 +107,21 @@ def _catch_up(
 
 def _reaches_below(read: Reader, items: list[object], floor: int | None) -> bool:
     """Whether page 1 of a listing sorted newest first, never-active contacts last, holds every
-    record at or above `floor`: it ends with a never-active contact or below the floor, and
-    nothing after it sorts higher (`resume_at`: an order by updatedAt looks the same)."""
+    record at or above `floor`: nothing after it sorts higher.
+
+    In an order by lastSeenAt that is so when the page ends below the floor or with a
+    never-active contact. An order by updatedAt looks the same (updatedAt is never earlier), but
+    places a never-active contact by its own updatedAt, so until an answer has shown the order
+    is not by updatedAt, every record of the page must also have an updatedAt below the floor.
+    """
     together(items)
-    if not items or never_active(items[-1]):
+    if not items:
+        return True
+    if not read.learned.not_by_update:
+        updated = [value(r, UPDATED_AT) for r in items]
+        if floor is None or None in updated or min(v or 0 for v in updated) >= floor:
+            return False
+    if never_active(items[-1]):
         return True
     last = ordered(items, BY_ACTIVITY)[-1]
     return floor is not None and resume_at(read, last, items, BY_ACTIVITY) < floor
@@ -135,25 +154,22 @@ def _never_active_tail(read: Reader, query: Query) -> Generator[list[object], No
     """The never-active contacts sorted last, paged again until a pass finds none the window had
     not seen: a deletion before the reader moves the ones behind it toward page 1, onto a page
     already read (one becoming active moves those before it a place later: read twice at
-    worst). A pass whose first page was short held the whole tail in that one answer: nothing
-    could move onto it unread. Returns how many records the listing held at the last pass."""
+    worst). Even a pass whose first page looks like the end is repeated: the page size may
+    have shrunk, or the answer left a record out. Returns how many records the listing held at
+    the last pass."""
     for _ in range(MAX_PASSES):
         before = read.seen
-        listed, whole = yield from _never_active_last(read, query)
-        if whole or read.seen == before:
+        listed = yield from _never_active_last(read, query)
+        if read.seen == before:
             return listed
     raise NotConvergedError(
         f"{read.window}: the never-active contacts kept shifting for {MAX_PASSES} passes"
     )
 
 
-def _never_active_last(
-    read: Reader, query: Query
-) -> Generator[list[object], None, tuple[int, bool]]:
+def _never_active_last(read: Reader, query: Query) -> Generator[list[object], None, int]:
     """Pages from where the never-active contacts begin (sorted last) to the end; returns how
-    many records the listing holds, by the last page's number and length, and whether the
-    first page read held the rest of the listing (shorter than the confirmed page size, and
-    nothing after it).
+    many records the listing holds, by the last page's number and length.
 
     They begin after the active ones, whose number we know from the keyset: start at the page
     that holds the first place after them, and a page earlier while the page read begins with
@@ -169,13 +185,10 @@ def _never_active_last(
             break
         page -= 1  # past the end, or inside the never-active ones: start earlier
     listed = (page - 1) * size + len(items)
-    short = read.learned.is_short(len(items))
-    more = False  # records after the first page: it was not the end, whatever its length
     while items:
         page += 1
         items = (yield from read.ask(query, page)).items
         together(items)
         if items:
             listed = (page - 1) * size + len(items)
-            more = True
-    return listed, short and not more
+    return listed
