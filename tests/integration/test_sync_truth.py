@@ -202,7 +202,7 @@ def test_a_record_hidden_from_one_answer_is_repaired_never_deleted(database_url:
     # and each on its day: the holes_repaired check's result per day reads these
     created = {str(c["_id"]): str(c["createdAt"])[:10] for c in truth["contacts"]}
     with warehouse.engine.connect() as conn:
-        per_day = dict(
+        per_day: dict[str, int] = dict(
             conn.execute(
                 sa.text(
                     "SELECT day::text, holes_repaired FROM express_chat.day_verifications "
