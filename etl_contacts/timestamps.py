@@ -6,7 +6,13 @@ Shared by the source (window bounds), the transform (typed columns) and the sand
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Final
 from zoneinfo import ZoneInfo
+
+# The record's two date fields, which the API filters on: here, not in `source`, so that the
+# transform (and so the normalizer's worker process) names them without importing the HTTP client
+CREATED_AT: Final = "createdAt"
+LAST_SEEN_AT: Final = "lastSeenAt"
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MILLISECOND = timedelta(milliseconds=1)

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from etl_contacts.pipeline.deletions import DEFAULT_POLICY, DeletePolicy, Deletions
 from etl_contacts.pipeline.gap_free import GapFree
 from etl_contacts.pipeline.normalizer import Normalizer
-from etl_contacts.pipeline.unchanged import Split, split_unchanged
+from etl_contacts.pipeline.unchanged import split_unchanged
 from etl_contacts.settings import days_between
 from etl_contacts.source import (
     CREATED_AT,
@@ -35,7 +35,7 @@ from etl_contacts.source import (
     extract,
 )
 from etl_contacts.timestamps import local_day
-from etl_contacts.warehouse import CompletedWindow, Warehouse
+from etl_contacts.warehouse import CompletedWindow, Seen, Warehouse
 from etl_contacts.warehouse.frames import Frames
 
 # Records per transaction: COPY pays off from thousands on, and each batch in flight costs
@@ -146,7 +146,7 @@ def run_sync(
     completed: list[CompletedWindow] = []
     gap_free = GapFree(windows)
     logged = 0.0
-    pending: deque[tuple[Future[Frames], Split, list[CompletedWindow]]] = deque()
+    pending: deque[tuple[Future[Frames], list[Seen], list[CompletedWindow]]] = deque()
     done = 0
 
     stored_hashes = partial(warehouse.stored_hashes, account)
@@ -168,16 +168,19 @@ def run_sync(
         nonlocal buffer, completed
         split = split_unchanged(buffer, stored_hashes, pii_key)
         future = normalizer.submit(split.changed, last=last)
-        pending.append((future, split, completed))
+        # the records themselves are not kept: the normalizer has its own copy, and holding
+        # them until their frames are loaded cost a batch of records (about 13 MB) the whole run
+        pending.append((future, split.unchanged, completed))
         buffer, completed = [], []
+        del split
         while len(pending) > (0 if last else 1):
-            future, split, windows_done = pending.popleft()
+            future, unchanged, windows_done = pending.popleft()
             counts = warehouse.load(
                 future.result(),
                 run_id=run_id,
                 account=account,
                 completed=windows_done,
-                unchanged=split.unchanged,
+                unchanged=unchanged,
             )
             loaded.update(asdict(counts))
             for window in windows_done:

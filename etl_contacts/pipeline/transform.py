@@ -21,8 +21,7 @@ import orjson
 import pandas as pd
 import phonenumbers
 
-from etl_contacts.source import CREATED_AT, LAST_SEEN_AT
-from etl_contacts.timestamps import parse_ms
+from etl_contacts.timestamps import CREATED_AT, LAST_SEEN_AT, parse_ms
 from etl_contacts.warehouse.frames import CONTACT_COLUMNS, REJECT_COLUMNS, Frames
 
 OBJECT_ID = re.compile(r"[0-9a-f]{24}")

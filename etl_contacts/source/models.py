@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, Literal
+from typing import Literal
 
-CREATED_AT: Final = "createdAt"
-LAST_SEEN_AT: Final = "lastSeenAt"
+from etl_contacts.timestamps import CREATED_AT, LAST_SEEN_AT
+
 WindowField = Literal["createdAt", "lastSeenAt"]
 """The two date ranges the API filters on: the streams a run reads, and the record's fields."""
 WINDOW_FIELDS: tuple[WindowField, ...] = (CREATED_AT, LAST_SEEN_AT)
