@@ -258,3 +258,27 @@ def test_a_record_left_out_of_the_short_tail_page_is_found_by_the_next_pass() ->
         ids = ids_read(Reader(fetch, HISTORY, Learned(), ExtractStats()))
         assert hidden is not None, "no tail page held a never-active contact to hide"
         assert_exact(api, ids)
+
+
+def test_one_answer_out_of_order_is_asked_again_not_taken_for_another_order() -> None:
+    """A server that once puts a record of the next page first (a glitch the sandbox's
+    `duplicate` fault makes) does not make the keyset give up its order: the same page asked
+    again is in order, and the read goes on."""
+    config = replace(BASE, sort="createdAt", page_size=7)
+    order = Order(CREATED_AT, descending=True)
+    with server(config) as api:
+        glitched = False
+
+        def fetch(filters: dict[str, object], page: int) -> Reply:
+            nonlocal glitched
+            reply = api.fetch(filters, page)
+            if glitched or len(api.bodies) < 3 or len(reply.items) < 7:
+                return reply
+            glitched = True
+            later = api.fetch(filters, page + 1).items[:1]
+            return Reply([*later, *reply.items], reply.server_time, reply.received_at)
+
+        reader = Reader(fetch, HISTORY, Learned(), ExtractStats())
+        ids = ids_read(reader, lambda read: keyset(read, read.own, order, None))
+        assert glitched, "no answer was glitched: the test proves nothing"
+        assert_exact(api, ids)
