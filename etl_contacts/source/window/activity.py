@@ -90,11 +90,13 @@ def _catch_up(
         if nulls_last:
             first = (yield from read.ask(query, 1)).items
             whole = _reaches_below(read, first, floor)
+            # the window's page 1 is the range's only when every record of it is in the range
+            page_1 = first if all(isinstance(r, dict) and recent.admits(r) for r in first) else None
         else:
-            first = (yield from read.ask(recent, 1)).items
+            first = page_1 = (yield from read.ask(recent, 1)).items
             whole = yield from read.ends(recent, 1, first)
         if not whole:
-            yield from keyset(read, recent, BY_ACTIVITY, first)
+            yield from keyset(read, recent, BY_ACTIVITY, page_1)
         found = read.seen > before
         if not found and (whole or settled):
             return
