@@ -282,3 +282,26 @@ def test_one_answer_out_of_order_is_asked_again_not_taken_for_another_order() ->
         ids = ids_read(reader, lambda read: keyset(read, read.own, order, None))
         assert glitched, "no answer was glitched: the test proves nothing"
         assert_exact(api, ids)
+
+
+def test_a_catch_up_page_out_of_order_is_no_proof_and_no_reason_to_give_up() -> None:
+    """The window's page 1, asked again as the catch-up's proof, comes once with a record out
+    of place: it proves nothing, and the catch-up reads its range by keyset instead of handing
+    the whole window to split."""
+    config = replace(BASE, page_size=7, never_active_share=0.05)
+    with server(config) as api:
+        tail_read = glitched = False
+
+        def fetch(filters: dict[str, object], page: int) -> Reply:
+            nonlocal tail_read, glitched
+            reply = api.fetch(filters, page)
+            tail_read = tail_read or (LAST_SEEN_AT not in filters and page > 1)
+            if glitched or not tail_read or page != 1 or LAST_SEEN_AT in filters:
+                return reply
+            glitched = True
+            later = api.fetch(filters, 2).items[:1]
+            return Reply([*later, *reply.items], reply.server_time, reply.received_at)
+
+        ids = ids_read(Reader(fetch, HISTORY, Learned(), ExtractStats()))
+        assert glitched, "the catch-up's page 1 was not glitched: the test proves nothing"
+        assert_exact(api, ids)
