@@ -266,14 +266,19 @@ def launch_backfill(page: Page, ui: DagsterUI, days: list[str], *, picture: bool
     return backfill
 
 
-def wait_backfill(page: Page, ui: DagsterUI, backfill: str, days: list[str]) -> list[str]:
-    """Follow the backfill to its end on GraphQL, then see its page say so; its runs' ids."""
+def backfill_end(ui: DagsterUI, backfill: str) -> str:
+    """The backfill's status once it has ended, followed on GraphQL."""
 
     def finished() -> str | None:
         status = ui.graphql(BACKFILL_STATUS, id=backfill)["partitionBackfillOrError"]["status"]
         return None if status in BACKFILL_RUNNING else status
 
-    status = poll(finished, f"backfill {backfill} to finish", 300)
+    return poll(finished, f"backfill {backfill} to finish", 300)
+
+
+def wait_backfill(page: Page, ui: DagsterUI, backfill: str, days: list[str]) -> list[str]:
+    """Follow the backfill to its end on GraphQL, then see its page say so; its runs' ids."""
+    status = backfill_end(ui, backfill)
     check(status in ("COMPLETED", "COMPLETED_SUCCESS"), f"backfill {backfill} ended {status}")
 
     def page_says() -> str | None:
@@ -489,12 +494,7 @@ def check_a_failed_day(page: Page, ui: DagsterUI, days: list[str], warehouse_url
         ).scalar_one()
     engine.dispose()
     backfill = launch_backfill(page, ui, days, picture=False)
-
-    def finished() -> str | None:
-        status = ui.graphql(BACKFILL_STATUS, id=backfill)["partitionBackfillOrError"]["status"]
-        return None if status in BACKFILL_RUNNING else status
-
-    poll(finished, f"backfill {backfill} to finish", 300)
+    backfill_end(ui, backfill)
     filter_ = {"tags": [{"key": "dagster/backfill", "value": backfill}]}
     runs = ui.graphql(BACKFILL_RUNS, filter=filter_)["runsOrError"]["results"]
     check(
