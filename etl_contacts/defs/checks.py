@@ -14,7 +14,7 @@ stay per run: records are counted as batches load, a batch mixes days, and a rej
 may have no readable day at all.
 """
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import cache, partial
 
@@ -32,8 +32,11 @@ from etl_contacts.warehouse import Warehouse, quality
 MAX_REJECT_RATE = 0.05
 # every check is given the run id, also those that ask about the account as a whole
 Check = Callable[[Warehouse, str], dg.AssetCheckResult]
-# a check about days: given the run id and the days it read, a result for each of them
-DayCheck = Callable[[Warehouse, str, Sequence[date]], dict[date, dg.AssetCheckResult]]
+# a check about days: given what the run's complete reads found on each day they verified,
+# and the days to judge, a result for each of them
+DayCheck = Callable[
+    [Warehouse, Mapping[date, quality.DayRead], Sequence[date]], dict[date, dg.AssetCheckResult]
+]
 
 
 def build_checks(
@@ -159,10 +162,11 @@ def build_checks(
         store = warehouse.warehouse()
         run_id = context.run.run_id
         yield from _per_run(contacts, checks, store, run_id)
-        days = _days_read(context, store, account, run_id, partitions_def)
+        read = quality.days_read(store, account, run_id)
+        days = _days_of(context, read, partitions_def)
         targets = cache(partial(_materialization, context, contacts))
         for name, (day_check, blocking) in day_checks.items():
-            results = day_check(store, run_id, days)
+            results = day_check(store, read, days)
             yield from _per_day(
                 context, dg.AssetCheckKey(contacts, name), blocking, results, targets
             )
@@ -176,7 +180,7 @@ def _day_checks(
     """The checks about a day's rows, each with whether it blocks."""
 
     def no_future_timestamps(
-        warehouse: Warehouse, _run_id: str, days: Sequence[date]
+        warehouse: Warehouse, _read: Mapping[date, quality.DayRead], days: Sequence[date]
     ) -> dict[date, dg.AssetCheckResult]:
         """No contact created that day has a created/updated/last-seen time more than a day
         ahead of now. Every day that has one fails, read by this run or not; contacts created
@@ -191,11 +195,10 @@ def _day_checks(
         }
 
     def day_reconciliation(
-        warehouse: Warehouse, run_id: str, days: Sequence[date]
+        _warehouse: Warehouse, read: Mapping[date, quality.DayRead], days: Sequence[date]
     ) -> dict[date, dg.AssetCheckResult]:
         """Every contact that day's complete read returned is stored, live, when the run ends:
         the day is whole in the table."""
-        read = quality.days_read(warehouse, account, run_id)
         found = _found_on(read, days)
         return {
             day: dg.AssetCheckResult(
@@ -210,12 +213,11 @@ def _day_checks(
         }
 
     def holes_repaired(
-        warehouse: Warehouse, run_id: str, days: Sequence[date]
+        _warehouse: Warehouse, read: Mapping[date, quality.DayRead], days: Sequence[date]
     ) -> dict[date, dg.AssetCheckResult]:
         """No contact was missing from that day's complete read yet still at the source when
         asked for by itself. The run loaded each such hole, but a hole means that reading
         windows lost records: the extraction needs a look."""
-        read = quality.days_read(warehouse, account, run_id)
         found = _found_on(read, days)
         return {
             day: dg.AssetCheckResult(
@@ -268,23 +270,20 @@ def _nearest(day: date, partitions_def: dg.TimeWindowPartitionsDefinition) -> da
 
 
 def _found_on(
-    read: dict[date, quality.DayRead], days: Sequence[date]
+    read: Mapping[date, quality.DayRead], days: Sequence[date]
 ) -> dict[date, quality.DayRead]:
     """What the run's read found on each of `days` (nothing on a day it did not read)."""
     return {day: read.get(day, quality.NOT_READ) for day in days}
 
 
-def _days_read(
+def _days_of(
     context: dg.AssetCheckExecutionContext,
-    warehouse: Warehouse,
-    account: str,
-    run_id: str,
+    read: Mapping[date, quality.DayRead],
     partitions_def: dg.TimeWindowPartitionsDefinition,
 ) -> list[date]:
     """The run's days: its partitions, and the older days a nightly run read again."""
     days = {date.fromisoformat(key) for key in context.partition_keys}
-    reread = quality.days_read(warehouse, account, run_id)
-    days.update(day for day in reread if partitions_def.has_partition_key(day.isoformat()))
+    days.update(day for day in read if partitions_def.has_partition_key(day.isoformat()))
     return sorted(days)
 
 
