@@ -3,6 +3,8 @@ from status codes, the server's own message and our window, never from a request
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from etl_contacts.source.models import Window
 
 
@@ -32,7 +34,12 @@ class RangesNotCombinedError(SourceError):
 
 
 class SortChangedError(SourceError):
-    """An answer was not in the order the strategy assumed: the window is split instead."""
+    """An answer was not in the order the strategy assumed: the window is read another way.
+    `items` is that answer, which may show the order the server does follow."""
+
+    def __init__(self, items: Sequence[object] = ()) -> None:
+        super().__init__("an answer was not in the order assumed")
+        self.items = list(items)
 
 
 class NotConvergedError(SourceError):

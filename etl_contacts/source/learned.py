@@ -35,6 +35,7 @@ class Learned:
     not_by_update: bool = False
     """An answer was sorted by lastSeenAt and not by updatedAt: the server does not sort by
     updatedAt (which is never earlier than lastSeenAt, so its order often looks like it)."""
+    _by_update: bool = False
     nulls_first: bool = False
     """Never-active contacts were seen listed before active ones (MongoDB lists them last)."""
     ranges_combined: bool | None = None
@@ -82,6 +83,19 @@ class Learned:
         with self._lock:
             self.not_by_update = True
 
+    @property
+    def by_update(self) -> bool:
+        """An answer out of the order assumed was sorted by updatedAt, newest first, and none has
+        shown otherwise: the inbox lists the most recently changed contacts first."""
+        with self._lock:
+            return self._by_update and not self.not_by_update
+
+    def learn_by_update(self, by_update: bool = True) -> None:
+        """Learned from one answer, forgotten on one that contradicts it (until the next shows
+        it again): unlike `not_by_update`, nothing else relies on it."""
+        with self._lock:
+            self._by_update = by_update
+
     def learn_nulls_first(self) -> None:
         with self._lock:
             self.nulls_first = True
@@ -118,11 +132,19 @@ class Learned:
         order = self.order
         page_size = self.page_size
         combined = {None: "not tested", True: "yes", False: "no"}[self.ranges_combined]
+        if self.by_update:
+            sort = "updatedAt descending"
+        elif order is None:
+            sort = "not seen (no page showed one)"
+        else:
+            sort = f"{order.field} {'descending' if order.descending else 'ascending'}"
         return {
-            "sort": "not seen (no page showed one)"
-            if order is None
-            else f"{order.field} {'descending' if order.descending else 'ascending'}",
-            "sorted_by_updated_at": "no" if self.not_by_update else "not ruled out",
+            "sort": sort,
+            "sorted_by_updated_at": "yes"
+            if self.by_update
+            else "no"
+            if self.not_by_update
+            else "not ruled out",
             "never_active": "listed first" if self.nulls_first else "not seen first",
             "page_size": "not confirmed" if page_size is None else str(page_size),
             "ranges_combined": combined,

@@ -18,6 +18,7 @@ import pytest
 from window_server import BASE, BUSY, HISTORY, Server, live, ms, server, truth
 
 from etl_contacts.sandbox.store import ContactStore
+from etl_contacts.source.errors import SortChangedError
 from etl_contacts.source.learned import Learned, Order
 from etl_contacts.source.models import CREATED_AT, LAST_SEEN_AT, Reply
 from etl_contacts.source.query import GRANULE_MS, Span, floor_granule
@@ -27,6 +28,7 @@ from etl_contacts.source.window.keyset import keyset
 from etl_contacts.source.window.reader import Reader, Reading
 from etl_contacts.source.window.slice import read_second
 from etl_contacts.source.window.split import split
+from etl_contacts.source.window.update import by_update
 
 Strategy = Callable[[Reader], Reading]
 
@@ -81,6 +83,88 @@ def test_by_activity_catches_contacts_that_become_active_during_the_read(
         ids = handed_ids(api, from_page_1)
         assert_exact(api, ids)
         assert len(ids) == 300
+
+
+def test_by_update_reads_an_updatedat_order_while_contacts_come_and_go() -> None:
+    """Every change moves a contact to page 1 and every deletion moves those after it up a
+    place: page numbers alone, passed over until a pass finds nothing new, lose none."""
+    config = replace(BUSY, sort="updatedAt", page_size=7, never_active_share=0.05)
+    with server(config, act=True) as api:
+        ids = handed_ids(api, lambda read: by_update(read, read.own, None))
+        assert_exact(api, ids)
+        assert api.store.snapshot().deleted, "the read must meet deletions"
+
+
+@pytest.mark.parametrize("page", [2, 42], ids=["early", "before-the-last-page"])
+def test_by_update_finds_the_record_a_deletion_moved_onto_a_page_already_read(page: int) -> None:
+    """Deleting the first contact of a page once it was read moves the first record of the
+    next page onto it: the first pass skips that record, and only a second pass finds it, on
+    a page before the one the first pass ended on."""
+    config = replace(BASE, sort="updatedAt", page_size=7)
+    with server(config) as api:
+        own = Reader(api.fetch, HISTORY, Learned(), ExtractStats()).own
+        assert api.fetch(own.body(), 43).items and not api.fetch(own.body(), 44).items
+        victim, skipped = (api.fetch(own.body(), number).items[0] for number in (page, page + 1))
+        assert isinstance(victim, dict) and isinstance(skipped, dict)
+        requests = 0
+
+        def fetch(filters: dict[str, object], number: int) -> Reply:
+            nonlocal requests
+            requests += 1
+            if requests == page + 1:  # the first pass asks the next page
+                api.store.act_on("delete", {"ids": [victim["_id"]]})
+            return api.fetch(filters, number)
+
+        reader = Reader(fetch, HISTORY, Learned(), ExtractStats())
+        ids = ids_read(reader, lambda read: by_update(read, read.own, None))
+        assert_exact(api, ids)
+        assert skipped["_id"] in ids
+
+
+def test_by_update_finds_a_contact_changed_during_both_passes_before_each_reached_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The least recently changed contact is changed after the first pass's page 1 and again
+    after the second's: it is on page 1 each time the pass is past it, so neither pass finds
+    it, the second finds nothing new, and only the read of the top after it does."""
+    clock = [time.time()]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    config = replace(BASE, sort="updatedAt", page_size=7)
+    with server(config) as api:
+        mover = str(min(live(api.store), key=lambda r: ms(r, "updatedAt") or 0)["_id"])
+        pages_1 = 0
+
+        def fetch(filters: dict[str, object], page: int) -> Reply:
+            nonlocal pages_1
+            clock[0] += 1  # a second per request: each change lands in a second of its own
+            pages_1 += page == 1
+            if page == 2 and pages_1 <= 2:  # past page 1 of the first pass, and the second's
+                api.store.act_on("change", {"ids": [mover]})
+            return api.fetch(filters, page)
+
+        reader = Reader(fetch, HISTORY, Learned(), ExtractStats())
+        ids = ids_read(reader, lambda read: by_update(read, read.own, None))
+        # two passes, then the top twice (the first read of it finds the mover)
+        assert pages_1 == 4, "the passes did not end as the test means: it proves nothing"
+        assert_exact(api, ids)
+        assert mover in ids
+
+
+@pytest.mark.parametrize("swapped", [False, True], ids=["oldest-first", "pages-swapped"])
+def test_by_update_reads_no_listing_in_another_order(swapped: bool) -> None:
+    """Page numbers are complete only in the order a change moves a record to page 1: an
+    answer sorted otherwise, or a page newer than the end of the page before, is asked again
+    and then raises, for the window to be split."""
+    config = replace(BASE, sort="updatedAt", reverse_sort=not swapped, page_size=7)
+    with server(config) as api:
+
+        def fetch(filters: dict[str, object], page: int) -> Reply:
+            return api.fetch(filters, {1: 2, 2: 1}.get(page, page) if swapped else page)
+
+        reader = Reader(fetch, HISTORY, Learned(), ExtractStats())
+        with pytest.raises(SortChangedError):
+            ids_read(reader, lambda read: by_update(read, read.own, None))
+        assert reader.stats.get("pages_asked_again") == 1
 
 
 @pytest.mark.parametrize("later", [13, 35])

@@ -83,6 +83,27 @@ def test_a_whole_history_window_is_read_completely_while_the_data_moves(
     assert len(expected) >= 290  # the window holds the whole history, not an easy subset
 
 
+def test_an_inbox_sorted_by_updatedat_is_paged_by_number_at_about_twice_the_pages() -> None:
+    """No range narrows by updatedAt: once a page shows that order (a never-active contact
+    among active ones), the window is paged by number, twice, and its top once more; cutting
+    it until each part fits a page took more than five times the pages."""
+    config = replace(BASE, sort="updatedAt", page_size=20, never_active_share=0.05)
+    with server(config) as api:
+        learned, stats = Learned(), ExtractStats()
+        ids = [
+            str(r["_id"])
+            for batch in WindowFetcher(api.fetch, HISTORY, learned, stats).batches()
+            for r in batch
+            if isinstance(r, dict)
+        ]
+        expected = truth(api.store, HISTORY)
+    assert sorted(ids) == sorted(expected)
+    assert stats.get("strategy_by_update") == 1
+    assert learned.describe()["sort"] == "updatedAt descending"
+    pages = -(-len(expected) // 20)
+    assert len(api.bodies) <= 2 * pages + 3, "more than two passes and the top"
+
+
 def test_never_active_contacts_listed_first_are_not_taken_for_a_createdat_order() -> None:
     config = replace(
         BASE, seed=1, sort="lastSeenAt", page_size=7, never_active_share=0.2, nulls_first=True

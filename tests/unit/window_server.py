@@ -35,7 +35,7 @@ BUSY = replace(preset("busy", BASE), delete_rate=0.03)
 # Every contact of the generated history; contacts created during a read (createdAt: the real
 # time now) lie outside it.
 HISTORY = Window("createdAt", ANCHOR - timedelta(days=DAYS + 1), ANCHOR + timedelta(days=1))
-SORTS: tuple[Sort, ...] = ("lastSeenAt", "createdAt", "_id")
+SORTS: tuple[Sort, ...] = ("lastSeenAt", "createdAt", "updatedAt", "_id")
 DAY = Window("createdAt", ANCHOR - timedelta(days=3), ANCHOR - timedelta(days=2))
 ACTIVE_OUTSIDE = Window("lastSeenAt", DAY.start, DAY.end, created_outside=((DAY.start, DAY.end),))
 

@@ -1,5 +1,6 @@
-"""Which strategy reads a window: the one the server's order allows, and `split` when an answer
-contradicts that order or the server does not AND two date ranges."""
+"""Which strategy reads a window: the one the server's order allows, `by_update` when an answer
+out of that order shows the most recently changed first, and `split` when an answer contradicts
+every order or the server does not AND two date ranges."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from etl_contacts.source.models import CREATED_AT, LAST_SEEN_AT, WINDOW_FIELDS, 
 from etl_contacts.source.query import EARLIEST_MS, LATEST_MS, Query, Span
 from etl_contacts.source.stats import ExtractStats
 from etl_contacts.source.window.activity import by_activity
-from etl_contacts.source.window.keyset import BY_ACTIVITY, keyset
+from etl_contacts.source.window.keyset import BY_ACTIVITY, UPDATED_AT, keyset
 from etl_contacts.source.window.reader import Fetch, Reader, Reading
-from etl_contacts.source.window.records import never_active, value
+from etl_contacts.source.window.records import never_active, ordered, together, value
 from etl_contacts.source.window.split import split
+from etl_contacts.source.window.update import by_update
 
 
 class WindowFetcher:
@@ -41,7 +43,9 @@ class WindowFetcher:
         """One query of the window, by the strategy the server's order allows.
 
         A strategy that narrows by a second field needs the server to AND two ranges; when it
-        does not, the window is split by its own field instead.
+        does not, the window is split by its own field instead. A strategy that meets an answer
+        out of its order hands the query to `by_update` when that answer lists the most recently
+        changed first, else to `split`; what it handed over already is not handed again.
         """
         read = self._read
         clock = read.learned.server_now_at_least()
@@ -58,8 +62,43 @@ class WindowFetcher:
                 read.not_combined()
                 probe = []
             order = _detect(read.learned, probe)
+        updated = read.learned.by_update or (
+            order in (None, BY_ACTIVITY) and _shows_update_order(read.learned, first)
+        )
         try:
-            if order is not None and order.field == CREATED_AT and read.may_narrow(query, order):
+            yield from self._by_order(query, order, first, clock, updated)
+            return
+        except SortChangedError as error:
+            changed = error
+        if not updated and (
+            read.learned.by_update or _shows_update_order(read.learned, changed.items)
+        ):
+            read.stats.add("strategy_by_update_after_order_changed")
+            updated = True
+            try:
+                yield from by_update(read, query, None)
+                return
+            except SortChangedError:
+                pass
+        if updated:  # out of the order by updatedAt twice in a row: evidence against it
+            read.learned.learn_by_update(False)
+        read.stats.add("strategy_split_after_order_changed")
+        yield from split(read, query, None)
+
+    def _by_order(
+        self,
+        query: Query,
+        order: Order | None,
+        first: list[object],
+        clock: int | None,
+        updated: bool,
+    ) -> Reading:
+        read = self._read
+        try:
+            if updated:
+                read.stats.add("strategy_by_update")
+                yield from by_update(read, query, first)
+            elif order is not None and order.field == CREATED_AT and read.may_narrow(query, order):
                 read.stats.add("strategy_keyset_created")
                 yield from keyset(read, query, order, first)
             elif order == BY_ACTIVITY and read.may_narrow(query, order):
@@ -68,9 +107,6 @@ class WindowFetcher:
             else:
                 read.stats.add("strategy_split")
                 yield from split(read, query, first)
-        except SortChangedError:
-            read.stats.add("strategy_split_after_order_changed")
-            yield from split(read, query, None)
         except RangesNotCombinedError:
             if query.ranges > 1:
                 raise
@@ -99,6 +135,35 @@ def _detect(learned: Learned, items: list[object]) -> Order | None:
         return None
     learned.learn_order(candidates[0])
     return candidates[0]
+
+
+def _shows_update_order(learned: Learned, items: list[object]) -> bool:
+    """Whether an answer out of the order assumed is sorted by updatedAt, newest first (three
+    distinct values at least, every record dated), and by nothing an inbox sorted by activity
+    shows: then it is learned for the run.
+
+    An inbox sorted by updatedAt looks sorted by lastSeenAt (updatedAt is never earlier) until
+    a page places a never-active contact among active ones, or an agent's change puts a contact
+    above more recently active ones. A page that still looks sorted by lastSeenAt is no evidence:
+    taken for it, one answer would cost every later window of the run twice the requests.
+    """
+    records: list[object] = [r for r in items if isinstance(r, dict)]
+    values = [v for v in (value(r, UPDATED_AT) for r in records) if v is not None]
+    if learned.not_by_update or len(values) < len(records) or len(set(values)) < 3:
+        return False
+    if values != sorted(values, reverse=True) or _by_activity(records):
+        return False
+    learned.learn_by_update()
+    return True
+
+
+def _by_activity(records: list[object]) -> bool:
+    try:
+        together(records)
+        ordered(records, BY_ACTIVITY)
+    except SortChangedError:
+        return False
+    return True
 
 
 def _gaps(excluded: list[Span]) -> list[Span]:

@@ -24,7 +24,7 @@ def together(items: list[object]) -> None:
     active ones, the order is another (by updatedAt, say): raises SortChangedError."""
     flags = [never_active(r) for r in items if isinstance(r, dict)]
     if flags != sorted(flags) and flags != sorted(flags, reverse=True):
-        raise SortChangedError
+        raise SortChangedError(items)
 
 
 def ordered(items: list[object], order: Order) -> list[int]:
@@ -32,7 +32,7 @@ def ordered(items: list[object], order: Order) -> list[int]:
     not sorted."""
     values = [v for v in (value(r, order.field) for r in items) if v is not None]
     if values != sorted(values, reverse=order.descending):
-        raise SortChangedError
+        raise SortChangedError(items)
     return values
 
 
