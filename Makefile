@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/extraction_bench.py
 	$(BIN)/python benchmarks/nightly_bench.py --contacts 200000 1000000
+	$(BIN)/python benchmarks/deletions_bench.py
 	$(BIN)/python benchmarks/sandbox_bench.py --contacts 1000000
 
 chaos: $(STAMP)

@@ -1,8 +1,12 @@
 """Deletions a team can trust: absence proven across time, outages recognized, mass deletes held.
 
 - First look, in the run that reads a day: a stored contact the completely read createdAt window
-  did not return is asked for by its own createdAt millisecond. One the source returns was a
-  hole (loaded, counted `holes_repaired`); one it does not is recorded *missing*, not deleted.
+  did not return is asked for by its own createdAt millisecond, among the contacts last seen at
+  or after it was (lastSeenAt only moves forward; in a bulk import that is a few contacts where
+  the whole import is pages). One the source returns was a hole (loaded, counted
+  `holes_repaired`); one it does not is recorded *missing*, not deleted. A first look that
+  misses a live contact (its lastSeenAt moved back) costs a second look, never a deletion. One
+  an earlier run recorded missing is left to this run's second look, not asked for twice.
 - An outage is not a deletion: a window that lacks more than half of its stored contacts (at
   least `SUSPECT_AT_LEAST`) is suspect, and read again after a pause; still suspect, nothing of
   it is recorded missing and its day stays unverified (the next night tries again).
@@ -21,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -39,6 +43,7 @@ from etl_contacts.source import (
 )
 from etl_contacts.timestamps import local_day
 from etl_contacts.warehouse import CompletedWindow, Warehouse
+from etl_contacts.warehouse.absences import Candidate
 
 SUSPECT_AT_LEAST = 3
 """A window is suspect only when it lacks at least this many stored contacts: a day of one or
@@ -170,12 +175,13 @@ class Deletions:
         return False
 
     def _first_look(
-        self, day: _Day, candidates: dict[str, datetime], *, holes: bool
+        self, day: _Day, candidates: Sequence[Candidate], *, holes: bool
     ) -> list[object]:
         """Probe the candidates: those found are returned (holes of the read when `holes`),
         the rest recorded missing; the day is recorded verified at the end of the run."""
-        found = self._probe(candidates, {}) if candidates else {}
-        missing = [i for i in candidates if i not in found]
+        asked = [c for c in candidates if not c.missing_before]
+        found = self._probe_seen(asked) if asked else {}
+        missing = [c.contact_id for c in candidates if c.contact_id not in found]
         if missing:
             newly = self._warehouse.mark_missing(self._account, self._run_id, missing)
             self._stats.add("missing", newly)
@@ -206,11 +212,11 @@ class Deletions:
         day is probed instead (one request per distinct createdAt millisecond)."""
         looks = [_Day(day, *local_day(day, self._timezone)) for day in days]
         wanted = {day: self._candidates(day) for day in looks}
-        found = self._probe({i: t for c in wanted.values() for i, t in c.items()}, {})
+        found = self._probe_seen([c for cs in wanted.values() for c in cs if not c.missing_before])
         if found:
             yield list(found.values())
         for day, candidates in wanted.items():
-            unseen = {i: t for i, t in candidates.items() if i not in found}
+            unseen = [c for c in candidates if c.contact_id not in found]
             if is_suspect(self._stored(day), len(unseen)) and not self._suspicious(day):
                 continue
             self._first_look(day, unseen, holes=False)
@@ -261,6 +267,21 @@ class Deletions:
         window = Window(CREATED_AT, moment, moment + _ONE_MS)
         return bool(list(self._records([window])))
 
+    def _probe_seen(self, candidates: Sequence[Candidate]) -> dict[str, dict[str, object]]:
+        """The candidates the source returns when asked for them by createdAt millisecond, among
+        the contacts last seen at or after the earliest of them (all contacts of the millisecond
+        when one of them was never active): one request per millisecond, unless more contacts of
+        it were active since than a page holds."""
+        by_moment: dict[datetime, list[Candidate]] = {}
+        for candidate in candidates:
+            by_moment.setdefault(candidate.created_at, []).append(candidate)
+        windows = []
+        for moment, group in sorted(by_moment.items()):
+            seen = [c.last_seen_at for c in group]
+            since = None if None in seen else min(t for t in seen if t is not None)
+            windows.append(Window(CREATED_AT, moment, moment + _ONE_MS, active_since=since))
+        return self._found(windows, {c.contact_id for c in candidates})
+
     def _probe(
         self, created: dict[str, datetime], last_seen: dict[str, datetime]
     ) -> dict[str, dict[str, object]]:
@@ -270,7 +291,9 @@ class Deletions:
             *(Window(CREATED_AT, m, m + _ONE_MS) for m in sorted(set(created.values()))),
             *(Window(LAST_SEEN_AT, m, m + _ONE_MS) for m in sorted(set(last_seen.values()))),
         ]
-        wanted = created.keys() | last_seen.keys()
+        return self._found(windows, created.keys() | last_seen.keys())
+
+    def _found(self, windows: Sequence[Window], wanted: Set[str]) -> dict[str, dict[str, object]]:
         found: dict[str, dict[str, object]] = {}
         for record in self._records(windows):
             if isinstance(record, dict) and record.get("_id") in wanted:
@@ -290,11 +313,10 @@ class Deletions:
         for counter, value in probed.as_dict().items():
             if counter in ("requests", "pages") or counter.startswith("retry_"):
                 self._stats.add(counter, int(value))
+        self._stats.add("probe_requests", int(probed.get("requests")))
 
-    def _candidates(self, day: _Day) -> dict[str, datetime]:
-        return dict(
-            self._warehouse.deletion_candidates(self._account, self._run_id, day.start, day.end)
-        )
+    def _candidates(self, day: _Day) -> list[Candidate]:
+        return self._warehouse.deletion_candidates(self._account, self._run_id, day.start, day.end)
 
     def _stored(self, day: _Day) -> int:
         return self._warehouse.stored_live(self._account, day.start, day.end)

@@ -20,17 +20,23 @@ class Window:
 
     `created_outside`, on a lastSeenAt window, keeps only contacts whose createdAt lies outside
     those ranges: the contacts active in a run's days that its createdAt windows do not hold.
+    `active_since`, on a createdAt window, asks only for contacts last seen at or after it when
+    the server ANDs two ranges (a probe for contacts it knows were seen then); records outside
+    it may still come, when it does not.
     """
 
     field: WindowField
     start: datetime
     end: datetime
     created_outside: tuple[tuple[datetime, datetime], ...] = ()
+    active_since: datetime | None = None
 
     def __str__(self) -> str:
         text = f"{self.field} {self.start.isoformat()}..{self.end.isoformat()}"
         if self.created_outside:
             text += f" created outside {len(self.created_outside)} ranges"
+        if self.active_since is not None:
+            text += f" active since {self.active_since.isoformat()}"
         return text
 
 

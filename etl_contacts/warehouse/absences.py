@@ -39,6 +39,14 @@ class Missing:
     last_seen_at: datetime | None
 
 
+@dataclass(frozen=True)
+class Candidate(Missing):
+    """A live contact a complete read did not return: where to ask for it."""
+
+    missing_before: bool
+    """An earlier run recorded it missing: this run's second look asks for it again."""
+
+
 class AbsenceSql:
     def __init__(self, schema: str) -> None:
         self.schema = schema
@@ -54,14 +62,16 @@ class AbsenceSql:
 
     def candidates(
         self, conn: psycopg.Connection, account: str, run_id: str, start: datetime, end: datetime
-    ) -> list[tuple[str, datetime]]:
-        """Live contacts created in [start, end) that the run has not received: (id, createdAt),
-        oldest first."""
+    ) -> list[Candidate]:
+        """Live contacts created in [start, end) that the run has not received, oldest first."""
         rows = conn.execute(
             self._format(
                 """
-                SELECT contact_id, created_at FROM {contacts}
-                WHERE account = %(account)s AND contact_id IN (
+                SELECT c.contact_id, c.created_at, c.last_seen_at, m.contact_id IS NOT NULL
+                FROM {contacts} c LEFT JOIN {missing} m
+                  ON m.account = c.account AND m.contact_id = c.contact_id
+                 AND m.run_id <> %(run_id)s
+                WHERE c.account = %(account)s AND c.contact_id IN (
                     SELECT contact_id FROM {contacts}
                     WHERE account = %(account)s AND deleted_at IS NULL
                       AND created_at >= %(start)s AND created_at < %(end)s
@@ -73,12 +83,12 @@ class AbsenceSql:
                     SELECT contact_id FROM {seen}
                     WHERE run_id = %(run_id)s AND account = %(account)s AND created_at IS NULL
                 )
-                ORDER BY created_at, contact_id
+                ORDER BY c.created_at, c.contact_id
                 """
             ),
             {"account": account, "run_id": run_id, "start": start, "end": end},
         )
-        return rows.fetchall()
+        return [Candidate(*row) for row in rows.fetchall()]
 
     def stored_live(
         self, conn: psycopg.Connection, account: str, start: datetime, end: datetime

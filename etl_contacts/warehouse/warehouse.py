@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from etl_contacts.settings import DEFAULT_SCHEMA
 from etl_contacts.warehouse import tables
-from etl_contacts.warehouse.absences import AbsenceSql, Missing
+from etl_contacts.warehouse.absences import AbsenceSql, Candidate, Missing
 from etl_contacts.warehouse.frames import Frames
 from etl_contacts.warehouse.loader import BatchLoader, CompletedWindow, LoadCounts, Seen
 
@@ -201,12 +201,11 @@ class Warehouse:
 
     def deletion_candidates(
         self, account: str, run_id: str, start: datetime, end: datetime
-    ) -> list[tuple[str, datetime]]:
-        """Live contacts created in [start, end) that this run has not received, as
-        (contact_id, created_at), oldest first: after the run read that createdAt window
-        completely, each is deleted at the source or a record the reading missed (a hole). Only
-        the source can tell which, so nothing is deleted here. Ask before `finish_run`, which
-        forgets what the run received."""
+    ) -> list[Candidate]:
+        """Live contacts created in [start, end) that this run has not received, oldest first:
+        after the run read that createdAt window completely, each is deleted at the source or a
+        record the reading missed (a hole). Only the source can tell which, so nothing is
+        deleted here. Ask before `finish_run`, which forgets what the run received."""
         with self.engine.connect() as conn:
             return self._absences.candidates(_psycopg(conn), account, run_id, start, end)
 

@@ -6,10 +6,10 @@ loses its account lock stops."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -17,12 +17,13 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from etl_contacts.pipeline import deletions
 from etl_contacts.pipeline.deletions import DeletePolicy
 from etl_contacts.pipeline.nightly import account_staleness, plan_nightly
 from etl_contacts.pipeline.sync import SyncResult, day_windows, run_sync
 from etl_contacts.sandbox import SandboxConfig, SandboxServer
 from etl_contacts.settings import Freshness
-from etl_contacts.source import ClientConfig
+from etl_contacts.source import CREATED_AT, ClientConfig, Event, Window, extract
 from etl_contacts.warehouse import Warehouse
 from etl_contacts.warehouse.warehouse import LockLostError
 
@@ -196,6 +197,46 @@ def test_a_few_deletions_are_confirmed_by_the_next_run_without_help(loaded: Setu
     assert loaded.run_counter("second-look", "deleted") == 5
     assert {i for i, alive in loaded.stored().items() if not alive} == set(of_day[:5])
     assert len(live) - 5 == sum(loaded.stored().values())
+
+
+def test_a_missing_contact_is_asked_for_once_a_run_among_those_seen_since_it_was(
+    loaded: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first look asks for a candidate by its createdAt millisecond among the contacts last
+    seen at or after it was (lastSeenAt only moves forward: a bulk import's other contacts stay
+    out of the answer); a run that meets a contact already missing leaves it to its second
+    look, which asks for it once, by createdAt and by lastSeenAt."""
+    asked: list[Window] = []
+
+    def spy(client: ClientConfig, windows: Sequence[Window], **kwargs: Any) -> Iterator[Event]:
+        asked.extend(windows)
+        return extract(client, windows, **kwargs)
+
+    monkeypatch.setattr(deletions, "extract", spy)
+    day = loaded.first + timedelta(days=3)
+    of_day = [
+        c for c in loaded.sandbox.truth()["contacts"] if str(c["createdAt"]).startswith(str(day))
+    ]
+    victims = sorted(of_day, key=lambda c: str(c["_id"]))[:5]
+    assert any(v.get("lastSeenAt") for v in victims), "no active victim: the test proves less"
+    loaded.post("delete", {"ids": [str(v["_id"]) for v in victims]})
+
+    def asked_for(victim: dict[str, Any]) -> list[Window]:
+        moment = datetime.fromisoformat(str(victim["createdAt"]))
+        return [w for w in asked if w.field == CREATED_AT and w.start == moment]
+
+    loaded.sync("first-look", day)
+    assert loaded.run_counter("first-look", "missing") == 5
+    for victim in victims:
+        (window,) = asked_for(victim)
+        seen = victim.get("lastSeenAt")
+        assert window.active_since == (seen and datetime.fromisoformat(str(seen)))
+    asked.clear()
+    loaded.sync("second-look", day)  # reads the day again: the five are candidates again
+    assert loaded.run_counter("second-look", "deleted") == 5
+    for victim in victims:
+        (window,) = asked_for(victim)
+        assert window.active_since is None, "the second look asks for the whole millisecond"
 
 
 def test_a_contact_whose_created_at_moved_is_found_again_not_deleted(loaded: Setup) -> None:

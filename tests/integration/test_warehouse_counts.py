@@ -14,6 +14,7 @@ from alembic.config import Config
 from etl_contacts.pipeline.transform import normalize
 from etl_contacts.sandbox.data import render
 from etl_contacts.warehouse import LoadCounts, Seen, Warehouse
+from etl_contacts.warehouse.absences import Candidate
 from etl_contacts.warehouse.warehouse import MIGRATIONS
 
 T0 = 1_700_000_000_000
@@ -199,18 +200,22 @@ def test_candidates_are_the_live_contacts_of_the_window_the_run_did_not_receive(
         unchanged=[(records[2]["_id"], created(records[2])), (records[5]["_id"], None)],
     )
     expected = [(records[i]["_id"], created(records[i])) for i in (4, 6)]
-    assert warehouse.deletion_candidates("a", "run", START, END) == expected
-    assert warehouse.deletion_candidates("a", "run", END, END + timedelta(minutes=2)) == [
+    assert _where(warehouse.deletion_candidates("a", "run", START, END)) == expected
+    assert _where(warehouse.deletion_candidates("a", "run", END, END + timedelta(minutes=2))) == [
         (records[8]["_id"], START + timedelta(minutes=2))
     ]
     assert warehouse.deletion_candidates("other", "run", START, END) == []
+
+
+def _where(candidates: list[Candidate]) -> list[tuple[str, datetime]]:
+    return [(c.contact_id, c.created_at) for c in candidates]
 
 
 def test_mark_deleted_marks_the_unseen_and_closes_their_history(warehouse: Warehouse) -> None:
     records = _window_loaded(warehouse)
     begin(warehouse, "run")
     load(warehouse, "run", records[:4], unchanged=[(records[5]["_id"], created(records[5]))])
-    candidates = [i for i, _ in warehouse.deletion_candidates("a", "run", START, END)]
+    candidates = [c.contact_id for c in warehouse.deletion_candidates("a", "run", START, END)]
     assert candidates == [records[4]["_id"], records[6]["_id"]]
     load(warehouse, "run", [records[4]])  # the source still had it: a hole, loaded
     assert warehouse.mark_deleted("a", "run", candidates) == 1

@@ -46,12 +46,20 @@ from etl_contacts.source.learned import Learned
 from etl_contacts.source.models import Window
 from etl_contacts.source.stats import ExtractStats
 from etl_contacts.source.window import MAX_PASSES, WindowFetcher
+from etl_contacts.timestamps import to_ms
 
 
 def drop_created_with_last_seen(filters: Filters) -> Filters:
     """A server that applies only one date range: the lastSeenAt one, when both are sent."""
     if "lastSeenAt" in filters:
         return {name: value for name, value in filters.items() if name != "createdAt"}
+    return filters
+
+
+def drop_last_seen_with_created(filters: Filters) -> Filters:
+    """A server that applies only one date range: the createdAt one, when both are sent."""
+    if "createdAt" in filters:
+        return {name: value for name, value in filters.items() if name != "lastSeenAt"}
     return filters
 
 
@@ -142,6 +150,32 @@ def test_created_outside_is_applied_whether_or_not_the_server_ands_two_ranges(
     assert 20 <= len(expected) < len(active), "the exclusion must leave some out, not all"
     assert both, "the fetcher sent both ranges in one body first"
     assert got.learned.ranges_combined is honest
+
+
+@pytest.mark.parametrize("honest", [True, False], ids=["ands-ranges", "drops-lastSeenAt"])
+def test_a_window_active_since_a_moment_asks_for_those_only_and_loses_none_of_them(
+    honest: bool,
+) -> None:
+    """A probe's window: contacts created in it and last seen at or after a moment. A server
+    that ANDs two ranges answers only those; one that does not answers the whole window, and
+    none of those is lost either way."""
+    since = ANCHOR - timedelta(days=3)
+    window = replace(HISTORY, active_since=since)
+    rewrite = same if honest else drop_last_seen_with_created
+    with server(replace(BASE, page_size=7), rewrite=rewrite) as api:
+        got = read(api, window)
+        everything = truth(api.store, HISTORY)
+        seen_since = {
+            str(r["_id"])
+            for r in live(api.store)
+            if in_window(r, HISTORY) and (ms(r, "lastSeenAt") or 0) >= to_ms(since)
+        }
+    assert 20 <= len(seen_since) < len(everything) / 2, "the moment must leave most out"
+    assert len(got.ids) == len(set(got.ids))
+    assert seen_since <= set(got.ids) <= everything
+    assert (got.learned.ranges_combined is False) is not honest
+    if honest:
+        assert set(got.ids) == seen_since
 
 
 @pytest.mark.parametrize(

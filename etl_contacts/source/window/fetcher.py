@@ -17,6 +17,7 @@ from etl_contacts.source.window.reader import Fetch, Reader, Reading
 from etl_contacts.source.window.records import never_active, ordered, together, value
 from etl_contacts.source.window.split import split
 from etl_contacts.source.window.update import by_update
+from etl_contacts.timestamps import to_ms
 
 
 class WindowFetcher:
@@ -27,6 +28,13 @@ class WindowFetcher:
 
     def batches(self) -> Iterator[list[object]]:
         read = self._read
+        since = read.window.active_since
+        if since is not None and read.learned.ranges_combined is not False:
+            try:
+                yield from self._query(read.own.narrow(LAST_SEEN_AT, Span(lo=to_ms(since))))
+                return
+            except RangesNotCombinedError:
+                read.not_combined()
         if not read.excluded:
             yield from self._query(read.own)
             return
