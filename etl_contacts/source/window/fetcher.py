@@ -1,6 +1,7 @@
-"""Which strategy reads a window: the one the server's order allows, `by_update` when an answer
-out of that order shows the most recently changed first, and `split` when an answer contradicts
-every order or the server does not AND two date ranges."""
+"""Which strategy reads a window: the one the server's order allows (`by_update` when a page
+shows the most recently changed first, from page 1 or from an answer out of the order assumed),
+and `split` when an answer contradicts every order or the server does not AND two date
+ranges."""
 
 from __future__ import annotations
 
@@ -152,17 +153,25 @@ def _shows_update_order(learned: Learned, items: list[object]) -> bool:
 
     An inbox sorted by updatedAt looks sorted by lastSeenAt (updatedAt is never earlier) until
     a page places a never-active contact among active ones, or an agent's change puts a contact
-    above more recently active ones. A page that still looks sorted by lastSeenAt is no evidence:
-    taken for it, one answer would cost every later window of the run twice the requests.
+    above more recently active ones. A page that still looks sorted by lastSeenAt, or by
+    createdAt, is no evidence: taken for it, one answer would cost later windows of the run a
+    pass of pages before they fall back.
     """
     records: list[object] = [r for r in items if isinstance(r, dict)]
     values = [v for v in (value(r, UPDATED_AT) for r in records) if v is not None]
     if learned.not_by_update or len(values) < len(records) or len(set(values)) < 3:
         return False
-    if values != sorted(values, reverse=True) or _by_activity(records):
+    if values != sorted(values, reverse=True) or _by_activity(records) or _by_creation(records):
         return False
     learned.learn_by_update()
     return True
+
+
+def _by_creation(records: list[object]) -> bool:
+    """Sorted by createdAt either way: what a page of contacts never changed since created
+    looks like under an order by createdAt (or `_id`) too."""
+    created = [v for v in (value(r, CREATED_AT) for r in records) if v is not None]
+    return created in (sorted(created), sorted(created, reverse=True))
 
 
 def _by_activity(records: list[object]) -> bool:

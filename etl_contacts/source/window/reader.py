@@ -136,11 +136,14 @@ class Reader:
         return False
 
     def closed(self, query: Query) -> bool:
-        """Whether no contact can be created in the query's createdAt range any more: its end
-        is past. In a range still open, a listing grows while it is read."""
-        end = query.span(CREATED_AT).hi
+        """Whether no contact can enter the query's listing any more: none can be created in
+        its createdAt range, nor become active into its lastSeenAt range (if it has one): their
+        ends are past. A listing still open grows while it is read."""
         now = self.learned.server_now_at_least() or int(time.time() * 1000)
-        return end is not None and end <= now
+        ends = [query.span(CREATED_AT).hi]
+        if LAST_SEEN_AT in query.spans:
+            ends.append(query.span(LAST_SEEN_AT).hi)
+        return all(end is not None and end <= now for end in ends)
 
     def may_combine(self, query: Query) -> bool:
         """Whether a second date range may be added to this single-range query."""
