@@ -13,14 +13,16 @@ change does to them is what makes that complete:
 So the window is paged again while a pass finds records that did not change meanwhile (what a
 deletion hid from the pass before) and, once no contact can enter the listing any more, while
 the listing's length changed between the ends of two passes (a deletion during the pass that
-just ended). Then its top is read down to the records changed before that last pass began. That
-is about twice the page floor, where cutting the window until each part fits on one page
-(`split`) took 5.35 times it.
+just ended), unless two passes in a row found nothing hidden. Then its top is read down to the
+records changed before that last pass began. That is about twice the page floor, where cutting
+the window until each part fits on one page (`split`) took 5.35 times it.
 
 Left to the next read of the day: a record changed at the wrong moment of every pass and of
-every read of the top; in a listing still open (today's), one a deletion hid from two passes in
-a row; a record an answer left out where no pass found it. Every page is checked against the
-order, and against the page before it; an answer out of order is asked again once, then
+every read of the top; one a deletion hid from two passes in a row, in a listing still open
+(today's) or while a contact moved into it kept its length; one an answer left out where no
+other pass found it; ties on one updatedAt the server orders differently from one answer to
+the next (`split` cannot read those either). Every page is checked against the order, and
+against the page before it; an answer out of order is asked again once, then
 `SortChangedError` hands the window to `split`.
 """
 
