@@ -160,21 +160,28 @@ def _never_active_tail(read: Reader, query: Query) -> Generator[list[object], No
     not seen: a deletion before the reader moves the ones behind it toward page 1, onto a page
     already read (one becoming active moves those before it a place later: read twice at
     worst). Even a pass whose first page looks like the end is repeated: the page size may
-    have shrunk, or the answer left a record out. Returns how many records the listing held at
-    the last pass."""
+    have shrunk, or the answer left a record out. In a listing no contact can enter any more,
+    a later pass that finds the last page of the pass before unchanged, record for record, ends
+    there: nothing lies after it (the empty page after it was asked once). Returns how many
+    records the listing held at the last pass."""
+    last: list[object] | None = None
     for _ in range(MAX_PASSES):
         before = read.seen
-        listed = yield from _never_active_last(read, query)
+        listed, end = yield from _never_active_last(read, query, last)
         if read.seen == before:
             return listed
+        last = end if read.closed(query) else None
     raise NotConvergedError(
         f"{read.window}: the never-active contacts kept shifting for {MAX_PASSES} passes"
     )
 
 
-def _never_active_last(read: Reader, query: Query) -> Generator[list[object], None, int]:
-    """Pages from where the never-active contacts begin (sorted last) to the end; returns how
-    many records the listing holds, by the last page's number and length.
+def _never_active_last(
+    read: Reader, query: Query, last: list[object] | None
+) -> Generator[list[object], None, tuple[int, list[object]]]:
+    """Pages from where the never-active contacts begin (sorted last) to the end, or to a page
+    that is `last` unchanged; returns how many records the listing holds, by the last page's
+    number and length, and that last page.
 
     They begin after the active ones, whose number we know from the keyset: start at the page
     that holds the first place after them, and a page earlier while the page read begins with
@@ -189,11 +196,11 @@ def _never_active_last(read: Reader, query: Query) -> Generator[list[object], No
         if page == 1 or (items and not never_active(items[0])):
             break
         page -= 1  # past the end, or inside the never-active ones: start earlier
-    listed = (page - 1) * size + len(items)
-    while items:
+    listed, end = (page - 1) * size + len(items), items
+    while items and not (last and items == last):
         page += 1
         items = (yield from read.ask(query, page)).items
         together(items)
         if items:
-            listed = (page - 1) * size + len(items)
-    return listed
+            listed, end = (page - 1) * size + len(items), items
+    return listed, end
