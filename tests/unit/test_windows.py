@@ -43,9 +43,11 @@ from etl_contacts.source.errors import (
     NotConvergedError,
 )
 from etl_contacts.source.learned import Learned
-from etl_contacts.source.models import Window
+from etl_contacts.source.models import Reply, Window, WindowField
+from etl_contacts.source.query import Query, Span
 from etl_contacts.source.stats import ExtractStats
 from etl_contacts.source.window import MAX_PASSES, WindowFetcher
+from etl_contacts.source.window.reader import Reader
 from etl_contacts.timestamps import to_ms
 
 
@@ -110,6 +112,34 @@ def test_an_inbox_sorted_by_updatedat_is_paged_by_number_at_about_twice_the_page
     assert learned.describe()["sort"] == "updatedAt descending"
     pages = -(-len(expected) // 20)
     assert len(api.bodies) <= 2 * pages + 3, "more than two passes and the top"
+
+
+@pytest.mark.parametrize(
+    ("spans", "closed"),
+    [
+        ({"createdAt": Span(0, 1)}, True),
+        ({"createdAt": Span(0, None)}, False),
+        ({"lastSeenAt": Span(0, 1)}, True),
+        ({"lastSeenAt": Span(0, 1), "createdAt": Span(0, None)}, True),
+        ({"lastSeenAt": Span(0, None), "createdAt": Span(0, 1)}, False),
+    ],
+    ids=[
+        "past-day",
+        "created-since",
+        "past-activity",
+        "past-activity-any-creation",
+        "active-since",
+    ],
+)
+def test_a_listing_is_closed_once_no_contact_can_enter_it(
+    spans: dict[WindowField, Span], closed: bool
+) -> None:
+    """A contact enters a listing by being created in it or, when it has a lastSeenAt range, by
+    becoming active in it (created contacts are never active, or active now): a past
+    lastSeenAt range is closed whatever its createdAt range, activity only takes contacts out
+    of it."""
+    reader = Reader(lambda *_: Reply([], None, 0.0), HISTORY, Learned(), ExtractStats())
+    assert reader.closed(Query(spans)) is closed
 
 
 def test_never_active_contacts_listed_first_are_not_taken_for_a_createdat_order() -> None:

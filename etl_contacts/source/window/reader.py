@@ -136,14 +136,14 @@ class Reader:
         return False
 
     def closed(self, query: Query) -> bool:
-        """Whether no contact can enter the query's listing any more: none can be created in
-        its createdAt range, nor become active into its lastSeenAt range (if it has one): their
-        ends are past. A listing still open grows while it is read."""
+        """Whether no contact can enter the query's listing any more (a data fix that moves a
+        createdAt aside). With a lastSeenAt range, a contact enters by becoming active (or being
+        created active) in it, so its end decides: once past, activity only takes contacts out.
+        Without one, a contact enters by being created in the createdAt range: its end decides.
+        A listing still open grows while it is read."""
         now = self.learned.server_now_at_least() or int(time.time() * 1000)
-        ends = [query.span(CREATED_AT).hi]
-        if LAST_SEEN_AT in query.spans:
-            ends.append(query.span(LAST_SEEN_AT).hi)
-        return all(end is not None and end <= now for end in ends)
+        end = query.span(LAST_SEEN_AT if LAST_SEEN_AT in query.spans else CREATED_AT).hi
+        return end is not None and end <= now
 
     def may_combine(self, query: Query) -> bool:
         """Whether a second date range may be added to this single-range query."""

@@ -18,10 +18,13 @@ records changed before that last pass began. That is about twice the page floor,
 the window until each part fits on one page (`split`) took 5.35 times it.
 
 Left to the next read of the day: a record changed at the wrong moment of every pass and of
-every read of the top; one a deletion hid from two passes in a row, in a listing still open
-(today's) or while a contact moved into it kept its length; one an answer left out where no
-other pass found it; ties on one updatedAt the server orders differently from one answer to
-the next (`split` cannot read those either). Every page is checked against the order, and
+every read of the top; one a deletion (or, in a past lastSeenAt window, activity taking a
+contact out) hid from two passes in a row, in a listing still open (today's) or while a contact
+a data fix moved into it kept its length; one an answer left out where no other pass found it,
+or that answers from replicas lagging behind one another placed apart; answers empty for a
+while (an outage: every strategy takes an empty page for the end; the proof of deletes holds
+stored contacts); ties on one updatedAt the server orders differently from one answer to the
+next (`split` cannot read those either). Every page is checked against the order, and
 against the page before it; an answer out of order is asked again once, then
 `SortChangedError` hands the window to `split`.
 """
@@ -50,7 +53,8 @@ class Pass:
     """Where it ended: the number of the last page read that held records, that page's length
     and page 1's length. Two passes that end alike, with as many records per page, saw listings
     of one length. None when no page held any, or when a page before the last was not as long
-    as page 1 (an answer left a record out, or added one: no proof of a length)."""
+    as page 1 (an answer left a record out, or added one: no proof of a length). The last
+    page's length is one answer's word: one that left a record out there is not seen."""
     unchanged: int
     """Records new to the window, and older than the bound the pass was given: unchanged since
     the pass before began, so hidden from it (by a deletion, or by the answer)."""
@@ -199,7 +203,9 @@ def _in_order(
     """The page's updatedAt values, newest first; raises SortChangedError when they are not, or
     when a record is newer than the end of the page before though neither this pass read it
     nor did it change during the pass. Changes during the pass move records down a page: those
-    this pass read, and changed ones that yet more changes pushed below page 1."""
+    this pass read, and changed ones that yet more changes pushed below page 1. (`began` is the
+    server's time alone when known, not the earlier of it and page 1's newest as the passes'
+    bounds are: a lenient check here costs no record, a lenient bound could.)"""
     values = [v for v in (value(r, UPDATED_AT) for r in items) if v is not None]
     if values != sorted(values, reverse=True):
         raise SortChangedError(items)
