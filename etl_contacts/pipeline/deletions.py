@@ -175,12 +175,19 @@ class Deletions:
         return False
 
     def _first_look(
-        self, day: _Day, candidates: Sequence[Candidate], *, holes: bool
+        self,
+        day: _Day,
+        candidates: Sequence[Candidate],
+        *,
+        holes: bool,
+        found: dict[str, dict[str, object]] | None = None,
     ) -> list[object]:
-        """Probe the candidates: those found are returned (holes of the read when `holes`),
-        the rest recorded missing; the day is recorded verified at the end of the run."""
-        asked = [c for c in candidates if not c.missing_before]
-        found = self._probe_seen(asked) if asked else {}
+        """Probe the candidates (unless `found` already holds what a probe of them returned):
+        those found are returned (holes of the read when `holes`), the rest recorded missing;
+        the day is recorded verified at the end of the run."""
+        if found is None:
+            asked = [c for c in candidates if not c.missing_before]
+            found = self._probe_seen(asked) if asked else {}
         missing = [c.contact_id for c in candidates if c.contact_id not in found]
         if missing:
             newly = self._warehouse.mark_missing(self._account, self._run_id, missing)
@@ -219,7 +226,7 @@ class Deletions:
             unseen = [c for c in candidates if c.contact_id not in found]
             if is_suspect(self._stored(day), len(unseen)) and not self._suspicious(day):
                 continue
-            self._first_look(day, unseen, holes=False)
+            self._first_look(day, candidates, holes=False, found=found)
 
     def _second_look(self) -> Iterator[list[object]]:
         waiting = self._warehouse.awaiting_confirmation(self._account, self._run_id)

@@ -6,6 +6,7 @@ loses its account lock stops."""
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -269,10 +270,18 @@ def test_a_contact_whose_created_at_moved_is_found_again_not_deleted(loaded: Set
 
 
 def test_contacts_created_before_the_start_date_are_true_after_budget_nights(
-    database_url: str,
+    database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An account older than the start date: contacts created before it but active inside the
-    loaded days are stored; agents change some and some are deleted at the source."""
+    loaded days are stored; agents change some and some are deleted at the source. A night
+    asks for a deleted one once at most."""
+    asked: list[Window] = []
+
+    def spy(client: ClientConfig, windows: Sequence[Window], **kwargs: Any) -> Iterator[Event]:
+        asked.extend(windows)
+        return extract(client, windows, **kwargs)
+
+    monkeypatch.setattr(deletions, "extract", spy)
     config = SandboxConfig(contacts=1_500, days=2 * DAYS, seed=23, token=TOKEN, page_size=20)
     with _setup(database_url, config) as setup:
         freshness = Freshness(setup.first, reverify_days=3, lookback_days=1)
@@ -289,10 +298,16 @@ def test_contacts_created_before_the_start_date_are_true_after_budget_nights(
         # spread over the days (ids sort by creation): a day losing most of its contacts at
         # once would be taken for an outage
         changed, deleted = older[0::2][:80], older[1::8][:15]
+        created = {
+            datetime.fromisoformat(str(c["createdAt"]))
+            for c in setup.sandbox.truth()["contacts"]
+            if c["_id"] in deleted
+        }
         setup.post("change", {"ids": changed})
         setup.post("delete", {"ids": deleted})
         policy = replace(POLICY, max_delete_percent=5)
         for night in range(freshness.reverify_days + 1):
+            asked.clear()
             plan = plan_nightly(
                 setup.last,
                 setup.last,
@@ -311,6 +326,8 @@ def test_contacts_created_before_the_start_date_are_true_after_budget_nights(
                 prestart=plan.prestart,
                 policy=policy,
             )
+            looks = Counter(w.start for w in asked if w.field == CREATED_AT and w.start in created)
+            assert max(looks.values(), default=0) <= 1, "a deleted contact was asked for twice"
         truth = {str(c["_id"]): c for c in setup.sandbox.truth()["contacts"]}
         with setup.warehouse.engine.connect() as conn:
             rows = conn.execute(
