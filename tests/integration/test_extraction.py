@@ -88,7 +88,7 @@ def _created_in_range(sandbox: SandboxServer, anchor: datetime, days: int = DAYS
 COMBINATIONS = [
     (p, s, i)
     for p in (7, 20, 100)
-    for s in ("lastSeenAt", "createdAt", "_id")
+    for s in ("lastSeenAt", "createdAt", "updatedAt", "_id")
     for i in (False, True)
 ]
 SCENARIOS = [
