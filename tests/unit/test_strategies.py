@@ -25,7 +25,7 @@ from etl_contacts.source.query import GRANULE_MS, Span, floor_granule
 from etl_contacts.source.stats import ExtractStats
 from etl_contacts.source.window.activity import by_activity
 from etl_contacts.source.window.keyset import keyset
-from etl_contacts.source.window.reader import Reader, Reading
+from etl_contacts.source.window.reader import Fetch, Reader, Reading
 from etl_contacts.source.window.slice import read_second
 from etl_contacts.source.window.split import split
 from etl_contacts.source.window.update import by_update
@@ -48,6 +48,23 @@ def from_page_1(read: Reader) -> Reading:
     clock = read.learned.server_now_at_least()
     first = (yield from read.ask(read.own, 1)).items
     yield from by_activity(read, read.own, first, clock)
+
+
+def read_by_update(fetch: Fetch) -> list[str]:
+    """The ids `by_update` hands over for the whole history, from its own page 1."""
+    reader = Reader(fetch, HISTORY, Learned(), ExtractStats())
+    return ids_read(reader, lambda read: by_update(read, read.own, None))
+
+
+def served(api: Server, pages: int) -> list[str]:
+    """The ids of the whole history's listing as the server pages it now, pages 1 to `pages`."""
+    own = Reader(api.fetch, HISTORY, Learned(), ExtractStats()).own
+    return [
+        str(r["_id"])
+        for page in range(1, pages + 1)
+        for r in api.fetch(own.body(), page).items
+        if isinstance(r, dict)
+    ]
 
 
 def assert_exact(api: Server, ids: list[str]) -> None:
@@ -90,7 +107,7 @@ def test_by_update_reads_an_updatedat_order_while_contacts_come_and_go() -> None
     place: page numbers alone, passed over until a pass finds nothing new, lose none."""
     config = replace(BUSY, sort="updatedAt", page_size=7, never_active_share=0.05)
     with server(config, act=True) as api:
-        ids = handed_ids(api, lambda read: by_update(read, read.own, None))
+        ids = read_by_update(api.fetch)
         assert_exact(api, ids)
         assert api.store.snapshot().deleted, "the read must meet deletions"
 
@@ -115,8 +132,7 @@ def test_by_update_finds_the_record_a_deletion_moved_onto_a_page_already_read(pa
                 api.store.act_on("delete", {"ids": [victim["_id"]]})
             return api.fetch(filters, number)
 
-        reader = Reader(fetch, HISTORY, Learned(), ExtractStats())
-        ids = ids_read(reader, lambda read: by_update(read, read.own, None))
+        ids = read_by_update(fetch)
         assert_exact(api, ids)
         assert skipped["_id"] in ids
 
@@ -149,8 +165,7 @@ def test_by_update_finds_a_contact_changed_during_both_passes_before_each_reache
                 api.store.act_on("change", {"ids": [mover]})
             return api.fetch(filters, page)
 
-        reader = Reader(fetch, HISTORY, Learned(), ExtractStats())
-        ids = ids_read(reader, lambda read: by_update(read, read.own, None))
+        ids = read_by_update(fetch)
         assert pages_1 > 2, "no read of the top: the test proves nothing"
         assert_exact(api, ids)
         assert mover in ids
@@ -162,14 +177,8 @@ def test_by_update_finds_a_record_a_deletion_hid_from_two_passes_in_a_row() -> N
     finds nothing new, but the listing shrank while it was read: a third pass finds it."""
     config = replace(BASE, sort="updatedAt", page_size=7)
     with server(config) as api:
-        own = Reader(api.fetch, HISTORY, Learned(), ExtractStats()).own
-        listing = [
-            r
-            for page in range(1, 45)
-            for r in api.fetch(own.body(), page).items
-            if isinstance(r, dict)
-        ]
-        hidden, first, second, last = (str(listing[i]["_id"]) for i in (35, 0, 1, -1))
+        listing = served(api, 44)
+        hidden, first, second, last = (listing[i] for i in (35, 0, 1, -1))
         passes = 0
 
         def fetch(filters: dict[str, object], page: int) -> Reply:
@@ -181,8 +190,7 @@ def test_by_update_finds_a_record_a_deletion_hid_from_two_passes_in_a_row() -> N
                 api.store.act_on("change", {"ids": [last]})
             return api.fetch(filters, page)
 
-        reader = Reader(fetch, HISTORY, Learned(), ExtractStats())
-        ids = ids_read(reader, lambda read: by_update(read, read.own, None))
+        ids = read_by_update(fetch)
         assert_exact(api, ids)
         assert hidden in ids
 
@@ -193,14 +201,8 @@ def test_by_update_finds_a_record_a_deletion_moved_and_an_answer_then_left_out()
     pass reads it."""
     config = replace(BASE, sort="updatedAt", page_size=7)
     with server(config) as api:
-        own = Reader(api.fetch, HISTORY, Learned(), ExtractStats()).own
-        listing = [
-            r
-            for page in range(1, 45)
-            for r in api.fetch(own.body(), page).items
-            if isinstance(r, dict)
-        ]
-        hidden, victim = (str(listing[i]["_id"]) for i in (35, 0))
+        listing = served(api, 44)
+        hidden, victim = (listing[i] for i in (35, 0))
         passes = 0
 
         def fetch(filters: dict[str, object], page: int) -> Reply:
@@ -214,8 +216,7 @@ def test_by_update_finds_a_record_a_deletion_moved_and_an_answer_then_left_out()
                 return Reply(list(kept), reply.server_time, reply.received_at)
             return reply
 
-        reader = Reader(fetch, HISTORY, Learned(), ExtractStats())
-        ids = ids_read(reader, lambda read: by_update(read, read.own, None))
+        ids = read_by_update(fetch)
         assert_exact(api, ids)
         assert hidden in ids
 
@@ -226,15 +227,9 @@ def test_by_update_reads_on_when_the_page_size_shrinks_between_passes() -> None:
     deletion moved behind the first."""
     config = replace(BASE, sort="updatedAt", page_size=7, page_size_later=3, page_size_after=44)
     with server(config) as api:
-        own = Reader(api.fetch, HISTORY, Learned(), ExtractStats()).own
-        listing = [
-            r
-            for page in range(1, 44)
-            for r in api.fetch(own.body(), page).items
-            if isinstance(r, dict)
-        ]
+        listing = served(api, 43)
         api.bodies.clear()  # the page size changes after the 44th request from here
-        hidden, victim = (str(listing[i]["_id"]) for i in (7 * 30, 0))
+        hidden, victim = (listing[i] for i in (7 * 30, 0))
         requests = 0
 
         def fetch(filters: dict[str, object], page: int) -> Reply:
@@ -244,8 +239,7 @@ def test_by_update_reads_on_when_the_page_size_shrinks_between_passes() -> None:
                 api.store.act_on("delete", {"ids": [victim]})
             return api.fetch(filters, page)
 
-        reader = Reader(fetch, HISTORY, Learned(), ExtractStats())
-        ids = ids_read(reader, lambda read: by_update(read, read.own, None))
+        ids = read_by_update(fetch)
         assert requests > 44 + 44, "the second pass stopped where the first ended"
         assert_exact(api, ids)
         assert hidden in ids
