@@ -287,7 +287,8 @@ class Deletions:
             seen = [c.last_seen_at for c in group]
             since = None if None in seen else min(t for t in seen if t is not None)
             windows.append(Window(CREATED_AT, moment, moment + _ONE_MS, active_since=since))
-        return self._found(windows, {c.contact_id for c in candidates})
+        # an empty answer here records a contact missing, never deleted: taken as it comes
+        return self._found(windows, {c.contact_id for c in candidates}, doubt_empty=False)
 
     def _probe(
         self, created: dict[str, datetime], last_seen: dict[str, datetime]
@@ -300,21 +301,24 @@ class Deletions:
         ]
         return self._found(windows, created.keys() | last_seen.keys())
 
-    def _found(self, windows: Sequence[Window], wanted: Set[str]) -> dict[str, dict[str, object]]:
+    def _found(
+        self, windows: Sequence[Window], wanted: Set[str], *, doubt_empty: bool = True
+    ) -> dict[str, dict[str, object]]:
         found: dict[str, dict[str, object]] = {}
-        for record in self._records(windows):
+        for record in self._records(windows, doubt_empty=doubt_empty):
             if isinstance(record, dict) and record.get("_id") in wanted:
                 found[str(record["_id"])] = record
         if found:
             self._stats.add("records", len(found))
         return found
 
-    def _records(self, windows: Sequence[Window]) -> Iterable[object]:
-        """Every record of those windows; requests and pages count in the run's stats."""
+    def _records(self, windows: Sequence[Window], *, doubt_empty: bool = True) -> Iterable[object]:
+        """Every record of those windows; requests and pages count in the run's stats. Each
+        empty answer is proven across time (`extract`'s `doubt_empty`) unless told otherwise."""
         if not windows:
             return
         probed = ExtractStats()
-        for event in extract(self._client, windows, stats=probed):
+        for event in extract(self._client, windows, stats=probed, doubt_empty=doubt_empty):
             if isinstance(event, RecordsBatch):
                 yield from event.records
         for counter, value in probed.as_dict().items():

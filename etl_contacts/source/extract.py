@@ -7,12 +7,14 @@ between them is bounded, so a slow warehouse slows the fetching instead of filli
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
-from etl_contacts.source.errors import AuthError, ExtractionFailed, SourceError
+from etl_contacts.source.errors import AuthError, ExtractionFailed, SourceError, TransientError
 from etl_contacts.source.http import ApiClient
 from etl_contacts.source.learned import Learned
 from etl_contacts.source.models import (
@@ -24,7 +26,7 @@ from etl_contacts.source.models import (
     WindowDone,
 )
 from etl_contacts.source.stats import ExtractStats
-from etl_contacts.source.window import Fetch, WindowFetcher
+from etl_contacts.source.window import WindowFetcher
 
 # Records waiting for the consumer, at most: enough to keep fetching while the consumer loads a
 # batch of thousands (with 20-record pages, a bound of 2,500 records left the fetchers idle and
@@ -32,6 +34,18 @@ from etl_contacts.source.window import Fetch, WindowFetcher
 # as Python objects; 20,000 cost 40 MB more than 10,000 and bought nothing measurable; 7,500
 # did not lower the command's peak at 1,000,000 contacts: 510 MB against 509).
 BACKLOG_RECORDS = 10_000
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Unproven:
+    """A window read while nothing had listed records yet, its empty answers undoubted."""
+
+    window: Window
+
+
+_Item = Event | _Unproven | BaseException
 
 
 class _StoppedError(Exception):
@@ -42,13 +56,13 @@ class _Backlog:
     """A FIFO bounded by the records it holds, not by its items: pages come in any size."""
 
     def __init__(self, limit: int, stop: threading.Event) -> None:
-        self._items: deque[Event | BaseException] = deque()
+        self._items: deque[_Item] = deque()
         self._records = 0
         self._limit = limit
         self._stop = stop
         self._changed = threading.Condition()
 
-    def put(self, item: Event | BaseException) -> None:
+    def put(self, item: _Item) -> None:
         """Waits while full; an empty backlog takes any item, and events without records pass."""
         size = len(item.records) if isinstance(item, RecordsBatch) else 0
         with self._changed:
@@ -62,7 +76,7 @@ class _Backlog:
             self._records += size
             self._changed.notify_all()
 
-    def get(self) -> Event | BaseException:
+    def get(self) -> _Item:
         with self._changed:
             while not self._items:
                 self._changed.wait()
@@ -74,9 +88,21 @@ class _Backlog:
 
 
 def extract(
-    config: ClientConfig, windows: Sequence[Window], *, stats: ExtractStats | None = None
+    config: ClientConfig,
+    windows: Sequence[Window],
+    *,
+    stats: ExtractStats | None = None,
+    doubt_empty: bool = True,
 ) -> Iterator[Event]:
-    """Every record of every window, as batches, each window closed by a WindowDone."""
+    """Every record of every window, as batches, each window closed by a WindowDone.
+
+    `doubt_empty`: an empty answer where records were due is proven across time before it ends
+    a window (`Reader._doubt`). A window whose doubt found nothing yet listing records is read
+    again once every other window is done, if one of them listed some or the account's listing
+    does within the client's retries; else the account lists nothing, and its windows are read.
+    Off only for probes that prove absence their own way (the deletions' first look records a
+    contact missing, never deleted).
+    """
     stats = stats or ExtractStats()
     learned = Learned()
     api = ApiClient(config, stats)
@@ -88,20 +114,31 @@ def extract(
             raise _StoppedError
         return api.fetch(filters, page)
 
+    def listed(filters: dict[str, object], page: int) -> Reply:
+        if stop.is_set():
+            raise _StoppedError
+        return api.fetch_listed(filters, page)
+
+    def work(window: Window, *, last_try: bool) -> None:
+        doubt = listed if doubt_empty else None
+        fetcher = WindowFetcher(fetch, window, learned, stats, doubt)
+        _work(window, fetcher, stats, events, last_try=last_try)
+
     pool = ThreadPoolExecutor(
         max_workers=max(1, config.max_concurrency), thread_name_prefix="fetch"
     )
     try:
         for window in windows:
-            pool.submit(_work, window, fetch, learned, stats, events)
-        remaining = len(windows)
-        while remaining:
-            event = events.get()
-            if isinstance(event, BaseException):
-                raise event
-            if isinstance(event, WindowDone):
-                remaining -= 1
-            yield event
+            pool.submit(work, window, last_try=False)
+        unproven = yield from _events(events, len(windows))
+        if unproven and (learned.listed or _lists_records(api)):
+            stats.add("windows_read_again", len(unproven))
+            for window in unproven:
+                pool.submit(work, window, last_try=True)
+            yield from _events(events, len(unproven))
+        else:  # the account lists nothing: its windows are read
+            stats.add("windows", len(unproven))
+            yield from (WindowDone(window) for window in unproven)
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
@@ -111,13 +148,49 @@ def extract(
         stats.learned(learned.describe())
 
 
+def _lists_records(api: ApiClient) -> bool:
+    """Whether the account's own listing (no date range) holds records, asked until it does or
+    the client's retries run out: nothing in the run listed any, which an empty account and an
+    outage from the run's first request look alike in."""
+    logger.info("nothing listed any contact yet: asking whether the account has any at all")
+    try:
+        return bool(api.fetch_listed({}, 1).items)
+    except TransientError:
+        return False
+
+
+def _events(events: _Backlog, windows: int) -> Generator[Event, None, list[Window]]:
+    """The events of that many windows, as they come; returns the windows left unproven."""
+    unproven: list[Window] = []
+    remaining = windows
+    while remaining:
+        event = events.get()
+        if isinstance(event, BaseException):
+            raise event
+        if isinstance(event, _Unproven):
+            unproven.append(event.window)
+            remaining -= 1
+            continue
+        remaining -= isinstance(event, WindowDone)
+        yield event
+    return unproven
+
+
 def _work(
-    window: Window, fetch: Fetch, learned: Learned, stats: ExtractStats, events: _Backlog
+    window: Window,
+    fetcher: WindowFetcher,
+    stats: ExtractStats,
+    events: _Backlog,
+    *,
+    last_try: bool,
 ) -> None:
     """Fetch one window on a worker thread; however it ends, the consumer hears of it."""
     try:
-        for batch in WindowFetcher(fetch, window, learned, stats).batches():
+        for batch in fetcher.batches():
             events.put(RecordsBatch(window, batch))
+        if fetcher.unproven and not last_try:
+            events.put(_Unproven(window))
+            return
         stats.add("windows")
         events.put(WindowDone(window))
     except _StoppedError:

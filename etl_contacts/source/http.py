@@ -176,8 +176,23 @@ class ApiClient:
     def fetch(self, filters: dict[str, object], page: int) -> Reply:
         """One page and the server's clock, retried as the policy says; raises AuthError at
         once."""
-        body = {**NEUTRAL_BODY, **self._config.extra_filters, **filters, "page": page}
-        return self._retrying(self._post, orjson.dumps(body))
+        return self._retrying(self._post, self._payload(filters, page))
+
+    def fetch_listed(self, filters: dict[str, object], page: int) -> Reply:
+        """A page known to list records, retried while it lists none, as a transient failure:
+        the server says success with no records for a while (a lagging replica, an index
+        rebuild). When the retries run out, the window fails: an outage is never taken for an
+        absence."""
+        return self._retrying(self._post_listed, self._payload(filters, page))
+
+    def _payload(self, filters: dict[str, object], page: int) -> bytes:
+        return orjson.dumps({**NEUTRAL_BODY, **self._config.extra_filters, **filters, "page": page})
+
+    def _post_listed(self, payload: bytes) -> Reply:
+        reply = self._post(payload)
+        if not reply.items:
+            raise TransientError("empty", "a listing that held records answered with none")
+        return reply
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         """Retry-After when the server gave one, else exponential backoff with full jitter."""

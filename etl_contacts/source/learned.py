@@ -40,6 +40,9 @@ class Learned:
     """Never-active contacts were seen listed before active ones (MongoDB lists them last)."""
     ranges_combined: bool | None = None
     """Whether a lastSeenAt range and a createdAt range in one body are ANDed (None: untested)."""
+    listed: bool = False
+    """An answer of this run listed records: the account has some, and the server serves them
+    (an empty answer to a listing that had records is then an outage until proven otherwise)."""
     _clock_offset_ms: int | None = None
     _full_pages: deque[int] = field(default_factory=lambda: deque(maxlen=RECENT_FULL_PAGES))
     _longest_page: int = 0
@@ -63,6 +66,7 @@ class Learned:
     def saw_page(self, length: int) -> None:
         with self._lock:
             self._longest_page = max(self._longest_page, length)
+            self.listed = self.listed or length > 0
 
     def confirm_full(self, length: int) -> None:
         with self._lock:

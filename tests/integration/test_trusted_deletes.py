@@ -155,6 +155,28 @@ def test_an_outage_that_ends_before_the_second_read_is_only_a_pause(loaded: Setu
     )
 
 
+@pytest.mark.parametrize("outlasting", [False, True])
+def test_a_first_load_through_an_outage_of_empty_answers_stores_every_contact(
+    database_url: str, outlasting: bool
+) -> None:
+    """Success with no records for a while, from the run's first request: 6 answers end some
+    windows' first reads, or the outage outlasts the first read of every window (each asks its
+    page and the account's listing) and four retries of the account's listing. Nothing is
+    stored yet to show a loss, so an empty answer where records were due is proven across time:
+    a listing that holds records, then the same request again."""
+    config = SandboxConfig(contacts=600, days=DAYS, seed=5, token=TOKEN, page_size=20)
+    with _setup(database_url, config) as setup:
+        windows = len(day_windows(setup.first, setup.last, "UTC"))
+        empty_answers = 2 * windows + 4 if outlasting else 6
+        setup.post("outage", {"requests": empty_answers})
+        result = setup.sync("first")
+        live, _ = setup.truth_ids()
+        assert set(setup.stored()) == live
+        assert all(setup.stored().values())
+        assert result.extracted["empty_answers_doubted"] >= 1
+        assert setup.sandbox.truth()["empty_answers"] == empty_answers
+
+
 def test_a_third_of_a_day_deleted_at_the_source_waits_for_confirmation_and_the_guard(
     loaded: Setup,
 ) -> None:

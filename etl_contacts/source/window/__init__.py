@@ -18,7 +18,9 @@ guarantees:
 answer contradicts it. `reader` is the one way a strategy asks: it hands each record over once,
 drops what lies outside the window, and says how many records of a page were new. A listing
 ends on an empty page (the API's documented end): a shorter page is only a hint, proven by
-asking the next one, since the page size may change. A strategy that cannot finish raises
+asking the next one, since the page size may change; an empty answer where records were due
+(a window's first, or one after a full page) is doubted, since a server may say success with
+no records for a while. A strategy that cannot finish raises
 `NotConvergedError`: a window is never reported complete on a guess.
 """
 

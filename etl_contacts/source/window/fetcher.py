@@ -24,8 +24,20 @@ from etl_contacts.timestamps import to_ms
 class WindowFetcher:
     """Yields the new records of one window, batch by batch (one batch per response)."""
 
-    def __init__(self, fetch: Fetch, window: Window, learned: Learned, stats: ExtractStats) -> None:
-        self._read = Reader(fetch, window, learned, stats)
+    def __init__(
+        self,
+        fetch: Fetch,
+        window: Window,
+        learned: Learned,
+        stats: ExtractStats,
+        listed: Fetch | None = None,
+    ) -> None:
+        self._read = Reader(fetch, window, learned, stats, listed)
+
+    @property
+    def unproven(self) -> bool:
+        """An empty answer of this read could not be doubted yet: see `Reader.unproven`."""
+        return self._read.unproven
 
     def batches(self) -> Iterator[list[object]]:
         read = self._read

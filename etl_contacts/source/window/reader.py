@@ -61,8 +61,20 @@ def handed(reading: Reading) -> Generator[list[object], None, int]:
 class Reader:
     """The state of one window's read, shared by the strategies that read it."""
 
-    def __init__(self, fetch: Fetch, window: Window, learned: Learned, stats: ExtractStats) -> None:
+    def __init__(
+        self,
+        fetch: Fetch,
+        window: Window,
+        learned: Learned,
+        stats: ExtractStats,
+        listed: Fetch | None = None,
+    ) -> None:
+        """`listed`: the same request as `fetch`, retried while its answer lists nothing (with
+        the client's backoff, until its retries run out). Given it, an empty answer where records
+        were due is doubted (`_doubt`); without it (a probe that proves absence its own way),
+        every empty answer is taken as it comes."""
         self._fetch = fetch
+        self._listed = listed
         self.window = window
         self.learned = learned
         self.stats = stats
@@ -73,6 +85,12 @@ class Reader:
         self.active_seen = 0
         """Records handed over that have a lastSeenAt: where never-active ones begin when they
         are sorted last."""
+        self.unproven = False
+        """An empty answer was doubted, but nothing had listed records yet to prove the server
+        serves: the window is read again once the run has listed some (an outage from the run's
+        first request), or taken as read when none ever does (the account lists nothing)."""
+        self._last: int | None = None  # the length of this window's answer before
+        self._listing: tuple[dict[str, object], int] | None = None  # its last one with records
 
     @property
     def seen(self) -> int:
@@ -81,11 +99,17 @@ class Reader:
 
     def ask(self, query: Query, page: int) -> Ask:
         """One request; yields what is new to this window, returns the page as answered."""
-        reply = self._fetch(query.body(), page)
+        body = query.body()
+        reply = self._fetch(body, page)
+        if not reply.items and self._due():
+            reply = self._doubt(body, page)
         self.learned.observe_clock(reply.server_time, reply.received_at)
         items = reply.items
         self.stats.add("pages")
         self.learned.saw_page(len(items))
+        self._last = len(items)
+        if items:
+            self._listing = (body, page)
         self._check_ranges(query, items)
         fresh: list[object] = []
         new = 0
@@ -110,6 +134,42 @@ class Reader:
             self.stats.add("records", len(fresh))
             yield fresh
         return Page(items, new)
+
+    def _due(self) -> bool:
+        """Whether records were due where an answer came empty: it is the window's first, or the
+        answer before it was a full page. (After a short page, an empty one is the end the short
+        page announced.) A server may say success with no records for a while (a lagging
+        replica, an index rebuild), and taken for the end, that empty answer would end the
+        window there, silently: on a first load nothing stored would show the loss."""
+        return self._listed is not None and (
+            self._last is None or not self.learned.looks_short(self._last)
+        )
+
+    def _doubt(self, body: dict[str, object], page: int) -> Reply:
+        """An empty answer proven across time, or replaced: a listing known to hold records is
+        answered with records (waited for while it lists none), then the same request is asked
+        again, and its answer stands. The listing is this window's last answer with records, else
+        the account's own (no date range): one an empty account answers empty, which proves
+        nothing until the run has listed records elsewhere (`unproven`)."""
+        assert self._listed is not None
+        self.stats.add("empty_answers_doubted")
+        if self._listing is not None:
+            self._listed(*self._listing)
+        elif not self._fetch({}, 1).items:
+            if not self.learned.listed:
+                self.unproven = True
+                return Reply([], None, time.time())
+            self._listed({}, 1)
+        again = self._fetch(body, page)
+        if again.items:
+            self.stats.add("empty_answers_refuted")
+            logger.warning(
+                "the server answered %s empty, then with %d records: an outage of empty answers "
+                "(a lagging replica?) was read through",
+                self.window,
+                len(again.items),
+            )
+        return again
 
     def ends(
         self, query: Query, page: int, items: list[object]
