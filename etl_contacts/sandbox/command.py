@@ -66,6 +66,10 @@ def serve(
         float,
         typer.Option(min=0.0, max=1.0, help="Share of contacts never active (no lastSeenAt)."),
     ] = 0.0,
+    ids_minted_at_import: Annotated[
+        bool,
+        typer.Option(help="Bulk imports' _ids made at their import, not their createdAt."),
+    ] = False,
     nulls: Annotated[
         str, typer.Option(help="Where a lastSeenAt sort puts those: last (as MongoDB) or first.")
     ] = "last",
@@ -116,6 +120,7 @@ def serve(
             bound_precision_ms=1000 if to_the_second else 1,
             reverse_sort=reverse,
             never_active_share=never_active_share,
+            ids_minted_at_import=ids_minted_at_import,
             nulls_first=nulls_first,
             clock_offset_ms=clock_offset_ms,
         )

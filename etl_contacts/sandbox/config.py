@@ -57,6 +57,7 @@ class SandboxConfig:
     bound_precision_ms: int = 1  # 1000: startAt and endsAt read to the second (ms dropped)
     reverse_sort: bool = False  # the sort backwards: oldest first (_id: newest first)
     bulk_import_share: float = 0.1  # share of contacts imported in batches with one createdAt
+    ids_minted_at_import: bool = False  # bulk imports' _ids made at the anchor, not at createdAt
     never_active_share: float = 0.0  # share of contacts never active: lastSeenAt null or absent
     nulls_first: bool = False  # a lastSeenAt sort puts those first (MongoDB: last)
     clock_offset_ms: int = 0  # the server's clock minus ours: its timestamps and Date header

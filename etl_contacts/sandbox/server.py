@@ -142,6 +142,7 @@ class SandboxServer:
             "starts_at_exclusive": config.starts_at_exclusive,
             "bound_precision_ms": config.bound_precision_ms,
             "reverse_sort": config.reverse_sort,
+            "ids_minted_at_import": config.ids_minted_at_import,
             "never_active_share": config.never_active_share,
             "nulls_first": config.nulls_first,
             "clock_offset_ms": config.clock_offset_ms,

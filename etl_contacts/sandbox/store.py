@@ -66,7 +66,7 @@ class ContactStore:
         self._n = n
         self._traits = Traits.generate(seed, 0, n)
         self._created, self._last_seen = created, last_seen
-        self._id_created = created.copy()  # what each `_id` was made from: a data fix keeps it
+        self._id_created = _id_times(created, anchor_ms, config.ids_minted_at_import)
         self._updated = np.where(last_seen == NEVER, created, last_seen)
         self._status = Draws(seed, STATUS, np.arange(n)).pick(STATUS_WEIGHTS).astype(np.int8)
         self._alive = np.ones(n, dtype=bool)
@@ -287,8 +287,8 @@ class ContactStore:
         kept = self._matcher.keep(query, self._traits, self._status, candidates[mask])
         if sort == field:
             ordered = kept[::-1]
-        elif sort == "_id":
-            ordered = np.sort(kept)
+        elif sort == "_id":  # an ObjectId sorts by its second, then (one salt) its counter
+            ordered = kept[np.lexsort((kept, self._id_created[kept] // 1000))]
         else:
             ordered = kept[np.lexsort((kept, -self._values(sort)[kept]))]
         if self.config.reverse_sort:
@@ -464,3 +464,14 @@ def _day_counts(activity: object) -> dict[str, int]:
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise ValueError(f"{kind} must be a whole number from 0, not {count!r}")
     return counts
+
+
+def _id_times(created: np.ndarray, anchor_ms: int, at_import: bool) -> np.ndarray:
+    """What each `_id` is made from (a data fix that moves createdAt keeps it): the createdAt,
+    or for contacts imported in bulk (those sharing one createdAt) with `at_import`, the
+    anchor, when the import ran: `_id` order is then not creation order."""
+    times = created.copy()
+    if at_import:
+        values, counts = np.unique(created, return_counts=True)
+        times[np.isin(created, values[counts > 1])] = anchor_ms
+    return times

@@ -36,13 +36,16 @@ class Learned:
     """An answer was sorted by lastSeenAt and not by updatedAt: the server does not sort by
     updatedAt (which is never earlier than lastSeenAt, so its order often looks like it)."""
     _by_update: bool = False
+    not_by_id: bool = False
+    """An answer sorted by createdAt was not sorted by `_id`: the server sorts by createdAt."""
+    by_id: bool = False
+    """A listing held records a createdAt keyset never reached: it is sorted by `_id`, in an
+    order that is not creation's (ids minted at import), so no keyset can read it."""
     nulls_first: bool = False
     """Never-active contacts were seen listed before active ones (MongoDB lists them last)."""
     ranges_combined: bool | None = None
     """Whether a lastSeenAt range and a createdAt range in one body are ANDed (None: untested)."""
-    listed: bool = False
-    """An answer of this run listed records: the account has some, and the server serves them
-    (an empty answer to a listing that had records is then an outage until proven otherwise)."""
+    _listed_at: float | None = None
     _clock_offset_ms: int | None = None
     _full_pages: deque[int] = field(default_factory=lambda: deque(maxlen=RECENT_FULL_PAGES))
     _longest_page: int = 0
@@ -66,7 +69,22 @@ class Learned:
     def saw_page(self, length: int) -> None:
         with self._lock:
             self._longest_page = max(self._longest_page, length)
-            self.listed = self.listed or length > 0
+
+    @property
+    def listed(self) -> bool:
+        """An answer of this run listed records: the account has some, and the server serves
+        them (an empty answer where records were due is then an outage until proven otherwise)."""
+        return self.listed_since(float("-inf"))
+
+    def listed_since(self, moment: float) -> bool:
+        """Whether an answer received after `moment` (epoch seconds) listed records: the server
+        served then."""
+        with self._lock:
+            return self._listed_at is not None and self._listed_at > moment
+
+    def saw_listing(self, received_at: float) -> None:
+        with self._lock:
+            self._listed_at = max(self._listed_at or received_at, received_at)
 
     def confirm_full(self, length: int) -> None:
         with self._lock:
@@ -99,6 +117,14 @@ class Learned:
         it again): unlike `not_by_update`, nothing else relies on it."""
         with self._lock:
             self._by_update = by_update
+
+    def learn_not_by_id(self) -> None:
+        with self._lock:
+            self.not_by_id = True
+
+    def learn_by_id(self) -> None:
+        with self._lock:
+            self.by_id = True
 
     def learn_nulls_first(self) -> None:
         with self._lock:
@@ -138,6 +164,8 @@ class Learned:
         combined = {None: "not tested", True: "yes", False: "no"}[self.ranges_combined]
         if self.by_update:
             sort = "updatedAt descending"
+        elif self.by_id:
+            sort = "_id, not in creation order"
         elif order is None:
             sort = "not seen (no page showed one)"
         else:

@@ -55,7 +55,7 @@ class Span:
 
     def beyond(self, millis: int) -> bool:
         """Outside even what was sent, read to the second: the server ignored this range."""
-        return (self.lo is not None and millis < floor_granule(self.lo - 1)) or (
+        return (self.lo is not None and millis < floor_granule(self._start())) or (
             self.hi is not None and millis > ceil_granule(self.hi)
         )
 
@@ -66,9 +66,17 @@ class Span:
 
     def wire(self) -> dict[str, str]:
         """Bounds that any server reads as a superset of `[lo, hi)`."""
-        start = "" if self.lo is None else format_ms(self.lo - 1)
+        start = "" if self.lo is None else format_ms(self._start())
         end = "" if self.hi is None else format_ms(ceil_granule(self.hi))
         return {"startAt": start, "endsAt": end}
+
+    def _start(self) -> int:
+        """`startAt` as sent: a millisecond before the second `lo` lies in, which a server that
+        truncates to the second, rounds to it, or reads every millisecond and either kind of
+        start, all read as no later than `lo` (`lo - 1` rounds past `lo` in its second's later
+        half)."""
+        assert self.lo is not None
+        return floor_granule(self.lo) - 1
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,9 @@ ZOO: dict[str, SandboxConfig] = {
     "id-descending-to-the-second": replace(
         BASE, sort="_id", reverse_sort=True, bound_precision_ms=1000
     ),
+    "id-ascending-ids-minted-at-import": replace(
+        BASE, sort="_id", ids_minted_at_import=True, bulk_import_share=0.3
+    ),
     "updated-newest-first": replace(BASE, sort="updatedAt", agent_change_rate=0.2),
     "updated-to-the-second-inclusive": replace(
         BASE, sort="updatedAt", bound_precision_ms=1000, ends_at_inclusive=True

@@ -173,11 +173,14 @@ def test_calm_backfill_requests_stay_near_the_page_floor(sort: Sort) -> None:
 
 
 def test_a_record_hidden_from_one_answer_is_repaired_never_deleted(database_url: str) -> None:
-    # days of about 100 contacts on pages of 20, sorted by _id: each day is split until its
-    # parts fit a page, and a record hidden from such a last answer is missed by the read; the
-    # proof of deletes finds it (a hole). (A keyset asks again an answer that proves one short
-    # of the page size, so on a sorted server the read itself finds most.)
-    config = SandboxConfig(contacts=2_000, days=20, seed=8, token=TOKEN, sort="_id")
+    # days of about 100 contacts on pages of 20, oldest activity first: each day is split until
+    # its parts fit a page, and a record hidden from such a last answer is missed by the read;
+    # the proof of deletes finds it (a hole). (A keyset asks again an answer that proves one
+    # short of the page size, and proves by page number that it met every record of a listing
+    # that may be sorted by _id, so on a sorted server the read itself finds most.)
+    config = SandboxConfig(
+        contacts=2_000, days=20, seed=8, token=TOKEN, sort="lastSeenAt", reverse_sort=True
+    )
     warehouse = Warehouse(database_url)
     warehouse.migrate()
     first, last = _days(config)

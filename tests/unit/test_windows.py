@@ -341,3 +341,28 @@ def test_empty_answers_where_records_were_due_are_doubted_not_taken_for_the_end(
         ids = [str(r["_id"]) for batch in fetcher.batches() for r in batch if isinstance(r, dict)]
         assert sorted(ids) == sorted(truth(api.store, HISTORY))
     assert stats.get("empty_answers_doubted") >= 1
+
+
+def test_ids_minted_at_import_are_not_taken_for_creation_order() -> None:
+    """Sorted by `_id`, a listing looks sorted by createdAt while ids follow creation; a bulk
+    import whose ids were minted later sorts after the contacts created since, and a keyset
+    narrowed past its createdAt never meets it. The listing's end, by page number, shows the
+    keyset fell short, and the window is read another way."""
+    config = replace(BASE, sort="_id", ids_minted_at_import=True)
+    with server(config) as api:
+        result = read(api, HISTORY)
+        expected = truth(api.store, HISTORY)
+    assert sorted(result.ids) == sorted(expected)
+    assert result.learned.by_id
+    assert result.learned.describe()["sort"] == "_id, not in creation order"
+
+
+@pytest.mark.parametrize("millis", [0, 1, 499, 500, 501, 999])
+def test_a_start_is_sent_so_that_any_reading_of_it_starts_no_later(millis: int) -> None:
+    """A server may read `startAt` to the millisecond, truncate it to the second, or round it
+    to the nearest one: each reading starts at or before the range, and within two seconds of
+    it (a probe of one millisecond late in its second once came back empty when rounded)."""
+    lo = to_ms(datetime(2024, 5, 1, 12, 0, 7, tzinfo=UTC)) + millis
+    sent = to_ms(datetime.fromisoformat(Span(lo, lo + 1).wire()["startAt"]))
+    for reading in (sent, sent - sent % 1000, (sent + 500) // 1000 * 1000):
+        assert lo - 2000 < reading <= lo

@@ -6,7 +6,8 @@ where nothing else can reach the records, and each strategy, one module each, st
 guarantees:
 
 - `keyset`: answers sorted by createdAt (either direction); narrow the range past the last
-  record seen, so every answer is an atomic snapshot of what is left.
+  record seen, so every answer is an atomic snapshot of what is left (and, while the order may
+  be by `_id`, whose ids an import mints late, prove by page number that none was left behind).
 - `activity`: answers sorted by lastSeenAt, newest first (an inbox); a keyset on lastSeenAt,
   then catch-up passes for records that became active during the read, and the never-active
   contacts by page number where they sort together.

@@ -13,7 +13,7 @@ from etl_contacts.source.models import CREATED_AT, LAST_SEEN_AT, WINDOW_FIELDS, 
 from etl_contacts.source.query import EARLIEST_MS, LATEST_MS, Query, Span
 from etl_contacts.source.stats import ExtractStats
 from etl_contacts.source.window.activity import by_activity
-from etl_contacts.source.window.keyset import BY_ACTIVITY, UPDATED_AT, keyset
+from etl_contacts.source.window.keyset import BY_ACTIVITY, UPDATED_AT, keyset, reached
 from etl_contacts.source.window.reader import Fetch, Reader, Reading
 from etl_contacts.source.window.records import never_active, ordered, together, value
 from etl_contacts.source.window.split import split
@@ -70,6 +70,7 @@ class WindowFetcher:
         """
         read = self._read
         clock = read.learned.server_now_at_least()
+        tally = read.tally
         first = (yield from read.ask(query, 1)).items
         if (yield from read.ends(query, 1, first)):
             return
@@ -87,7 +88,7 @@ class WindowFetcher:
             order in (None, BY_ACTIVITY) and _shows_update_order(read.learned, first)
         )
         try:
-            yield from self._by_order(query, order, first, clock, updated)
+            yield from self._by_order(query, order, first, clock, updated, tally)
             return
         except SortChangedError as error:
             changed = error
@@ -113,15 +114,25 @@ class WindowFetcher:
         first: list[object],
         clock: int | None,
         updated: bool,
+        tally: int,
     ) -> Reading:
+        """`tally`: what the window's reader had been listed before this query."""
         read = self._read
         try:
             if updated:
                 read.stats.add("strategy_by_update")
                 yield from by_update(read, query, first)
-            elif order is not None and order.field == CREATED_AT and read.may_narrow(query, order):
+            elif (
+                order is not None
+                and order.field == CREATED_AT
+                and not read.learned.by_id
+                and read.may_narrow(query, order)
+            ):
                 read.stats.add("strategy_keyset_created")
-                yield from keyset(read, query, order, first)
+                narrowed = yield from keyset(read, query, order, first)
+                if narrowed and not read.learned.not_by_id:
+                    read.stats.add("keyset_reach_proofs")
+                    yield from reached(read, query, read.tally - tally)
             elif order == BY_ACTIVITY and read.may_narrow(query, order):
                 read.stats.add("strategy_by_activity")
                 yield from by_activity(read, query, first, clock)

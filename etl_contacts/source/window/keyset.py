@@ -6,17 +6,21 @@ The cursor moves by whole seconds, which every server reads exactly, and keeps t
 last record seen, whose other records the answer may have cut. Every answer is checked against
 the order assumed: one out of order is asked again (a record misplaced once is a glitch: on
 make conformance's servers it sent a window to `split` on most loads), and a second answer
-out of order raises `SortChangedError`, which hands the window to `split`.
+out of order raises `SortChangedError`, which hands the window to `split`. A listing sorted by
+`_id` looks sorted by createdAt while ids follow creation: `reached` proves a createdAt keyset
+met every record until an answer shows the order is not by `_id`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 from etl_contacts.source.errors import SortChangedError
 from etl_contacts.source.learned import Order
-from etl_contacts.source.models import LAST_SEEN_AT
+from etl_contacts.source.models import CREATED_AT, LAST_SEEN_AT
 from etl_contacts.source.query import GRANULE_MS, Query, Span, floor_granule
 from etl_contacts.source.window.reader import Reader, Reading
-from etl_contacts.source.window.records import never_active, ordered, value
+from etl_contacts.source.window.records import by_id, never_active, ordered, value
 from etl_contacts.source.window.slice import read_second
 from etl_contacts.source.window.split import split
 
@@ -26,8 +30,9 @@ UPDATED_AT = "updatedAt"
 
 def keyset(
     read: Reader, query: Query, order: Order, first: list[object] | None, *, tail_read: bool = False
-) -> Reading:
-    """Every record of `query` with a value of `order.field`, by narrowing the range.
+) -> Generator[list[object], None, bool]:
+    """Every record of `query` with a value of `order.field`, by narrowing the range; returns
+    whether it narrowed (else page 1 held the whole listing).
 
     An answer that lies within one second is paged by number (`read_second`), then left behind.
     A page that looks like the last ends the keyset on proof (`Reader.ends`), or, with
@@ -39,28 +44,21 @@ def keyset(
     cursor, items = query, first
     cut: tuple[Query, int, int] | None = None  # the previous answer: query, length, second
     while True:
-        if items is None:
-            items = (yield from read.ask(cursor, 1)).items
-        try:
-            values = ordered(items, order)
-        except SortChangedError:
-            read.stats.add("pages_asked_again")
-            items = (yield from read.ask(cursor, 1)).items
-            values = ordered(items, order)
+        items, values = yield from _answer(read, cursor, items, order)
         inside = [v for v in values if cursor.span(key).contains(v)]
         if cut is not None and any(
             (v < cut[2]) if descending else (v >= cut[2] + GRANULE_MS) for v in inside
         ):
             yield from _was_full(read, *cut[:2])
         if not items:
-            return
+            return cursor is not query
         if tail_read and read.learned.is_short(len(items)):
-            return
+            return cursor is not query
         if (yield from read.ends(cursor, 1, items)):
-            return
+            return cursor is not query
         if not inside:  # a full page of what the bounds' widening let in: no order helps
             yield from split(read, cursor, items)
-            return
+            return True
         second = floor_granule(resume_at(read, inside[-1], items, order))
         if floor_granule(inside[0]) == second:
             yield from read_second(read, cursor, key, second)
@@ -72,11 +70,60 @@ def keyset(
         narrower = cursor.narrow(key, after)
         if narrower.span(key) == cursor.span(key):  # no progress: no order helps
             yield from split(read, cursor, items)
-            return
+            return True
         cursor = narrower
         if cursor.empty:
-            return
+            return True
         items = None
+
+
+def _answer(
+    read: Reader, cursor: Query, items: list[object] | None, order: Order
+) -> Generator[list[object], None, tuple[list[object], list[int]]]:
+    """The answer at the cursor (asked, unless given) and its values, in order: one out of order
+    is asked again, a second raises SortChangedError. One sorted by createdAt and not by `_id`
+    shows the server sorts by createdAt (`reached` is then no longer needed)."""
+    if items is None:
+        items = (yield from read.ask(cursor, 1)).items
+    try:
+        values = ordered(items, order)
+    except SortChangedError:
+        read.stats.add("pages_asked_again")
+        items = (yield from read.ask(cursor, 1)).items
+        values = ordered(items, order)
+    if order.field == CREATED_AT and not by_id(items, order.descending):
+        read.learned.learn_not_by_id()
+    return items, values
+
+
+def reached(read: Reader, query: Query, listed: int) -> Reading:
+    """Proof that a createdAt keyset reached every record of `query`: its listing by page
+    number ends within the `listed` records the keyset's answers held. Raises SortChangedError
+    (the window is then split) when the listing holds more twice (one answer may repeat a
+    record), or a record the keyset never met (then no later window is read by keyset).
+
+    A listing sorted by `_id` looks sorted by createdAt while ids follow creation, and a keyset
+    narrowed past a contact whose id was minted later (an import) never meets it: the narrowed
+    answers leave it out, each in order. Needed only until an answer sorted by createdAt has
+    shown it is not sorted by `_id` too; one request, two when the listing fills its last page.
+    """
+    size = read.learned.page_size or read.learned.longest_page
+    page = max(1, -(-listed // size))
+    again = True  # a page longer than the listing may hold a duplicate: asked once more
+    while True:
+        answer = yield from read.ask(query, page)
+        if answer.new:  # the order is not creation's: no later window is read by keyset
+            read.learned.learn_by_id()
+            raise SortChangedError(answer.items)
+        if (page - 1) * size + len(answer.items) > listed:
+            if not again:
+                raise SortChangedError(answer.items)
+            read.stats.add("pages_asked_again")
+            again = False
+            continue
+        if len(answer.items) < size:
+            return
+        page += 1
 
 
 def _was_full(read: Reader, query: Query, length: int) -> Reading:

@@ -82,6 +82,7 @@ class Reader:
         self.excluded = [Span(to_ms(low), to_ms(high)) for low, high in window.created_outside]
         self._ids: set[str] = set()
         self._junk: set[bytes] = set()
+        self._outside: set[str] = set()  # records the server listed that lie outside the window
         self.active_seen = 0
         """Records handed over that have a lastSeenAt: where never-active ones begin when they
         are sorted last."""
@@ -97,12 +98,18 @@ class Reader:
         """Distinct records (by `_id`) the window has handed over."""
         return len(self._ids)
 
+    @property
+    def tally(self) -> int:
+        """Distinct records the server listed to this window: handed over, outside it (bounds
+        read wider than asked), or unplaceable."""
+        return len(self._ids) + len(self._outside) + len(self._junk)
+
     def ask(self, query: Query, page: int) -> Ask:
         """One request; yields what is new to this window, returns the page as answered."""
         body = query.body()
         reply = self._fetch(body, page)
         if not reply.items and self._due():
-            reply = self._doubt(body, page)
+            reply = self._doubt(body, page, reply.received_at)
         self.learned.observe_clock(reply.server_time, reply.received_at)
         items = reply.items
         self.stats.add("pages")
@@ -110,12 +117,14 @@ class Reader:
         self._last = len(items)
         if items:
             self._listing = (body, page)
+            self.learned.saw_listing(reply.received_at)
         self._check_ranges(query, items)
         fresh: list[object] = []
         new = 0
         for item in items:
             place, record_id = self._place(query, item)
             if place == "outside":
+                self._outside.add(record_id)
                 continue
             if place == "junk":
                 mark = fingerprint(item)
@@ -145,21 +154,25 @@ class Reader:
             self._last is None or not self.learned.looks_short(self._last)
         )
 
-    def _doubt(self, body: dict[str, object], page: int) -> Reply:
+    def _doubt(self, body: dict[str, object], page: int, empty_at: float) -> Reply:
         """An empty answer proven across time, or replaced: a listing known to hold records is
         answered with records (waited for while it lists none), then the same request is asked
         again, and its answer stands. The listing is this window's last answer with records, else
         the account's own (no date range): one an empty account answers empty, which proves
-        nothing until the run has listed records elsewhere (`unproven`)."""
+        nothing until the run has listed records elsewhere (`unproven`). An answer with records
+        that another window received since the empty one proves the server served as well."""
         assert self._listed is not None
         self.stats.add("empty_answers_doubted")
         if self._listing is not None:
-            self._listed(*self._listing)
-        elif not self._fetch({}, 1).items:
-            if not self.learned.listed:
+            self.learned.saw_listing(self._listed(*self._listing).received_at)
+        elif not self.learned.listed_since(empty_at):
+            control = self._fetch({}, 1)
+            if not control.items and not self.learned.listed:
                 self.unproven = True
                 return Reply([], None, time.time())
-            self._listed({}, 1)
+            if not control.items:
+                control = self._listed({}, 1)
+            self.learned.saw_listing(control.received_at)
         again = self._fetch(body, page)
         if again.items:
             self.stats.add("empty_answers_refuted")
@@ -233,9 +246,9 @@ class Reader:
                 return "junk", ""
         created = parse_ms(item.get(CREATED_AT))
         if not query.admits(item) or not self.own.admits(item):
-            return "outside", ""
+            return "outside", item["_id"]
         if created is not None and any(span.contains(created) for span in self.excluded):
-            return "outside", ""
+            return "outside", item["_id"]
         return "record", item["_id"]
 
     def _check_ranges(self, query: Query, items: list[object]) -> None:

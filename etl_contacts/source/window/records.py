@@ -36,6 +36,14 @@ def ordered(items: list[object], order: Order) -> list[int]:
     return values
 
 
+def by_id(items: list[object], descending: bool) -> bool:
+    """Whether the page's records are in `_id` order too: MongoDB's ObjectIds begin with their
+    creation second, so a listing sorted by `_id` looks sorted by createdAt, until it reaches
+    contacts whose ids were minted later than their createdAt (an import)."""
+    ids = [str(r["_id"]) for r in items if isinstance(r, dict) and isinstance(r.get("_id"), str)]
+    return ids == sorted(ids, reverse=descending)
+
+
 def newest(items: list[object]) -> int | None:
     values = [v for v in (value(r, LAST_SEEN_AT) for r in items) if v is not None]
     return max(values, default=None)
