@@ -11,9 +11,13 @@
   least `SUSPECT_AT_LEAST`) is suspect, and read again after a pause; still suspect, nothing of
   it is recorded missing and its day stays unverified (the next night tries again).
 - Second look, in every later run: each missing contact is asked for again, by its createdAt
-  millisecond and by its lastSeenAt millisecond (a data fix may move createdAt). Found, it is
-  loaded and live; not found, while a control (a contact the source certainly has) is answered
-  before and after, it is deleted as of when it was first missed.
+  millisecond and by its lastSeenAt millisecond (a data fix may move createdAt), then among the
+  contacts active since the run's read of activity ends (one moved and active since then).
+  Every empty answer there is proven across time (`extract`'s `doubt_empty`). Found, it is
+  loaded and live; not found, while a control (a contact the source certainly has) is
+  answered, it is deleted as of when it was first missed. A run whose read of activity ends
+  more than `ACTIVITY_REACH` before the newest activity stored (a backfill of old days)
+  deletes nothing.
 - A guard, as rsync's --max-delete: a run never deletes more than `max_delete_percent` of the
   account's live contacts unless allowed once; beyond it, it deletes none and says so.
 - Contacts created before the start date (stored because they were active in a loaded day) are
@@ -27,7 +31,7 @@ import math
 import time
 from collections.abc import Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
@@ -43,12 +47,17 @@ from etl_contacts.source import (
 )
 from etl_contacts.timestamps import local_day
 from etl_contacts.warehouse import CompletedWindow, Warehouse
-from etl_contacts.warehouse.absences import Candidate
+from etl_contacts.warehouse.absences import Candidate, Missing
 
 SUSPECT_AT_LEAST = 3
 """A window is suspect only when it lacks at least this many stored contacts: a day of one or
 two contacts losing them all is plausible, and each still needs a second look to be deleted."""
 _ONE_MS = timedelta(milliseconds=1)
+ACTIVITY_REACH = timedelta(days=7)
+"""How far before the newest activity stored a second look reads activity for missing contacts;
+a run whose own read of activity ends earlier deletes nothing (a week of activity is what a
+nightly re-reads anyway)."""
+ACTIVITY_AHEAD = timedelta(days=1)  # an end past any server clock: the read reaches the present
 
 
 @dataclass(frozen=True)
@@ -95,8 +104,11 @@ class Deletions:
         policy: DeletePolicy,
         batch_size: int,
         log: logging.Logger,
+        active_until: datetime | None = None,
     ) -> None:
+        """`active_until`: the end of the newest lastSeenAt window the run reads (None: none)."""
         self._client = client
+        self._active_until = active_until
         self._warehouse = warehouse
         self._stats = stats
         self._account = account
@@ -236,11 +248,28 @@ class Deletions:
             {m.contact_id: m.created_at for m in waiting},
             {m.contact_id: m.last_seen_at for m in waiting if m.last_seen_at is not None},
         )
+        unfound = [m for m in waiting if m.contact_id not in found]
+        since = self._active_since(unfound) if unfound else None
+        if since is not None:
+            found |= self._found(
+                [Window(LAST_SEEN_AT, since, datetime.now(UTC) + ACTIVITY_AHEAD)],
+                {m.contact_id for m in unfound},
+            )
         if found:
             self._log.info("%d missing contacts are back at the source", len(found))
             yield list(found.values())
         gone = [m.contact_id for m in waiting if m.contact_id not in found]
         if not gone:
+            return
+        if since is None:
+            self._log.warning(
+                "%d missing contacts not confirmed deleted: this run's read of activity ends "
+                "more than %d days before the newest activity stored, and a contact whose "
+                "createdAt a data fix moved is found only by its activity since; the next "
+                "nightly run looks again",
+                len(gone),
+                ACTIVITY_REACH.days,
+            )
             return
         if not self._source_answers():
             self._log.warning(
@@ -264,6 +293,22 @@ class Deletions:
         deleted = self._warehouse.mark_deleted(self._account, self._run_id, gone)
         self._stats.add("deleted", deleted)
         self._log.info("%d contacts missing since an earlier run are deleted", deleted)
+
+    def _active_since(self, unfound: Sequence[Missing]) -> datetime | None:
+        """Where a second look reads activity from: a contact whose createdAt a data fix moved,
+        and that was active after what this run read of activity, is found by neither of its
+        stored milliseconds (lastSeenAt only moves forward). From the end of that read, or the
+        earliest stored lastSeenAt when all are later; None when that lies more than
+        `ACTIVITY_REACH` before the newest activity stored (a backfill of old days: a nightly run
+        looks instead). The source's clock, as its data shows it, not ours."""
+        if self._active_until is None:
+            return None
+        seen = [m.last_seen_at for m in unfound]
+        since = self._active_until
+        if seen and None not in seen:
+            since = max(since, min(t for t in seen if t is not None))
+        present = self._warehouse.newest_activity(self._account) or since
+        return since if present - since <= ACTIVITY_REACH else None
 
     def _source_answers(self) -> bool:
         """Whether the source returns a contact it certainly has, asked now: an empty answer

@@ -160,6 +160,7 @@ def run_sync(
         policy=policy,
         batch_size=batch_size,
         log=log,
+        active_until=max((w.end for w in windows if w.field == LAST_SEEN_AT), default=None),
     )
 
     def flush(*, last: bool) -> None:

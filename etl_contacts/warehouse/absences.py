@@ -139,6 +139,14 @@ class AbsenceSql:
         ).fetchone()
         return row[0] if row else None
 
+    def newest_activity(self, conn: psycopg.Connection, account: str) -> datetime | None:
+        """The latest lastSeenAt stored: the present as the source's clock last showed it."""
+        row = conn.execute(
+            self._format("SELECT max(last_seen_at) FROM {contacts} WHERE account = %(account)s"),
+            {"account": account},
+        ).fetchone()
+        return row[0] if row else None
+
     def mark_missing(
         self, conn: psycopg.Connection, account: str, run_id: str, contact_ids: Sequence[str]
     ) -> int:

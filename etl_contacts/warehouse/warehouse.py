@@ -230,6 +230,10 @@ class Warehouse:
         with self.engine.connect() as conn:
             return self._absences.a_live_contact(_psycopg(conn), account)
 
+    def newest_activity(self, account: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            return self._absences.newest_activity(_psycopg(conn), account)
+
     def mark_missing(self, account: str, run_id: str, contact_ids: Sequence[str]) -> int:
         """First look: record missing those contacts (the live ones the run has not received),
         since now unless already missing. Nothing is deleted. Returns how many are new."""

@@ -291,6 +291,29 @@ def test_a_contact_whose_created_at_moved_is_found_again_not_deleted(loaded: Set
     assert loaded.warehouse.missing_count(ACCOUNT) == 0
 
 
+def test_a_contact_moved_out_of_every_read_day_and_active_since_is_not_deleted(
+    loaded: Setup,
+) -> None:
+    """A data fix moves createdAt a month back, before every day any run reads, and the contact
+    is active today, after the second run's read of activity ends (yesterday): neither stored
+    millisecond finds it, its activity since that read does. (Contacts last active on a later
+    day: the first run's read of the day's activity would find them again.)"""
+    day = loaded.first + timedelta(days=5)
+    of_day = sorted(
+        str(c["_id"])
+        for c in loaded.sandbox.truth()["contacts"]
+        if str(c["createdAt"]).startswith(day.isoformat())
+        and str(c.get("lastSeenAt") or "") > (day + timedelta(days=1)).isoformat()
+    )[:3]
+    assert loaded.post("move_created", {"ids": of_day, "by_ms": -30 * 86_400_000})["moved"] == 3
+    loaded.sync("first-look", day)
+    assert loaded.warehouse.missing_count(ACCOUNT) == 3
+    assert loaded.post("touch", {"ids": of_day})["touched"] == 3
+    loaded.sync("second-look", loaded.last)
+    assert all(loaded.stored()[i] for i in of_day), "none deleted"
+    assert loaded.warehouse.missing_count(ACCOUNT) == 0
+
+
 def test_contacts_created_before_the_start_date_are_true_after_budget_nights(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
