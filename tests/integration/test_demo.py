@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 
 from etl_contacts.cli.demo import DEMO_CONTACTS, DEMO_DAYS
@@ -55,7 +56,7 @@ def _etl_contacts(command: str, *, env: dict[str, str], cwd: Path) -> tuple[int,
 
 
 def test_demo_loads_every_sandbox_contact_and_says_so(
-    tmp_path: Path, repo_root: Path, database_url: str
+    tmp_path: Path, repo_root: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The whole product on one machine: sandbox, Dagster run, warehouse, the analyst query."""
     before = datetime.now(UTC).date()
@@ -118,7 +119,8 @@ def test_demo_loads_every_sandbox_contact_and_says_so(
     assert runs == ["success"]
 
     # the load went through Dagster, on the instance DAGSTER_HOME names, like any other run
-    with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    with dg.DagsterInstance.get() as instance:
         run = instance.get_run_by_id(closing.group(2))
     assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
     assert run.job_name == "sync_contacts"
