@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 from etl_contacts.source.errors import AuthError, ExtractionFailed, SourceError, TransientError
 from etl_contacts.source.http import ApiClient
@@ -36,6 +37,11 @@ from etl_contacts.source.window import WindowFetcher
 BACKLOG_RECORDS = 10_000
 
 logger = logging.getLogger(__name__)
+NOTHING_LISTED = (
+    "the server answered empty where records were due, its listing of the whole account too, "
+    "through the client's retries: an outage (a lagging replica, an index rebuild) or an "
+    "account without contacts. Nothing was recorded for these days; run again later"
+)
 
 
 @dataclass(frozen=True)
@@ -99,9 +105,10 @@ def extract(
     `doubt_empty`: an empty answer where records were due is proven across time before it ends
     a window (`Reader._doubt`). A window whose doubt found nothing yet listing records is read
     again once every other window is done, if one of them listed some or the account's listing
-    does within the client's retries; else the account lists nothing, and its windows are read.
-    Off only for probes that prove absence their own way (the deletions' first look records a
-    contact missing, never deleted).
+    does within the client's retries; else the run fails (`NOTHING_LISTED`): an outage that
+    outlasts the retries and an empty account look alike, and taken for an empty account, an
+    outage would leave a first load empty. Off only for probes that prove absence their own way
+    (the deletions' first look records a contact missing, never deleted).
     """
     stats = stats or ExtractStats()
     learned = Learned()
@@ -121,7 +128,7 @@ def extract(
 
     def work(window: Window, *, last_try: bool) -> None:
         doubt = listed if doubt_empty else None
-        fetcher = WindowFetcher(fetch, window, learned, stats, doubt)
+        fetcher = partial(WindowFetcher, fetch, window, learned, stats, doubt)
         _work(window, fetcher, stats, events, last_try=last_try)
 
     pool = ThreadPoolExecutor(
@@ -131,14 +138,13 @@ def extract(
         for window in windows:
             pool.submit(work, window, last_try=False)
         unproven = yield from _events(events, len(windows))
-        if unproven and (learned.listed or _lists_records(api)):
+        if unproven and not (learned.listed or _lists_records(api, learned)):
+            raise ExtractionFailed(unproven[0], NOTHING_LISTED)
+        if unproven:
             stats.add("windows_read_again", len(unproven))
             for window in unproven:
                 pool.submit(work, window, last_try=True)
             yield from _events(events, len(unproven))
-        else:  # the account lists nothing: its windows are read
-            stats.add("windows", len(unproven))
-            yield from (WindowDone(window) for window in unproven)
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
@@ -148,15 +154,17 @@ def extract(
         stats.learned(learned.describe())
 
 
-def _lists_records(api: ApiClient) -> bool:
+def _lists_records(api: ApiClient, learned: Learned) -> bool:
     """Whether the account's own listing (no date range) holds records, asked until it does or
     the client's retries run out: nothing in the run listed any, which an empty account and an
     outage from the run's first request look alike in."""
     logger.info("nothing listed any contact yet: asking whether the account has any at all")
     try:
-        return bool(api.fetch_listed({}, 1).items)
+        reply = api.fetch_listed({}, 1)
     except TransientError:
         return False
+    learned.saw_listing(reply.received_at)
+    return True
 
 
 def _events(events: _Backlog, windows: int) -> Generator[Event, None, list[Window]]:
@@ -178,7 +186,7 @@ def _events(events: _Backlog, windows: int) -> Generator[Event, None, list[Windo
 
 def _work(
     window: Window,
-    fetcher: WindowFetcher,
+    fetcher: Callable[[], WindowFetcher],
     stats: ExtractStats,
     events: _Backlog,
     *,
@@ -186,9 +194,12 @@ def _work(
 ) -> None:
     """Fetch one window on a worker thread; however it ends, the consumer hears of it."""
     try:
-        for batch in fetcher.batches():
+        reading = fetcher()
+        for batch in reading.batches():
             events.put(RecordsBatch(window, batch))
-        if fetcher.unproven and not last_try:
+        if reading.unproven and last_try:
+            raise SourceError(NOTHING_LISTED)
+        if reading.unproven:
             events.put(_Unproven(window))
             return
         stats.add("windows")

@@ -74,7 +74,9 @@ class Span:
         """`startAt` as sent: a millisecond before the second `lo` lies in, which a server that
         truncates to the second, rounds to it, or reads every millisecond and either kind of
         start, all read as no later than `lo` (`lo - 1` rounds past `lo` in its second's later
-        half)."""
+        half). Not covered: a server that rounds and takes the start as exclusive drops a record
+        at a whole second `lo` exactly; sending earlier still re-lists the second before, which
+        fills a keyset's pages with a bulk import it already read."""
         assert self.lo is not None
         return floor_granule(self.lo) - 1
 

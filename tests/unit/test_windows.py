@@ -12,6 +12,7 @@ compared with the store's own truth.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from window_server import (
     HISTORY,
     SORTS,
     Filters,
+    Server,
     in_window,
     live,
     ms,
@@ -46,7 +48,7 @@ from etl_contacts.source.learned import Learned
 from etl_contacts.source.models import Reply, Window, WindowField
 from etl_contacts.source.query import Query, Span
 from etl_contacts.source.stats import ExtractStats
-from etl_contacts.source.window import MAX_PASSES, WindowFetcher
+from etl_contacts.source.window import MAX_PASSES, Fetch, WindowFetcher
 from etl_contacts.source.window.reader import Reader
 from etl_contacts.timestamps import to_ms
 
@@ -323,19 +325,7 @@ def test_empty_answers_where_records_were_due_are_doubted_not_taken_for_the_end(
     full pages, and taken for the end it would end the window there. Doubted, a listing known to
     hold records is asked until it answers with them, then the same request again."""
     with server(replace(BASE, sort=sort)) as api:
-        asked = count(1)
-
-        def fetch(filters: Filters, page: int) -> Reply:
-            reply = api.fetch(filters, page)
-            return (
-                Reply([], reply.server_time, reply.received_at) if next(asked) in (3, 4) else reply
-            )
-
-        def listed(filters: Filters, page: int) -> Reply:
-            while not (reply := fetch(filters, page)).items:
-                pass
-            return reply
-
+        fetch, listed = _empty_when(api, lambda _filters, n: n in (3, 4))
         stats = ExtractStats()
         fetcher = WindowFetcher(fetch, HISTORY, Learned(), stats, listed)
         ids = [str(r["_id"]) for batch in fetcher.batches() for r in batch if isinstance(r, dict)]
@@ -366,3 +356,91 @@ def test_a_start_is_sent_so_that_any_reading_of_it_starts_no_later(millis: int) 
     sent = to_ms(datetime.fromisoformat(Span(lo, lo + 1).wire()["startAt"]))
     for reading in (sent, sent - sent % 1000, (sent + 500) // 1000 * 1000):
         assert lo - 2000 < reading <= lo
+
+
+MIDDLE_OUT = Window(
+    "lastSeenAt",
+    DAY.start,
+    DAY.end,
+    created_outside=((ANCHOR - timedelta(days=8), ANCHOR - timedelta(days=6)),),
+)
+"""A nightly's window of the day's activity, with an older day re-verified by its own window:
+read as the createdAt ranges around that day, a query each."""
+
+
+def _empty_when(api: Server, when: Callable[[Filters, int], bool]) -> tuple[Fetch, Fetch]:
+    """`fetch`, answering request N (from 1) empty when `when(filters, N)`; and `listed`, the
+    client's retries while a listing answers empty."""
+    asked = count(1)
+
+    def fetch(filters: Filters, page: int) -> Reply:
+        reply = api.fetch(filters, page)
+        empty = when(filters, next(asked))
+        return Reply([], reply.server_time, reply.received_at) if empty else reply
+
+    def listed(filters: Filters, page: int) -> Reply:
+        while not (reply := fetch(filters, page)).items:
+            pass
+        return reply
+
+    return fetch, listed
+
+
+def _seasoned() -> Learned:
+    """What a run has learned after its first windows: the page size, and records listed."""
+    learned = Learned()
+    for _ in range(3):
+        learned.confirm_full(BASE.page_size)
+    learned.saw_listing(0.0)
+    return learned
+
+
+@pytest.mark.parametrize(
+    ("sort", "window", "empty"),
+    [
+        ("lastSeenAt", HISTORY, 4),  # oldest activity first: split, a part's first answer
+        ("updatedAt", HISTORY, 4),
+        ("lastSeenAt", MIDDLE_OUT, 3),  # a gap's first answer, after the gap before ended
+    ],
+    ids=["split-part", "split-part-updated", "gap"],
+)
+def test_an_empty_first_answer_of_any_query_of_a_window_is_doubted(
+    sort: Sort, window: Window, empty: int
+) -> None:
+    """Not only a window's first answer: each query's (a split's part, a gap of a window with
+    contacts created outside it) is due records, whatever the query before it ended on."""
+    config = replace(BASE, sort=sort, reverse_sort=window is HISTORY)
+    with server(config) as api:
+        fetch, listed = _empty_when(api, lambda _filters, n: n == empty)
+        fetcher = WindowFetcher(fetch, window, _seasoned(), ExtractStats(), listed)
+        ids = {str(r["_id"]) for batch in fetcher.batches() for r in batch if isinstance(r, dict)}
+        assert ids == truth(api.store, window)
+
+
+@pytest.mark.parametrize(("later", "after"), [(50, 12), (35, 18), (13, 27), (7, 30)])
+def test_a_keyset_short_of_ids_minted_at_import_is_caught_though_the_page_size_changed(
+    later: int, after: int
+) -> None:
+    """The proof by page number reads from the page before the listing's computed end to an
+    empty page, every page but the last as long as the page size: with the size changed, no
+    position is known, and the window is split rather than taken for read."""
+    config = replace(
+        BASE,
+        sort="_id",
+        ids_minted_at_import=True,
+        contacts=600,
+        page_size_later=later,
+        page_size_after=after,
+    )
+    with server(config) as api:
+        result = read(api, HISTORY)
+        assert set(result.ids) == truth(api.store, HISTORY)
+
+
+def test_a_contact_created_during_an_open_window_is_no_evidence_of_an_id_order() -> None:
+    """The proof by page number runs only where no contact can be created any more: one created
+    during an open window's read is new to it, and is no sign that ids were minted late."""
+    today = Window("createdAt", ANCHOR - timedelta(days=11), datetime.now(UTC) + timedelta(days=1))
+    with server(replace(BASE, sort="_id", seed=1, create_rate=0.05), act=True) as api:
+        result = read(api, today)
+    assert not result.learned.by_id

@@ -96,7 +96,7 @@ def _catch_up(
             # the window's page 1 is the range's only when every record of it is in the range
             page_1 = first if all(isinstance(r, dict) and recent.admits(r) for r in first) else None
         else:
-            first = page_1 = (yield from read.ask(recent, 1)).items
+            first = page_1 = (yield from read.ask(recent, 1, doubt=False)).items
             whole = yield from read.ends(recent, 1, first)
         if not whole:
             yield from keyset(read, recent, BY_ACTIVITY, page_1)
@@ -191,7 +191,7 @@ def _never_active_last(
     size = max(1, read.learned.page_size or read.learned.longest_page)
     page = read.active_seen // size + 1
     while True:
-        items = (yield from read.ask(query, page)).items
+        items = (yield from read.ask(query, page, doubt=page == 1)).items
         together(items)
         if page == 1 or (items and not never_active(items[0])):
             break

@@ -79,7 +79,7 @@ class WindowFetcher:
             clock = read.learned.server_now_at_least()
             active = query.narrow(LAST_SEEN_AT, Span(lo=EARLIEST_MS))
             try:
-                probe = (yield from read.ask(active, 1)).items
+                probe = (yield from read.ask(active, 1, doubt=False)).items
             except RangesNotCombinedError:
                 read.not_combined()
                 probe = []
@@ -130,7 +130,7 @@ class WindowFetcher:
             ):
                 read.stats.add("strategy_keyset_created")
                 narrowed = yield from keyset(read, query, order, first)
-                if narrowed and not read.learned.not_by_id:
+                if narrowed and not read.learned.not_by_id and read.closed(query):
                     read.stats.add("keyset_reach_proofs")
                     yield from reached(read, query, read.tally - tally)
             elif order == BY_ACTIVITY and read.may_narrow(query, order):

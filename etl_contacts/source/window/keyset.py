@@ -97,33 +97,38 @@ def _answer(
 
 
 def reached(read: Reader, query: Query, listed: int) -> Reading:
-    """Proof that a createdAt keyset reached every record of `query`: its listing by page
-    number ends within the `listed` records the keyset's answers held. Raises SortChangedError
-    (the window is then split) when the listing holds more twice (one answer may repeat a
-    record), or a record the keyset never met (then no later window is read by keyset).
+    """Proof that a createdAt keyset reached every record of `query`: read by page number from
+    the page before the one where `listed` records would end, to an empty page, the listing
+    holds no record the keyset did not meet, every page but its last is as long as the page
+    size (which may have changed: then no position can be told), and it ends within `listed`.
+    Else SortChangedError (the window is then split), once the pages were read twice (one
+    answer may repeat a record); a record the keyset never met also reads the run's later
+    windows by split.
 
     A listing sorted by `_id` looks sorted by createdAt while ids follow creation, and a keyset
     narrowed past a contact whose id was minted later (an import) never meets it: the narrowed
     answers leave it out, each in order. Needed only until an answer sorted by createdAt has
-    shown it is not sorted by `_id` too; one request, two when the listing fills its last page.
+    shown it is not sorted by `_id` too, and only where no contact can be created any more.
+    About three requests.
     """
     size = read.learned.page_size or read.learned.longest_page
-    page = max(1, -(-listed // size))
-    again = True  # a page longer than the listing may hold a duplicate: asked once more
-    while True:
-        answer = yield from read.ask(query, page)
-        if answer.new:  # the order is not creation's: no later window is read by keyset
-            read.learned.learn_by_id()
-            raise SortChangedError(answer.items)
-        if (page - 1) * size + len(answer.items) > listed:
-            if not again:
+    first = max(1, -(-listed // size) - 1)
+    for _ in range(2):
+        page, lengths = first, list[int]()
+        while True:
+            answer = yield from read.ask(query, page)
+            if answer.new:  # the order is not creation's: no later window is read by keyset
+                read.learned.learn_by_id()
                 raise SortChangedError(answer.items)
-            read.stats.add("pages_asked_again")
-            again = False
-            continue
-        if len(answer.items) < size:
+            if not answer.items or (lengths and lengths[-1] != size):
+                break  # the end, or a page before it not as long as the page size
+            lengths.append(len(answer.items))
+            page += 1
+        whole = not answer.items and lengths and lengths[:-1] == [size] * (len(lengths) - 1)
+        if whole and (first - 1) * size + sum(lengths) <= listed:
             return
-        page += 1
+        read.stats.add("pages_asked_again")
+    raise SortChangedError()
 
 
 def _was_full(read: Reader, query: Query, length: int) -> Reading:

@@ -90,8 +90,8 @@ class Reader:
         """An empty answer was doubted, but nothing had listed records yet to prove the server
         serves: the window is read again once the run has listed some (an outage from the run's
         first request), or taken as read when none ever does (the account lists nothing)."""
-        self._last: int | None = None  # the length of this window's answer before
-        self._listing: tuple[dict[str, object], int] | None = None  # its last one with records
+        self._last: tuple[dict[str, object], int] | None = None  # the answer before: query, length
+        self._listing: tuple[dict[str, object], int] | None = None  # the last one with records
 
     @property
     def seen(self) -> int:
@@ -102,19 +102,22 @@ class Reader:
     def tally(self) -> int:
         """Distinct records the server listed to this window: handed over, outside it (bounds
         read wider than asked), or unplaceable."""
-        return len(self._ids) + len(self._outside) + len(self._junk)
+        return len(self._ids | self._outside) + len(self._junk)
 
-    def ask(self, query: Query, page: int) -> Ask:
-        """One request; yields what is new to this window, returns the page as answered."""
+    def ask(self, query: Query, page: int, *, doubt: bool = True) -> Ask:
+        """One request; yields what is new to this window, returns the page as answered.
+        `doubt=False` where an empty answer loses nothing: a page asked to find where a listing
+        ends, a pass for records that became active during the read (the next night's read of
+        the day's activity has them)."""
         body = query.body()
         reply = self._fetch(body, page)
-        if not reply.items and self._due():
+        if not reply.items and doubt and self._due(body):
             reply = self._doubt(body, page, reply.received_at)
         self.learned.observe_clock(reply.server_time, reply.received_at)
         items = reply.items
         self.stats.add("pages")
         self.learned.saw_page(len(items))
-        self._last = len(items)
+        self._last = (body, len(items))
         if items:
             self._listing = (body, page)
             self.learned.saw_listing(reply.received_at)
@@ -144,15 +147,18 @@ class Reader:
             yield fresh
         return Page(items, new)
 
-    def _due(self) -> bool:
-        """Whether records were due where an answer came empty: it is the window's first, or the
-        answer before it was a full page. (After a short page, an empty one is the end the short
-        page announced.) A server may say success with no records for a while (a lagging
-        replica, an index rebuild), and taken for the end, that empty answer would end the
-        window there, silently: on a first load nothing stored would show the loss."""
-        return self._listed is not None and (
-            self._last is None or not self.learned.looks_short(self._last)
-        )
+    def _due(self, body: dict[str, object]) -> bool:
+        """Whether records were due where an answer came empty: it is a query's first (a
+        window's, a part's, a pass's), or the answer before it, of the same query, was a full
+        page. (After a short page of it, an empty one is the end the short page announced.) A
+        server may say success with no records for a while (a lagging replica, an index
+        rebuild), and taken for the end, that empty answer would end the query there, silently:
+        on a first load nothing stored would show the loss."""
+        if self._listed is None:
+            return False
+        if self._last is None or self._last[0] != body:
+            return True
+        return not self.learned.looks_short(self._last[1])
 
     def _doubt(self, body: dict[str, object], page: int, empty_at: float) -> Reply:
         """An empty answer proven across time, or replaced: a listing known to hold records is
