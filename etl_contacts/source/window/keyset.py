@@ -98,9 +98,10 @@ def _answer(
 
 def reached(read: Reader, query: Query, listed: int) -> Reading:
     """Proof that a createdAt keyset reached every record of `query`: read by page number from
-    the page before the one where `listed` records would end, to an empty page, the listing
-    holds no record the keyset did not meet, every page but its last is as long as the page
-    size (which may have changed: then no position can be told), and it ends within `listed`.
+    the page where `listed` records would end, to an empty page, the listing holds no record
+    the keyset did not meet, every page but its last is as long as the page size (which may
+    have changed: then that page is past the end, or not the last, and no position can be
+    told), and it ends within `listed`.
     Else SortChangedError (the window is then split), once the pages were read twice (one
     answer may repeat a record); a record the keyset never met also reads the run's later
     windows by split.
@@ -109,10 +110,10 @@ def reached(read: Reader, query: Query, listed: int) -> Reading:
     narrowed past a contact whose id was minted later (an import) never meets it: the narrowed
     answers leave it out, each in order. Needed only until an answer sorted by createdAt has
     shown it is not sorted by `_id` too, and only where no contact can be created any more.
-    About three requests.
+    Two requests, mostly.
     """
     size = read.learned.page_size or read.learned.longest_page
-    first = max(1, -(-listed // size) - 1)
+    first = max(1, -(-listed // size))
     for _ in range(2):
         page, lengths = first, list[int]()
         while True:
