@@ -39,8 +39,10 @@ class Learned:
     not_by_id: bool = False
     """An answer sorted by createdAt was not sorted by `_id`: the server sorts by createdAt."""
     by_id: bool = False
-    """A listing held records a createdAt keyset never reached: it is sorted by `_id`, in an
-    order that is not creation's (ids minted at import), so no keyset can read it."""
+    """Listings held records a createdAt keyset never reached, twice (once may be a record a
+    fault put in one answer): sorted by `_id`, in an order that is not creation's (ids minted
+    at import), no keyset can read them."""
+    _missed_by_keyset: int = 0
     nulls_first: bool = False
     """Never-active contacts were seen listed before active ones (MongoDB lists them last)."""
     ranges_combined: bool | None = None
@@ -124,7 +126,8 @@ class Learned:
 
     def learn_by_id(self) -> None:
         with self._lock:
-            self.by_id = True
+            self._missed_by_keyset += 1
+            self.by_id = self._missed_by_keyset >= 2
 
     def learn_nulls_first(self) -> None:
         with self._lock:

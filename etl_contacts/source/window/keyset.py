@@ -103,8 +103,8 @@ def reached(read: Reader, query: Query, listed: int) -> Reading:
     have changed: then that page is past the end, or not the last, and no position can be
     told), and it ends within `listed`.
     Else SortChangedError (the window is then split), once the pages were read twice (one
-    answer may repeat a record); a record the keyset never met also reads the run's later
-    windows by split.
+    answer may repeat a record); records the keyset never met, in two windows, also read the
+    run's later windows by split.
 
     A listing sorted by `_id` looks sorted by createdAt while ids follow creation, and a keyset
     narrowed past a contact whose id was minted later (an import) never meets it: the narrowed
@@ -118,7 +118,7 @@ def reached(read: Reader, query: Query, listed: int) -> Reading:
         page, lengths = first, list[int]()
         while True:
             answer = yield from read.ask(query, page)
-            if answer.new:  # the order is not creation's: no later window is read by keyset
+            if answer.new:  # the order is not creation's (twice: no window is read by keyset)
                 read.learned.learn_by_id()
                 raise SortChangedError(answer.items)
             if not answer.items or (lengths and lengths[-1] != size):
