@@ -15,9 +15,9 @@
   contacts active since the run's read of activity ends (one moved and active since then).
   Every empty answer there is proven across time (`extract`'s `doubt_empty`). Found, it is
   loaded and live; not found, while a control (a contact the source certainly has) is
-  answered, it is deleted as of when it was first missed. A run whose read of activity ends
-  more than `ACTIVITY_REACH` before the newest activity stored (a backfill of old days)
-  deletes nothing.
+  answered by each field the probes asked by, it is deleted as of when it was first missed.
+  A run whose read of activity ends more than `ACTIVITY_REACH` before the newest activity
+  stored (a backfill of old days) deletes nothing.
 - A guard, as rsync's --max-delete: a run never deletes more than `max_delete_percent` of the
   account's live contacts unless allowed once; beyond it, it deletes none and says so.
 - Contacts created before the start date (stored because they were active in a loaded day) are
@@ -311,13 +311,19 @@ class Deletions:
         return since if present - since <= ACTIVITY_REACH else None
 
     def _source_answers(self) -> bool:
-        """Whether the source returns a contact it certainly has, asked now: an empty answer
-        there means answers are empty for another reason than absence."""
+        """Whether the source returns a contact it certainly has, asked now, by each field the
+        probes asked by: by createdAt, and by lastSeenAt (a contact active longest ago, whose
+        lastSeenAt most likely still is what was stored). An empty answer there means answers
+        are empty for another reason than absence: an outage, or the index of one field
+        lagging, which a control by the other field would not show."""
         moment = self._warehouse.control_moment(self._account)
         if moment is None:
             return self._policy.allow_mass_delete
-        window = Window(CREATED_AT, moment, moment + _ONE_MS)
-        return bool(list(self._records([window])))
+        windows = [Window(CREATED_AT, moment, moment + _ONE_MS)]
+        idle = self._warehouse.idle_moment(self._account)
+        if idle is not None:
+            windows.append(Window(LAST_SEEN_AT, idle, idle + _ONE_MS))
+        return all(any(True for _ in self._records([window])) for window in windows)
 
     def _probe_seen(self, candidates: Sequence[Candidate]) -> dict[str, dict[str, object]]:
         """The candidates the source returns when asked for them by createdAt millisecond, among

@@ -139,6 +139,21 @@ class AbsenceSql:
         ).fetchone()
         return row[0] if row else None
 
+    def an_idle_contact(self, conn: psycopg.Connection, account: str) -> datetime | None:
+        """The lastSeenAt of the live, not missing contact active longest ago: the one least
+        likely to have been active since, what a server whose lastSeenAt index answers at all
+        returns when asked by that millisecond."""
+        row = conn.execute(
+            self._format(
+                "SELECT last_seen_at FROM {contacts} c WHERE account = %(account)s "
+                "AND deleted_at IS NULL AND last_seen_at IS NOT NULL AND NOT EXISTS (SELECT 1 "
+                "FROM {missing} m WHERE m.account = c.account AND m.contact_id = c.contact_id) "
+                "ORDER BY last_seen_at, contact_id LIMIT 1"
+            ),
+            {"account": account},
+        ).fetchone()
+        return row[0] if row else None
+
     def newest_activity(self, conn: psycopg.Connection, account: str) -> datetime | None:
         """The latest lastSeenAt stored: the present as the source's clock last showed it."""
         row = conn.execute(

@@ -230,6 +230,11 @@ class Warehouse:
         with self.engine.connect() as conn:
             return self._absences.a_live_contact(_psycopg(conn), account)
 
+    def idle_moment(self, account: str) -> datetime | None:
+        """The lastSeenAt of a contact the source has, and most likely still at that moment."""
+        with self.engine.connect() as conn:
+            return self._absences.an_idle_contact(_psycopg(conn), account)
+
     def newest_activity(self, account: str) -> datetime | None:
         with self.engine.connect() as conn:
             return self._absences.newest_activity(_psycopg(conn), account)
