@@ -25,7 +25,8 @@ import orjson
 
 from etl_contacts.sandbox.config import SandboxConfig
 from etl_contacts.sandbox.faults import FaultPlan
-from etl_contacts.sandbox.filters import BadRequestError, parse_body
+from etl_contacts.sandbox.filters import BadRequestError, Query, parse_body
+from etl_contacts.sandbox.index import UNBOUNDED
 from etl_contacts.sandbox.store import ContactStore
 from etl_contacts.sandbox.wire import Connection, Request, Server
 from etl_contacts.timestamps import format_ms
@@ -71,6 +72,7 @@ class SandboxServer:
         self._counts = {"requests": 0, "refused": 0, "empty_answers": 0}
         self._outage_requests = 0  # answers still to come empty ("success" without records)
         self._outage_until = 0.0  # and until when (monotonic seconds)
+        self._outage_last_seen_only = False  # only queries with a lastSeenAt range
         self._count_lock = threading.Lock()
         self._server = Server((host, port), self._respond, self._store.server_time)
         if tls is not None:
@@ -196,21 +198,31 @@ class SandboxServer:
 
     def _outage(self, request: Request, connection: Connection) -> None:
         """`{"requests": N}` or `{"seconds": S}`: the next N answers, or every answer for S
-        seconds, say success with no records (a lagging replica, an index rebuild)."""
+        seconds, say success with no records (a lagging replica, an index rebuild); with
+        `"only": "lastSeenAt"`, only answers to queries with a lastSeenAt range (that index
+        lagging), counted among those."""
         try:
             spec = orjson.loads(request.body)
             requests = int(spec.get("requests", 0))
             seconds = float(spec.get("seconds", 0))
+            only = spec.get("only")
+            if only not in (None, "lastSeenAt"):
+                raise ValueError(only)
         except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
-            connection.send(422, _error(422, 'send {"requests": N} or {"seconds": S}'))
+            connection.send(
+                422, _error(422, 'send {"requests": N} or {"seconds": S}, "only": "lastSeenAt"')
+            )
             return
         with self._count_lock:
             self._outage_requests = max(0, requests)
             self._outage_until = time.monotonic() + max(0.0, seconds)
+            self._outage_last_seen_only = only is not None
         connection.send(200, orjson.dumps({"requests": requests, "seconds": seconds}))
 
-    def _in_outage(self) -> bool:
+    def _in_outage(self, query: Query) -> bool:
         with self._count_lock:
+            if self._outage_last_seen_only and query.last_seen == UNBOUNDED:
+                return False
             if self._outage_requests > 0:
                 self._outage_requests -= 1
             elif time.monotonic() >= self._outage_until:
@@ -232,7 +244,7 @@ class SandboxServer:
             connection.send(422, _error(422, str(exc)))
             return True
         self._store.act()
-        if self._in_outage():
+        if self._in_outage(query):
             connection.send(200, b'{"success":true,"message":"","data":[],"code":200}')
             return True
         fault = self._faults.draw()

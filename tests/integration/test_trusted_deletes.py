@@ -316,6 +316,31 @@ def test_a_contact_moved_out_of_every_read_day_and_active_since_is_not_deleted(
     assert loaded.warehouse.missing_count(ACCOUNT) == 0
 
 
+def test_a_lagging_lastseenat_index_during_the_second_look_deletes_nothing(
+    loaded: Setup,
+) -> None:
+    """The contact of the test above, while every query with a lastSeenAt range answers empty
+    (that index lagging): its probes by lastSeenAt come back empty, and a control by createdAt
+    alone would pass. The control by lastSeenAt does not: nothing is deleted."""
+    day = loaded.first + timedelta(days=5)
+    of_day = sorted(
+        str(c["_id"])
+        for c in loaded.sandbox.truth()["contacts"]
+        if str(c["createdAt"]).startswith(day.isoformat())
+        and str(c.get("lastSeenAt") or "") > (day + timedelta(days=1)).isoformat()
+    )[:1]
+    assert loaded.post("move_created", {"ids": of_day, "by_ms": -30 * 86_400_000})["moved"] == 1
+    loaded.sync("first-look", day)
+    assert loaded.post("touch", {"ids": of_day})["touched"] == 1
+    loaded.post("outage", {"seconds": 600, "only": "lastSeenAt"})
+    loaded.sync("second-look", loaded.last)
+    assert loaded.stored()[of_day[0]], "not deleted"
+    assert loaded.warehouse.missing_count(ACCOUNT) == 1, "still missing, for the next run"
+    loaded.post("outage", {"requests": 0})
+    loaded.sync("calm", loaded.last)
+    assert loaded.warehouse.missing_count(ACCOUNT) == 0
+
+
 def test_contacts_created_before_the_start_date_are_true_after_budget_nights(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
