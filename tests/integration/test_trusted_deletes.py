@@ -293,23 +293,31 @@ def test_a_contact_whose_created_at_moved_is_found_again_not_deleted(loaded: Set
     assert loaded.warehouse.missing_count(ACCOUNT) == 0
 
 
-def test_a_contact_moved_out_of_every_read_day_and_active_since_is_not_deleted(
-    loaded: Setup,
-) -> None:
-    """A data fix moves createdAt a month back, before every day any run reads, and the contact
-    is active today, after the second run's read of activity ends (yesterday): neither stored
-    millisecond finds it, its activity since that read does. (Contacts last active on a later
-    day: the first run's read of the day's activity would find them again.)"""
+def _moved_a_month_back_and_missed(loaded: Setup, count: int) -> list[str]:
+    """That many contacts of a day, last active on a later one (else the run's read of the
+    day's activity finds them again), their createdAt moved a month back by a data fix, before
+    every day any run reads; then the day's run, which records them missing."""
     day = loaded.first + timedelta(days=5)
     of_day = sorted(
         str(c["_id"])
         for c in loaded.sandbox.truth()["contacts"]
         if str(c["createdAt"]).startswith(day.isoformat())
         and str(c.get("lastSeenAt") or "") > (day + timedelta(days=1)).isoformat()
-    )[:3]
-    assert loaded.post("move_created", {"ids": of_day, "by_ms": -30 * 86_400_000})["moved"] == 3
+    )[:count]
+    moved = loaded.post("move_created", {"ids": of_day, "by_ms": -30 * 86_400_000})["moved"]
+    assert moved == count
     loaded.sync("first-look", day)
-    assert loaded.warehouse.missing_count(ACCOUNT) == 3
+    assert loaded.warehouse.missing_count(ACCOUNT) == count
+    return of_day
+
+
+def test_a_contact_moved_out_of_every_read_day_and_active_since_is_not_deleted(
+    loaded: Setup,
+) -> None:
+    """A data fix moves createdAt a month back, before every day any run reads, and the contact
+    is active today, after the second run's read of activity ends (yesterday): neither stored
+    millisecond finds it, its activity since that read does."""
+    of_day = _moved_a_month_back_and_missed(loaded, 3)
     assert loaded.post("touch", {"ids": of_day})["touched"] == 3
     loaded.sync("second-look", loaded.last)
     assert all(loaded.stored()[i] for i in of_day), "none deleted"
@@ -322,15 +330,7 @@ def test_a_lagging_lastseenat_index_during_the_second_look_deletes_nothing(
     """The contact of the test above, while every query with a lastSeenAt range answers empty
     (that index lagging): its probes by lastSeenAt come back empty, and a control by createdAt
     alone would pass. The control by lastSeenAt does not: nothing is deleted."""
-    day = loaded.first + timedelta(days=5)
-    of_day = sorted(
-        str(c["_id"])
-        for c in loaded.sandbox.truth()["contacts"]
-        if str(c["createdAt"]).startswith(day.isoformat())
-        and str(c.get("lastSeenAt") or "") > (day + timedelta(days=1)).isoformat()
-    )[:1]
-    assert loaded.post("move_created", {"ids": of_day, "by_ms": -30 * 86_400_000})["moved"] == 1
-    loaded.sync("first-look", day)
+    of_day = _moved_a_month_back_and_missed(loaded, 1)
     assert loaded.post("touch", {"ids": of_day})["touched"] == 1
     loaded.post("outage", {"seconds": 600, "only": "lastSeenAt"})
     loaded.sync("second-look", loaded.last)
