@@ -13,7 +13,8 @@
 - Second look, in every later run: each missing contact is asked for again, by its createdAt
   millisecond and by its lastSeenAt millisecond (a data fix may move createdAt), then among the
   contacts active since the run's read of activity ends (one moved and active since then).
-  Every empty answer there is proven across time (`extract`'s `doubt_empty`). Found, it is
+  Every empty answer there is proven across time (`extract`'s `doubt_empty`), and a run in
+  which the source answered empty where it had records deletes nothing. Found, it is
   loaded and live; not found, while a control (a contact the source certainly has) is
   answered by each field the probes asked by, it is deleted as of when it was first missed.
   A run whose read of activity ends more than `ACTIVITY_REACH` before the newest activity
@@ -261,6 +262,14 @@ class Deletions:
         gone = [m.contact_id for m in waiting if m.contact_id not in found]
         if not gone:
             return
+        if self._false_empties():
+            self._log.warning(
+                "%d missing contacts not confirmed deleted: in this run the source answered "
+                "empty where it had records (a lagging replica?), so no empty answer of it "
+                "proves an absence; the next run looks again",
+                len(gone),
+            )
+            return
         if since is None:
             self._log.warning(
                 "%d missing contacts not confirmed deleted: this run's read of activity ends "
@@ -293,6 +302,13 @@ class Deletions:
         deleted = self._warehouse.mark_deleted(self._account, self._run_id, gone)
         self._stats.add("deleted", deleted)
         self._log.info("%d contacts missing since an earlier run are deleted", deleted)
+
+    def _false_empties(self) -> bool:
+        """Whether the source answered empty where it had records, anywhere in this run (a
+        doubt refuted, a listing known to hold records answered empty): a replica serving an
+        empty copy behind a load balancer answers any request empty by chance, a probe's
+        re-asks included."""
+        return bool(self._stats.get("empty_answers_refuted") or self._stats.get("retry_empty"))
 
     def _active_since(self, unfound: Sequence[Missing]) -> datetime | None:
         """Where a second look reads activity from: a contact whose createdAt a data fix moved,
@@ -373,7 +389,7 @@ class Deletions:
             if isinstance(event, RecordsBatch):
                 yield from event.records
         for counter, value in probed.as_dict().items():
-            if counter in ("requests", "pages") or counter.startswith("retry_"):
+            if counter in ("requests", "pages") or counter.startswith(("retry_", "empty_")):
                 self._stats.add(counter, int(value))
         self._stats.add("probe_requests", int(probed.get("requests")))
 

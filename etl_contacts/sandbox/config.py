@@ -31,6 +31,7 @@ FAULT_KINDS = (
 # Faults no response shows, so only asked for by name (not in FAULT_KINDS nor the hostile preset):
 SILENT_FAULT_KINDS = (
     "hide",  # a record left out of its page, the next one not pulled up: the page is one short
+    "empty",  # success with no records: a replica serving an empty copy behind a load balancer
 )
 
 

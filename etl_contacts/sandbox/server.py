@@ -31,6 +31,7 @@ from etl_contacts.sandbox.store import ContactStore
 from etl_contacts.sandbox.wire import Connection, Request, Server
 from etl_contacts.timestamps import format_ms
 
+EMPTY_ANSWER = b'{"success":true,"message":"","data":[],"code":200}'
 WRONG_TOKEN = (
     "Argument passed in must be a single String of 12 bytes or a string of 24 hex characters"
 )
@@ -245,10 +246,10 @@ class SandboxServer:
             return True
         self._store.act()
         if self._in_outage(query):
-            connection.send(200, b'{"success":true,"message":"","data":[],"code":200}')
+            connection.send(200, EMPTY_ANSWER)
             return True
         fault = self._faults.draw()
-        if fault in ("429", "500", "502", "503", "504", "reset"):
+        if fault in ("429", "500", "502", "503", "504", "reset", "empty"):
             return self._fail(fault, connection)
         if fault == "slow":
             self._faults.injected(fault)
@@ -295,6 +296,9 @@ class SandboxServer:
         if fault == "reset":
             connection.reset()
             return False
+        if fault == "empty":
+            connection.send(200, EMPTY_ANSWER)
+            return True
         if fault == "429":
             headers = {"Retry-After": self._faults.retry_after()}
             connection.send(

@@ -47,6 +47,10 @@ class Learned:
     """Never-active contacts were seen listed before active ones (MongoDB lists them last)."""
     ranges_combined: bool | None = None
     """Whether a lastSeenAt range and a createdAt range in one body are ANDed (None: untested)."""
+    false_empties: bool = False
+    """An answer said success with no records where the same request asked again listed some,
+    or a listing known to hold records answered empty (a replica serving an empty copy, behind
+    a load balancer: any answer may be one)."""
     _listed_at: float | None = None
     _clock_offset_ms: int | None = None
     _full_pages: deque[int] = field(default_factory=lambda: deque(maxlen=RECENT_FULL_PAGES))
@@ -87,6 +91,12 @@ class Learned:
     def saw_listing(self, received_at: float) -> None:
         with self._lock:
             self._listed_at = max(self._listed_at or received_at, received_at)
+
+    def learn_false_empties(self) -> bool:
+        """Whether this is news (said once a run)."""
+        with self._lock:
+            news, self.false_empties = not self.false_empties, True
+        return news
 
     def confirm_full(self, length: int) -> None:
         with self._lock:
@@ -183,6 +193,7 @@ class Learned:
             "never_active": "listed first" if self.nulls_first else "not seen first",
             "page_size": "not confirmed" if page_size is None else str(page_size),
             "ranges_combined": combined,
+            "empty_answers": "some were false" if self.false_empties else "none proven false",
         }
 
     def observe_clock(self, server_time: float | None, received_at: float) -> None:
