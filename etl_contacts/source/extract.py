@@ -51,7 +51,15 @@ class _Unproven:
     window: Window
 
 
-_Item = Event | _Unproven | BaseException
+@dataclass(frozen=True)
+class _Doubtful:
+    """A window whose doubted empty answer stood before the run had seen the server answer
+    empty falsely: done, unless the run sees one by its end (then read again)."""
+
+    window: Window
+
+
+_Item = Event | _Unproven | _Doubtful | BaseException
 
 
 class _StoppedError(Exception):
@@ -107,8 +115,11 @@ def extract(
     again once every other window is done, if one of them listed some or the account's listing
     does within the client's retries; else the run fails (`NOTHING_LISTED`): an outage that
     outlasts the retries and an empty account look alike, and taken for an empty account, an
-    outage would leave a first load empty. Off only for probes that prove absence their own way
-    (the deletions' first look records a contact missing, never deleted).
+    outage would leave a first load empty. A window whose doubted empty answer stood on the
+    few asks made before the run had seen the server answer empty falsely is done once every
+    other window is, or read again if the run has seen one by then. Off only for probes that
+    prove absence their own way (the deletions' first look records a contact missing, never
+    deleted).
     """
     stats = stats or ExtractStats()
     learned = Learned()
@@ -137,14 +148,18 @@ def extract(
     try:
         for window in windows:
             pool.submit(work, window, last_try=False)
-        unproven = yield from _events(events, len(windows))
+        unproven, doubtful = yield from _events(events, len(windows))
         if unproven and not (learned.listed or _lists_records(api, learned)):
             raise ExtractionFailed(unproven[0], NOTHING_LISTED)
-        if unproven:
-            stats.add("windows_read_again", len(unproven))
-            for window in unproven:
+        again = unproven + (doubtful if learned.false_empties else [])
+        for window in doubtful if not learned.false_empties else []:
+            stats.add("windows")
+            yield WindowDone(window)
+        if again:
+            stats.add("windows_read_again", len(again))
+            for window in again:
                 pool.submit(work, window, last_try=True)
-            yield from _events(events, len(unproven))
+            yield from _events(events, len(again))
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
@@ -167,21 +182,25 @@ def _lists_records(api: ApiClient, learned: Learned) -> bool:
     return True
 
 
-def _events(events: _Backlog, windows: int) -> Generator[Event, None, list[Window]]:
-    """The events of that many windows, as they come; returns the windows left unproven."""
+def _events(
+    events: _Backlog, windows: int
+) -> Generator[Event, None, tuple[list[Window], list[Window]]]:
+    """The events of that many windows, as they come; returns the windows left unproven, and
+    those left doubtful."""
     unproven: list[Window] = []
+    doubtful: list[Window] = []
     remaining = windows
     while remaining:
         event = events.get()
         if isinstance(event, BaseException):
             raise event
-        if isinstance(event, _Unproven):
-            unproven.append(event.window)
+        if isinstance(event, _Unproven | _Doubtful):
+            (unproven if isinstance(event, _Unproven) else doubtful).append(event.window)
             remaining -= 1
             continue
         remaining -= isinstance(event, WindowDone)
         yield event
-    return unproven
+    return unproven, doubtful
 
 
 def _work(
@@ -201,6 +220,9 @@ def _work(
             raise SourceError(NOTHING_LISTED)
         if reading.unproven:
             events.put(_Unproven(window))
+            return
+        if reading.doubtful and not last_try:
+            events.put(_Doubtful(window))
             return
         stats.add("windows")
         events.put(WindowDone(window))

@@ -4,14 +4,14 @@ the client's two calls, without HTTP, answering chosen requests empty."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import pytest
 from window_server import BASE, HISTORY, Filters, Server, server, truth
 
 from etl_contacts.source.errors import ExtractionFailed, TransientError
-from etl_contacts.source.models import ClientConfig, RecordsBatch, Reply, WindowDone
+from etl_contacts.source.models import ClientConfig, RecordsBatch, Reply, Window, WindowDone
 from etl_contacts.source.stats import ExtractStats
 
 ATTEMPTS = 8
@@ -45,10 +45,12 @@ class EmptyAtTimes:
         pass
 
 
-def _extract(monkeypatch: pytest.MonkeyPatch, client: EmptyAtTimes) -> tuple[set[str], int]:
+def _extract(
+    monkeypatch: pytest.MonkeyPatch, client: EmptyAtTimes, windows: Sequence[Window] = (HISTORY,)
+) -> tuple[set[str], int]:
     monkeypatch.setattr(extract_module, "ApiClient", client)
     config = ClientConfig(base_url="http://unused", token="x", max_concurrency=1)
-    events = list(extract_module.extract(config, [HISTORY]))
+    events = list(extract_module.extract(config, windows))
     ids = {
         str(r["_id"])
         for e in events
@@ -79,3 +81,18 @@ def test_an_outage_from_the_first_request_past_the_retries_fails_the_run(
     store nothing. The run fails, saying so."""
     with server(BASE) as api, pytest.raises(ExtractionFailed, match="run again later"):
         _extract(monkeypatch, EmptyAtTimes(api, lambda _n: True))
+
+
+def test_a_window_whose_empty_answer_stood_before_any_was_proven_false_is_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first half's first answer comes empty, and so do both asks after the control (1, 3,
+    4): nothing in the run has shown the server answers falsely, and the empty answer stands.
+    The second half's first answer comes empty (5) and, asked again, lists records: the server
+    does answer falsely, and the first half is read again at the end."""
+    middle = HISTORY.start + (HISTORY.end - HISTORY.start) / 2
+    halves = (replace(HISTORY, end=middle), replace(HISTORY, start=middle))
+    with server(replace(BASE, sort="createdAt")) as api:
+        client = EmptyAtTimes(api, lambda n: n in (1, 3, 4, 5))
+        ids, done = _extract(monkeypatch, client, halves)
+        assert (ids, done) == (truth(api.store, HISTORY), 2)

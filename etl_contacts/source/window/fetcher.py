@@ -39,6 +39,11 @@ class WindowFetcher:
         """An empty answer of this read could not be doubted yet: see `Reader.unproven`."""
         return self._read.unproven
 
+    @property
+    def doubtful(self) -> bool:
+        """An empty answer of this read stood on too few asks: see `Reader.doubtful`."""
+        return self._read.doubtful
+
     def batches(self) -> Iterator[list[object]]:
         read = self._read
         since = read.window.active_since

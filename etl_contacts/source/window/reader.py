@@ -96,6 +96,9 @@ class Reader:
         """An empty answer was doubted, but nothing had listed records yet to prove the server
         serves: the window is read again once the run has listed some (an outage from the run's
         first request), or taken as read when none ever does (the account lists nothing)."""
+        self.doubtful = False
+        """A doubted empty answer stood before the run had seen the server answer empty falsely,
+        on fewer asks than it would take after: the window is read again if the run sees one."""
         self._last: tuple[dict[str, object], int] | None = None  # the answer before: query, length
         self._listing: tuple[dict[str, object], int] | None = None  # the last one with records
 
@@ -187,11 +190,14 @@ class Reader:
             if not control.items:
                 control = self._listed({}, 1)
             self.learned.saw_listing(control.received_at)
+        if self.stats.get("retry_empty"):  # a listing known to hold records answered empty
+            self.learned.learn_false_empties()
         again = self._fetch(body, page)
-        for _ in range(REASKS if self._false_empties() else 1):
+        for _ in range(REASKS if self.learned.false_empties else 1):
             if again.items:
                 break
             again = self._fetch(body, page)
+        self.doubtful |= not again.items and not self.learned.false_empties
         if again.items:
             self.stats.add("empty_answers_refuted")
             log = logger.warning if self.learned.learn_false_empties() else logger.info
@@ -202,11 +208,6 @@ class Reader:
                 len(again.items),
             )
         return again
-
-    def _false_empties(self) -> bool:
-        """Whether this run has seen the server answer empty falsely: a doubt refuted, or the
-        control answered empty before it listed records (retried by the client)."""
-        return self.learned.false_empties or self.stats.get("retry_empty") > 0
 
     def ends(
         self, query: Query, page: int, items: list[object]
