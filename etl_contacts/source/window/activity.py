@@ -96,7 +96,9 @@ def _catch_up(
             # the window's page 1 is the range's only when every record of it is in the range
             page_1 = first if all(isinstance(r, dict) and recent.admits(r) for r in first) else None
         else:
-            first = page_1 = (yield from read.ask(recent, 1, doubt=False)).items
+            first = page_1 = (
+                yield from read.ask(recent, 1, doubt=read.learned.false_empties)
+            ).items
             whole = yield from read.ends(recent, 1, first)
         if not whole:
             yield from keyset(read, recent, BY_ACTIVITY, page_1)

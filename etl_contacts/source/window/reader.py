@@ -116,11 +116,11 @@ class Reader:
     def ask(self, query: Query, page: int, *, doubt: bool = True) -> Ask:
         """One request; yields what is new to this window, returns the page as answered.
         `doubt=False` where an empty answer loses nothing: a page asked to find where a listing
-        ends, a pass for records that became active during the read (the next night's read of
-        the day's activity has them)."""
+        ends, a pass for records that became active during the read until the server has
+        answered empty falsely (the next night's read of the day's activity has them)."""
         body = query.body()
         reply = self._fetch(body, page)
-        if not reply.items and doubt and self._due(body):
+        if not reply.items and doubt and self._due(body, page):
             reply = self._doubt(body, page, reply.received_at)
         self.learned.observe_clock(reply.server_time, reply.received_at)
         items = reply.items
@@ -156,16 +156,17 @@ class Reader:
             yield fresh
         return Page(items, new)
 
-    def _due(self, body: dict[str, object]) -> bool:
+    def _due(self, body: dict[str, object], page: int) -> bool:
         """Whether records were due where an answer came empty: it is a query's first (a
-        window's, a part's, a pass's), or the answer before it, of the same query, was a full
-        page. (After a short page of it, an empty one is the end the short page announced.) A
+        window's, a part's, a pass's), its page 1 (asked again, or after a later page), or the
+        answer before it, of the same query, was a full page. (After a short page of it, an
+        empty later page is the end the short page announced.) A
         server may say success with no records for a while (a lagging replica, an index
         rebuild), and taken for the end, that empty answer would end the query there, silently:
         on a first load nothing stored would show the loss."""
         if self._listed is None:
             return False
-        if self._last is None or self._last[0] != body:
+        if page == 1 or self._last is None or self._last[0] != body:
             return True
         return not self.learned.looks_short(self._last[1])
 
