@@ -83,6 +83,17 @@ EVERYDAY = {
 }
 
 
+def _client(sandbox: SandboxServer) -> ClientConfig:
+    """Quick to retry and to give up on a slow answer: the zoo's faults come at once."""
+    return ClientConfig(
+        base_url=sandbox.base_url,
+        token=TOKEN,
+        backoff_initial=0.01,
+        backoff_max=0.05,
+        read_timeout=2.0,
+    )
+
+
 def _server(name: str) -> object:
     marks = [] if name in EVERYDAY else [pytest.mark.conformance]
     return pytest.param(name, id=name, marks=marks)
@@ -100,13 +111,7 @@ def test_load_and_reload_are_complete_on_every_server_of_the_zoo(
     requests: list[int] = []
     strategies: list[str] = []
     with SandboxServer(config) as sandbox:
-        client = ClientConfig(
-            base_url=sandbox.base_url,
-            token=TOKEN,
-            backoff_initial=0.01,
-            backoff_max=0.05,
-            read_timeout=2.0,
-        )
+        client = _client(sandbox)
         for run in ("load", "reload"):
             result = run_sync(
                 client=client,
@@ -176,14 +181,7 @@ def test_a_busy_replica_answering_empty_loses_nothing_one_request_at_a_time() ->
     anchor = config.anchor_time
     first, last = (anchor - timedelta(days=DAYS)).date(), (anchor - timedelta(days=1)).date()
     with SandboxServer(config) as sandbox:
-        client = ClientConfig(
-            base_url=sandbox.base_url,
-            token=TOKEN,
-            backoff_initial=0.01,
-            backoff_max=0.05,
-            read_timeout=2.0,
-            max_concurrency=1,
-        )
+        client = replace(_client(sandbox), max_concurrency=1)
         got = {
             str(record["_id"])
             for event in extract(client, day_windows(first, last, "UTC"))
