@@ -31,8 +31,8 @@ MAX_PASSES = 16
 REASKS = 4
 """Further asks of a doubted empty answer, while empty, once the server has answered empty
 falsely in this run; one before that. A replica serving an empty copy behind a load balancer
-makes any answer empty by chance: at 20 %, two asks let 4 false empties in 100 through, six
-let 6 in 100,000. A server that never answers falsely pays one request per empty answer
+makes any answer empty by chance: at 20 %, two more asks let 4 false empties in 100 through,
+five let 3 in 10,000. A server that never answers falsely pays one request per empty answer
 doubted (on a calm 30-day load, 7 of 1,270)."""
 Fetch = Callable[[dict[str, object], int], Reply]
 """One page of a query's filters, as the server answered it."""
@@ -173,8 +173,8 @@ class Reader:
     def _doubt(self, body: dict[str, object], page: int, empty_at: float) -> Reply:
         """An empty answer proven across time, or replaced: a listing known to hold records is
         answered with records (waited for while it lists none), then the same request is asked
-        again while empty, up to twice (`REASKS` more times once the server has answered empty
-        falsely in this run), and its answer stands. The listing is this window's last answer
+        again, twice while empty (`1 + REASKS` times once the server has answered empty falsely
+        in this run), and the last answer stands. The listing is this window's last answer
         with records, else the account's own (no date range): one an empty account answers
         empty, which proves nothing until the run has listed records elsewhere (`unproven`). An
         answer with records that another window received since the empty one proves the server
