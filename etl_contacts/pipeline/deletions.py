@@ -305,10 +305,10 @@ class Deletions:
 
     def _false_empties(self) -> bool:
         """Whether the source answered empty where it had records, anywhere in this run (a
-        doubt refuted, a listing known to hold records answered empty): a replica serving an
-        empty copy behind a load balancer answers any request empty by chance, a probe's
-        re-asks included."""
-        return bool(self._stats.get("empty_answers_refuted") or self._stats.get("retry_empty"))
+        doubt refuted where no contact could have entered since, a listing known to hold records
+        answered empty): a replica serving an empty copy behind a load balancer answers any
+        request empty by chance, a probe's re-asks included."""
+        return bool(self._stats.get("empty_answers_false") or self._stats.get("retry_empty"))
 
     def _active_since(self, unfound: Sequence[Missing]) -> datetime | None:
         """Where a second look reads activity from: a contact whose createdAt a data fix moved,

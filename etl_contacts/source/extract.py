@@ -54,9 +54,11 @@ class _Unproven:
 @dataclass(frozen=True)
 class _Doubtful:
     """A window whose doubted empty answer stood before the run had seen the server answer
-    empty falsely: done, unless the run sees one by its end (then read again)."""
+    empty falsely: done, unless the run sees one by its end (then read again, handing over only
+    what this read did not)."""
 
     window: Window
+    handed: frozenset[str]
 
 
 _Item = Event | _Unproven | _Doubtful | BaseException
@@ -137,9 +139,9 @@ def extract(
             raise _StoppedError
         return api.fetch_listed(filters, page)
 
-    def work(window: Window, *, last_try: bool) -> None:
+    def work(window: Window, *, last_try: bool, handed: frozenset[str] = frozenset()) -> None:
         doubt = listed if doubt_empty else None
-        fetcher = partial(WindowFetcher, fetch, window, learned, stats, doubt)
+        fetcher = partial(WindowFetcher, fetch, window, learned, stats, doubt, handed)
         _work(window, fetcher, stats, events, last_try=last_try)
 
     pool = ThreadPoolExecutor(
@@ -151,14 +153,14 @@ def extract(
         unproven, doubtful = yield from _events(events, len(windows))
         if unproven and not (learned.listed or _lists_records(api, learned)):
             raise ExtractionFailed(unproven[0], NOTHING_LISTED)
-        again = unproven + (doubtful if learned.false_empties else [])
-        for window in doubtful if not learned.false_empties else []:
+        again, done = _read_again(unproven, doubtful, learned.false_empties)
+        for window in done:
             stats.add("windows")
             yield WindowDone(window)
         if again:
             stats.add("windows_read_again", len(again))
-            for window in again:
-                pool.submit(work, window, last_try=True)
+            for item in again:
+                pool.submit(work, item.window, last_try=True, handed=item.handed)
             yield from _events(events, len(again))
     finally:
         stop.set()
@@ -167,6 +169,17 @@ def extract(
         if learned.ranges_combined is not None:
             stats.add("ranges_combined", int(learned.ranges_combined))
         stats.learned(learned.describe())
+
+
+def _read_again(
+    unproven: list[Window], doubtful: list[_Doubtful], false_empties: bool
+) -> tuple[list[_Doubtful], list[Window]]:
+    """The windows to read again, each with what its first read handed over, and those done:
+    the doubtful ones are read again once the run has seen the server answer empty falsely."""
+    again = [_Doubtful(window, frozenset()) for window in unproven]
+    if false_empties:
+        return again + doubtful, []
+    return again, [item.window for item in doubtful]
 
 
 def _lists_records(api: ApiClient, learned: Learned) -> bool:
@@ -184,18 +197,21 @@ def _lists_records(api: ApiClient, learned: Learned) -> bool:
 
 def _events(
     events: _Backlog, windows: int
-) -> Generator[Event, None, tuple[list[Window], list[Window]]]:
+) -> Generator[Event, None, tuple[list[Window], list[_Doubtful]]]:
     """The events of that many windows, as they come; returns the windows left unproven, and
     those left doubtful."""
     unproven: list[Window] = []
-    doubtful: list[Window] = []
+    doubtful: list[_Doubtful] = []
     remaining = windows
     while remaining:
         event = events.get()
         if isinstance(event, BaseException):
             raise event
+        if isinstance(event, _Unproven):
+            unproven.append(event.window)
+        elif isinstance(event, _Doubtful):
+            doubtful.append(event)
         if isinstance(event, _Unproven | _Doubtful):
-            (unproven if isinstance(event, _Unproven) else doubtful).append(event.window)
             remaining -= 1
             continue
         remaining -= isinstance(event, WindowDone)
@@ -222,7 +238,7 @@ def _work(
             events.put(_Unproven(window))
             return
         if reading.doubtful and not last_try:
-            events.put(_Doubtful(window))
+            events.put(_Doubtful(window, reading.handed))
             return
         stats.add("windows")
         events.put(WindowDone(window))

@@ -49,8 +49,8 @@ class Learned:
     """Whether a lastSeenAt range and a createdAt range in one body are ANDed (None: untested)."""
     false_empties: bool = False
     """An answer said success with no records where the same request asked again listed some,
-    or a listing known to hold records answered empty (a replica serving an empty copy, behind
-    a load balancer: any answer may be one)."""
+    in a listing no contact can enter any more (a replica serving an empty copy, behind a load
+    balancer: any answer may be one)."""
     _listed_at: float | None = None
     _clock_offset_ms: int | None = None
     _full_pages: deque[int] = field(default_factory=lambda: deque(maxlen=RECENT_FULL_PAGES))

@@ -165,9 +165,10 @@ def test_each_fault_at_ten_percent_loses_nothing(fault: str) -> None:
 @pytest.mark.parametrize("sort", ["lastSeenAt", "createdAt", "updatedAt"])
 def test_a_replica_answering_a_quarter_of_requests_empty_loses_nothing(sort: Sort) -> None:
     """Any answer may say success with no records (a replica serving an empty copy behind a
-    load balancer). Each empty answer where records were due is asked again while empty: twice,
-    and up to five times once the run has seen one false. With one re-ask, 2 of the 3 sorts lost
-    contacts here. One request at a time: the same faults fall on the same requests each run."""
+    load balancer). Each empty answer where records were due is asked again, up to five more
+    times once the run has seen one false, and a window whose empty answer stood before that is
+    read again at the end. With one re-ask alone, 2 of the 3 sorts lost contacts here. One
+    request at a time: the same faults fall on the same requests each run."""
     config = SandboxConfig(
         contacts=1_500,
         days=10,

@@ -31,13 +31,19 @@ class WindowFetcher:
         learned: Learned,
         stats: ExtractStats,
         listed: Fetch | None = None,
+        handed: frozenset[str] = frozenset(),
     ) -> None:
-        self._read = Reader(fetch, window, learned, stats, listed)
+        self._read = Reader(fetch, window, learned, stats, listed, handed)
 
     @property
     def unproven(self) -> bool:
         """An empty answer of this read could not be doubted yet: see `Reader.unproven`."""
         return self._read.unproven
+
+    @property
+    def handed(self) -> frozenset[str]:
+        """The `_id`s of the records this read handed over."""
+        return self._read.handed
 
     @property
     def doubtful(self) -> bool:

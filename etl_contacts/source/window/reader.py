@@ -30,10 +30,10 @@ MAX_PASSES = 16
 
 REASKS = 4
 """Further asks of a doubted empty answer, while empty, once the server has answered empty
-falsely in this run; one before that. A replica serving an empty copy behind a load balancer
-makes any answer empty by chance: at 20 %, two more asks let 4 false empties in 100 through,
-five let 3 in 10,000. A server that never answers falsely pays one request per empty answer
-doubted (on a calm 30-day load, 7 of 1,270)."""
+falsely in this run: a replica serving an empty copy behind a load balancer makes any answer
+empty by chance (at 20 %, five more asks let 3 false empties in 10,000 through). None before
+that: a window whose empty answer stood then is read again at the end if the run sees a false
+one (`doubtful`), so a server that never answers falsely pays nothing more."""
 Fetch = Callable[[dict[str, object], int], Reply]
 """One page of a query's filters, as the server answered it."""
 Place = Literal["record", "outside", "junk"]
@@ -74,11 +74,13 @@ class Reader:
         learned: Learned,
         stats: ExtractStats,
         listed: Fetch | None = None,
+        handed: frozenset[str] = frozenset(),
     ) -> None:
         """`listed`: the same request as `fetch`, retried while its answer lists nothing (with
         the client's backoff, until its retries run out). Given it, an empty answer where records
         were due is doubted (`_doubt`); without it (a probe that proves absence its own way),
-        every empty answer is taken as it comes."""
+        every empty answer is taken as it comes. `handed`: the `_id`s an earlier read of the
+        window handed over, not handed over again (this read still counts them as its own)."""
         self._fetch = fetch
         self._listed = listed
         self.window = window
@@ -87,6 +89,7 @@ class Reader:
         self.own = Query({window.field: Span(to_ms(window.start), to_ms(window.end))})
         self.excluded = [Span(to_ms(low), to_ms(high)) for low, high in window.created_outside]
         self._ids: set[str] = set()
+        self._handed_before = handed
         self._junk: set[bytes] = set()
         self._outside: set[str] = set()  # records the server listed that lie outside the window
         self.active_seen = 0
@@ -108,6 +111,11 @@ class Reader:
         return len(self._ids)
 
     @property
+    def handed(self) -> frozenset[str]:
+        """The `_id`s of the records the window has handed over."""
+        return frozenset(self._ids)
+
+    @property
     def tally(self) -> int:
         """Distinct records the server listed to this window: handed over, outside it (bounds
         read wider than asked), or unplaceable."""
@@ -121,7 +129,7 @@ class Reader:
         body = query.body()
         reply = self._fetch(body, page)
         if not reply.items and doubt and self._due(body, page):
-            reply = self._doubt(body, page, reply.received_at)
+            reply = self._doubt(body, page, reply.received_at, closed=self.closed(query))
         self.learned.observe_clock(reply.server_time, reply.received_at)
         items = reply.items
         self.stats.add("pages")
@@ -150,6 +158,8 @@ class Reader:
                 self._ids.add(record_id)
                 self.active_seen += not never_active(item)
                 new += 1
+                if record_id in self._handed_before:
+                    continue
             fresh.append(item)
         if fresh:
             self.stats.add("records", len(fresh))
@@ -170,11 +180,11 @@ class Reader:
             return True
         return not self.learned.looks_short(self._last[1])
 
-    def _doubt(self, body: dict[str, object], page: int, empty_at: float) -> Reply:
+    def _doubt(self, body: dict[str, object], page: int, empty_at: float, *, closed: bool) -> Reply:
         """An empty answer proven across time, or replaced: a listing known to hold records is
         answered with records (waited for while it lists none), then the same request is asked
-        again, twice while empty (`1 + REASKS` times once the server has answered empty falsely
-        in this run), and the last answer stands. The listing is this window's last answer
+        again (and up to `REASKS` more times while empty, once the server has answered empty
+        falsely in this run), and the last answer stands. The listing is this window's last answer
         with records, else the account's own (no date range): one an empty account answers
         empty, which proves nothing until the run has listed records elsewhere (`unproven`). An
         answer with records that another window received since the empty one proves the server
@@ -191,18 +201,19 @@ class Reader:
             if not control.items:
                 control = self._listed({}, 1)
             self.learned.saw_listing(control.received_at)
-        if self.stats.get("retry_empty"):  # a listing known to hold records answered empty
-            self.learned.learn_false_empties()
         again = self._fetch(body, page)
-        for _ in range(REASKS if self.learned.false_empties else 1):
+        for _ in range(REASKS if self.learned.false_empties else 0):
             if again.items:
                 break
             again = self._fetch(body, page)
         self.doubtful |= not again.items and not self.learned.false_empties
         if again.items:
             self.stats.add("empty_answers_refuted")
-            log = logger.warning if self.learned.learn_false_empties() else logger.info
-            log(
+            news = False
+            if closed:  # no contact can enter the listing any more: the empty answer was false
+                self.stats.add("empty_answers_false")
+                news = self.learned.learn_false_empties()
+            (logger.warning if news else logger.info)(
                 "the server answered %s empty, then with %d records: an outage of empty answers "
                 "(a lagging replica?) was read through",
                 self.window,
