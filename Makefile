@@ -44,7 +44,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev,bench]'
 	$(BIN)/python benchmarks/run.py
-	$(BIN)/python benchmarks/extraction_bench.py
+	$(BIN)/python benchmarks/extraction_bench.py --contacts 20000
 	$(BIN)/python benchmarks/nightly_bench.py --contacts 200000 1000000
 	$(BIN)/python benchmarks/deletions_bench.py
 	$(BIN)/python benchmarks/sandbox_bench.py --contacts 1000000
