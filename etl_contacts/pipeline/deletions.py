@@ -262,14 +262,6 @@ class Deletions:
         gone = [m.contact_id for m in waiting if m.contact_id not in found]
         if not gone:
             return
-        if self._false_empties():
-            self._log.warning(
-                "%d missing contacts not confirmed deleted: in this run the source answered "
-                "empty where it had records (a lagging replica?), so no empty answer of it "
-                "proves an absence; the next run looks again",
-                len(gone),
-            )
-            return
         if since is None:
             self._log.warning(
                 "%d missing contacts not confirmed deleted: this run's read of activity ends "
@@ -284,6 +276,14 @@ class Deletions:
             self._log.warning(
                 "%d missing contacts not confirmed deleted: the source did not return a "
                 "contact it has (an outage?); the next run looks again",
+                len(gone),
+            )
+            return
+        if self._false_empties():  # after the control, whose answers may show one too
+            self._log.warning(
+                "%d missing contacts not confirmed deleted: in this run the source answered "
+                "empty where it had records (a lagging replica?), so no empty answer of it "
+                "proves an absence; the next run looks again",
                 len(gone),
             )
             return

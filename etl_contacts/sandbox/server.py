@@ -297,6 +297,7 @@ class SandboxServer:
             connection.reset()
             return False
         if fault == "empty":
+            self._count("empty_answers")
             connection.send(200, EMPTY_ANSWER)
             return True
         if fault == "429":

@@ -49,6 +49,7 @@ class _Unproven:
     """A window read while nothing had listed records yet, its empty answers undoubted."""
 
     window: Window
+    handed: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -141,8 +142,8 @@ def extract(
 
     def work(window: Window, *, last_try: bool, handed: frozenset[str] = frozenset()) -> None:
         doubt = listed if doubt_empty else None
-        fetcher = partial(WindowFetcher, fetch, window, learned, stats, doubt, handed)
-        _work(window, fetcher, stats, events, last_try=last_try)
+        fetcher = partial(WindowFetcher, fetch, window, learned, stats, doubt)
+        _work(window, fetcher, stats, events, last_try=last_try, handed=handed)
 
     pool = ThreadPoolExecutor(
         max_workers=max(1, config.max_concurrency), thread_name_prefix="fetch"
@@ -152,7 +153,7 @@ def extract(
             pool.submit(work, window, last_try=False)
         unproven, doubtful = yield from _events(events, len(windows))
         if unproven and not (learned.listed or _lists_records(api, learned)):
-            raise ExtractionFailed(unproven[0], NOTHING_LISTED)
+            raise ExtractionFailed(unproven[0].window, NOTHING_LISTED)
         again, done = _read_again(unproven, doubtful, learned.false_empties)
         for window in done:
             stats.add("windows")
@@ -172,14 +173,13 @@ def extract(
 
 
 def _read_again(
-    unproven: list[Window], doubtful: list[_Doubtful], false_empties: bool
-) -> tuple[list[_Doubtful], list[Window]]:
+    unproven: list[_Unproven], doubtful: list[_Doubtful], false_empties: bool
+) -> tuple[list[_Unproven | _Doubtful], list[Window]]:
     """The windows to read again, each with what its first read handed over, and those done:
     the doubtful ones are read again once the run has seen the server answer empty falsely."""
-    again = [_Doubtful(window, frozenset()) for window in unproven]
     if false_empties:
-        return again + doubtful, []
-    return again, [item.window for item in doubtful]
+        return [*unproven, *doubtful], []
+    return [*unproven], [item.window for item in doubtful]
 
 
 def _lists_records(api: ApiClient, learned: Learned) -> bool:
@@ -197,10 +197,10 @@ def _lists_records(api: ApiClient, learned: Learned) -> bool:
 
 def _events(
     events: _Backlog, windows: int
-) -> Generator[Event, None, tuple[list[Window], list[_Doubtful]]]:
+) -> Generator[Event, None, tuple[list[_Unproven], list[_Doubtful]]]:
     """The events of that many windows, as they come; returns the windows left unproven, and
     those left doubtful."""
-    unproven: list[Window] = []
+    unproven: list[_Unproven] = []
     doubtful: list[_Doubtful] = []
     remaining = windows
     while remaining:
@@ -208,7 +208,7 @@ def _events(
         if isinstance(event, BaseException):
             raise event
         if isinstance(event, _Unproven):
-            unproven.append(event.window)
+            unproven.append(event)
         elif isinstance(event, _Doubtful):
             doubtful.append(event)
         if isinstance(event, _Unproven | _Doubtful):
@@ -226,16 +226,23 @@ def _work(
     events: _Backlog,
     *,
     last_try: bool,
+    handed: frozenset[str],
 ) -> None:
-    """Fetch one window on a worker thread; however it ends, the consumer hears of it."""
+    """Fetch one window on a worker thread; however it ends, the consumer hears of it. A read
+    again hands over only what the read before it (`handed`, by `_id`) did not; its strategies
+    still see every record, and count them as found."""
     try:
         reading = fetcher()
         for batch in reading.batches():
-            events.put(RecordsBatch(window, batch))
+            fresh = [r for r in batch if not (isinstance(r, dict) and r.get("_id") in handed)]
+            if len(fresh) < len(batch):
+                stats.add("records", len(fresh) - len(batch))
+            if fresh:
+                events.put(RecordsBatch(window, fresh))
         if reading.unproven and last_try:
             raise SourceError(NOTHING_LISTED)
         if reading.unproven:
-            events.put(_Unproven(window))
+            events.put(_Unproven(window, reading.handed))
             return
         if reading.doubtful and not last_try:
             events.put(_Doubtful(window, reading.handed))

@@ -43,14 +43,16 @@ from etl_contacts.sandbox.store import ContactStore
 from etl_contacts.source.errors import (
     FilterIgnoredError,
     NotConvergedError,
+    TransientError,
 )
 from etl_contacts.source.learned import Learned
 from etl_contacts.source.models import Reply, Window, WindowField
 from etl_contacts.source.query import Query, Span
 from etl_contacts.source.stats import ExtractStats
 from etl_contacts.source.window import MAX_PASSES, Fetch, WindowFetcher
+from etl_contacts.source.window.activity import _never_active_first, _passes
 from etl_contacts.source.window.reader import Reader
-from etl_contacts.timestamps import to_ms
+from etl_contacts.timestamps import format_ms, to_ms
 
 
 def drop_created_with_last_seen(filters: Filters) -> Filters:
@@ -452,3 +454,28 @@ def test_a_contact_created_during_an_open_window_is_no_evidence_of_an_id_order()
     with server(replace(BASE, sort="_id", seed=1, create_rate=0.05), act=True) as api:
         result = read(api, today)
     assert not result.learned.by_id
+
+
+def test_a_page_1_emptied_since_it_was_read_is_doubted_against_the_account_not_itself() -> None:
+    """A window's only contact (never active, sorted first) is deleted after its page 1 was
+    read: the next pass's page 1 is truly empty. Its doubt asks the account's listing for
+    records; asking that same page 1, retried while it lists none, failed a calm run."""
+    created = DAY.start + timedelta(hours=10)
+    only = {"_id": "1".zfill(24), "createdAt": format_ms(to_ms(created)), "lastSeenAt": None}
+    elsewhere = {"_id": "2".zfill(24), "createdAt": "2020-01-01T00:00:00.000Z", "lastSeenAt": None}
+    asked: list[int] = []
+
+    def fetch(filters: Filters, page: int) -> Reply:
+        if not filters:
+            return Reply([elsewhere], None, 0.0)
+        asked.append(page)
+        return Reply([only] if len(asked) == 1 else [], None, 0.0)
+
+    def listed(filters: Filters, page: int) -> Reply:
+        if not (reply := fetch(filters, page)).items:
+            raise TransientError("empty", "the client's retries ran out")
+        return reply
+
+    read = Reader(fetch, DAY, _seasoned(), ExtractStats(), listed)
+    found = [r for batch in _passes(read, _never_active_first, read.own) for r in batch]
+    assert found == [only]

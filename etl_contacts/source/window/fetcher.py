@@ -31,9 +31,8 @@ class WindowFetcher:
         learned: Learned,
         stats: ExtractStats,
         listed: Fetch | None = None,
-        handed: frozenset[str] = frozenset(),
     ) -> None:
-        self._read = Reader(fetch, window, learned, stats, listed, handed)
+        self._read = Reader(fetch, window, learned, stats, listed)
 
     @property
     def unproven(self) -> bool:

@@ -74,13 +74,11 @@ class Reader:
         learned: Learned,
         stats: ExtractStats,
         listed: Fetch | None = None,
-        handed: frozenset[str] = frozenset(),
     ) -> None:
         """`listed`: the same request as `fetch`, retried while its answer lists nothing (with
         the client's backoff, until its retries run out). Given it, an empty answer where records
         were due is doubted (`_doubt`); without it (a probe that proves absence its own way),
-        every empty answer is taken as it comes. `handed`: the `_id`s an earlier read of the
-        window handed over, not handed over again (this read still counts them as its own)."""
+        every empty answer is taken as it comes."""
         self._fetch = fetch
         self._listed = listed
         self.window = window
@@ -89,7 +87,6 @@ class Reader:
         self.own = Query({window.field: Span(to_ms(window.start), to_ms(window.end))})
         self.excluded = [Span(to_ms(low), to_ms(high)) for low, high in window.created_outside]
         self._ids: set[str] = set()
-        self._handed_before = handed
         self._junk: set[bytes] = set()
         self._outside: set[str] = set()  # records the server listed that lie outside the window
         self.active_seen = 0
@@ -158,8 +155,6 @@ class Reader:
                 self._ids.add(record_id)
                 self.active_seen += not never_active(item)
                 new += 1
-                if record_id in self._handed_before:
-                    continue
             fresh.append(item)
         if fresh:
             self.stats.add("records", len(fresh))
@@ -185,13 +180,14 @@ class Reader:
         answered with records (waited for while it lists none), then the same request is asked
         again (and up to `REASKS` more times while empty, once the server has answered empty
         falsely in this run), and the last answer stands. The listing is this window's last answer
-        with records, else the account's own (no date range): one an empty account answers
-        empty, which proves nothing until the run has listed records elsewhere (`unproven`). An
-        answer with records that another window received since the empty one proves the server
-        served as well."""
+        with records (unless that is the request doubted: it may have emptied since, a deletion
+        or activity taking its records out), else the account's own (no date range): one an
+        empty account answers empty, which proves nothing until the run has listed records
+        elsewhere (`unproven`). An answer with records that another window received since the
+        empty one proves the server served as well."""
         assert self._listed is not None
         self.stats.add("empty_answers_doubted")
-        if self._listing is not None:
+        if self._listing is not None and self._listing != (body, page):
             self.learned.saw_listing(self._listed(*self._listing).received_at)
         elif not self.learned.listed_since(empty_at):
             control = self._fetch({}, 1)
@@ -201,12 +197,13 @@ class Reader:
             if not control.items:
                 control = self._listed({}, 1)
             self.learned.saw_listing(control.received_at)
+        seen_false = self.learned.false_empties
         again = self._fetch(body, page)
-        for _ in range(REASKS if self.learned.false_empties else 0):
+        for _ in range(REASKS if seen_false else 0):
             if again.items:
                 break
             again = self._fetch(body, page)
-        self.doubtful |= not again.items and not self.learned.false_empties
+        self.doubtful |= not again.items and not seen_false
         if again.items:
             self.stats.add("empty_answers_refuted")
             news = False
