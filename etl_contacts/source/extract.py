@@ -45,24 +45,19 @@ NOTHING_LISTED = (
 
 
 @dataclass(frozen=True)
-class _Unproven:
-    """A window read while nothing had listed records yet, its empty answers undoubted."""
+class _Pending:
+    """A window whose end waits for the run's: `unproven`, read while nothing had listed
+    records yet, its empty answers undoubted (read again once something has); else doubtful,
+    a doubted empty answer stood before the run had seen the server answer empty falsely (done,
+    unless the run sees one by its end). Read again, it hands over only what this read did not
+    (`handed`, by `_id`)."""
 
     window: Window
     handed: frozenset[str]
+    unproven: bool
 
 
-@dataclass(frozen=True)
-class _Doubtful:
-    """A window whose doubted empty answer stood before the run had seen the server answer
-    empty falsely: done, unless the run sees one by its end (then read again, handing over only
-    what this read did not)."""
-
-    window: Window
-    handed: frozenset[str]
-
-
-_Item = Event | _Unproven | _Doubtful | BaseException
+_Item = Event | _Pending | BaseException
 
 
 class _StoppedError(Exception):
@@ -151,10 +146,11 @@ def extract(
     try:
         for window in windows:
             pool.submit(work, window, last_try=False)
-        unproven, doubtful = yield from _events(events, len(windows))
+        pending = yield from _events(events, len(windows))
+        unproven = [item.window for item in pending if item.unproven]
         if unproven and not (learned.listed or _lists_records(api, learned)):
-            raise ExtractionFailed(unproven[0].window, NOTHING_LISTED)
-        again, done = _read_again(unproven, doubtful, learned.false_empties)
+            raise ExtractionFailed(unproven[0], NOTHING_LISTED)
+        again, done = _settle(pending, learned.false_empties)
         for window in done:
             stats.add("windows")
             yield WindowDone(window)
@@ -172,14 +168,11 @@ def extract(
         stats.learned(learned.describe())
 
 
-def _read_again(
-    unproven: list[_Unproven], doubtful: list[_Doubtful], false_empties: bool
-) -> tuple[list[_Unproven | _Doubtful], list[Window]]:
-    """The windows to read again, each with what its first read handed over, and those done:
-    the doubtful ones are read again once the run has seen the server answer empty falsely."""
-    if false_empties:
-        return [*unproven, *doubtful], []
-    return [*unproven], [item.window for item in doubtful]
+def _settle(pending: list[_Pending], false_empties: bool) -> tuple[list[_Pending], list[Window]]:
+    """The pending windows to read again, and those done: a doubtful one is read again once the
+    run has seen the server answer empty falsely."""
+    again = [item for item in pending if item.unproven or false_empties]
+    return again, [item.window for item in pending if item not in again]
 
 
 def _lists_records(api: ApiClient, learned: Learned) -> bool:
@@ -195,28 +188,21 @@ def _lists_records(api: ApiClient, learned: Learned) -> bool:
     return True
 
 
-def _events(
-    events: _Backlog, windows: int
-) -> Generator[Event, None, tuple[list[_Unproven], list[_Doubtful]]]:
-    """The events of that many windows, as they come; returns the windows left unproven, and
-    those left doubtful."""
-    unproven: list[_Unproven] = []
-    doubtful: list[_Doubtful] = []
+def _events(events: _Backlog, windows: int) -> Generator[Event, None, list[_Pending]]:
+    """The events of that many windows, as they come; returns the windows left pending."""
+    pending: list[_Pending] = []
     remaining = windows
     while remaining:
         event = events.get()
         if isinstance(event, BaseException):
             raise event
-        if isinstance(event, _Unproven):
-            unproven.append(event)
-        elif isinstance(event, _Doubtful):
-            doubtful.append(event)
-        if isinstance(event, _Unproven | _Doubtful):
+        if isinstance(event, _Pending):
+            pending.append(event)
             remaining -= 1
             continue
         remaining -= isinstance(event, WindowDone)
         yield event
-    return unproven, doubtful
+    return pending
 
 
 def _work(
@@ -242,10 +228,10 @@ def _work(
         if reading.unproven and last_try:
             raise SourceError(NOTHING_LISTED)
         if reading.unproven:
-            events.put(_Unproven(window, reading.handed))
+            events.put(_Pending(window, reading.handed, unproven=True))
             return
         if reading.doubtful and not last_try:
-            events.put(_Doubtful(window, reading.handed))
+            events.put(_Pending(window, reading.handed, unproven=False))
             return
         stats.add("windows")
         events.put(WindowDone(window))
