@@ -52,6 +52,7 @@ class SandboxConfig:
     page_size: int = 20
     page_size_later: int = 0  # from request `page_size_after` on, pages hold this many (0: never)
     page_size_after: int = 0
+    page_size_two_ranges: int = 0  # a query with both date ranges gets pages this long (0: same)
     sort: Sort = "lastSeenAt"
     ends_at_inclusive: bool = False
     starts_at_exclusive: bool = False  # startAt matches only later times
@@ -72,10 +73,13 @@ class SandboxConfig:
     slow_seconds: float = 3.0  # how late a "slow" answer comes
     retry_after_seconds: int = 1  # what a 429 asks the client to wait
 
-    def page_size_at(self, requests: int) -> int:
+    def page_size_at(self, requests: int, *, ranges: int = 1) -> int:
         """The page size after this many requests: `page_size`, then `page_size_later` once
         more than `page_size_after` were answered (a server whose page size changes during a
-        run: a deployment, a load shedder)."""
+        run: a deployment, a load shedder); `page_size_two_ranges` for a query with `ranges`
+        2 (a server that answers each query from the index it picks, each with its own size)."""
+        if ranges == 2 and self.page_size_two_ranges:
+            return self.page_size_two_ranges
         later = self.page_size_later and requests > self.page_size_after
         return self.page_size_later if later else self.page_size
 
@@ -94,8 +98,10 @@ class SandboxConfig:
             raise ValueError(f"contacts must be from 0 to {MAX_CONTACTS // 2 - 1}")
         if self.days < 1 or self.page_size < 1:
             raise ValueError("days and page_size must be at least 1")
-        if self.page_size_later < 0 or self.page_size_after < 0:
-            raise ValueError("page_size_later and page_size_after are counts: at least 0")
+        if min(self.page_size_later, self.page_size_after, self.page_size_two_ranges) < 0:
+            raise ValueError(
+                "page_size_later, page_size_after and page_size_two_ranges are counts: at least 0"
+            )
         if not 0 <= self.never_active_share <= 1:
             raise ValueError("never_active_share is a share of the contacts: from 0 to 1")
         rates = (

@@ -140,6 +140,7 @@ class SandboxServer:
             "page_size": config.page_size,
             "page_size_later": config.page_size_later,
             "page_size_after": config.page_size_after,
+            "page_size_two_ranges": config.page_size_two_ranges,
             "sort": config.sort,
             "ends_at_inclusive": config.ends_at_inclusive,
             "starts_at_exclusive": config.starts_at_exclusive,
@@ -255,7 +256,8 @@ class SandboxServer:
             self._faults.injected(fault)
             time.sleep(self.config.slow_seconds)
         with self._count_lock:
-            size = self.config.page_size_at(self._counts["requests"])
+            ranges = (query.created != UNBOUNDED) + (query.last_seen != UNBOUNDED)
+            size = self.config.page_size_at(self._counts["requests"], ranges=ranges)
         result = self._store.page(query, page, size=size, duplicate=fault == "duplicate")
         data = result.records
         if fault == "duplicate" and result.duplicate is not None:

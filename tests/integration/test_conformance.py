@@ -68,6 +68,10 @@ ZOO: dict[str, SandboxConfig] = {
     "created-page-size-grows-to-the-second": replace(
         BASE, sort="createdAt", page_size=9, page_size_later=30, bound_precision_ms=1000
     ),
+    "inbox-pages-sized-by-query": replace(BASE, page_size=20, page_size_two_ranges=7),
+    "updated-by-nobody-but-contacts-pages-sized-by-query": replace(
+        BASE, sort="updatedAt", page_size=7, page_size_two_ranges=20
+    ),
     "hidden-records": replace(BASE, faults={**FAULTS, "hide": 0.02}),
     "replica-answering-empty": replace(BASE, faults={**FAULTS, "empty": 0.15}),
     "hostile": replace(preset("hostile", BASE), retry_after_seconds=0, slow_seconds=0.5),

@@ -12,6 +12,7 @@ compared with the store's own truth.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import replace
@@ -319,6 +320,26 @@ def test_a_page_size_changing_during_the_read_loses_nothing(sort: Sort, later: i
     assert sorted(got.ids) == sorted(expected)
 
 
+@pytest.mark.parametrize(("one", "two"), [(20, 7), (7, 20)], ids=["shorter", "longer"])
+@pytest.mark.parametrize("sort", ["lastSeenAt", "updatedAt"])  # the orders a keyset narrows
+def test_a_page_size_that_differs_between_queries_loses_nothing(
+    sort: Sort, one: int, two: int
+) -> None:
+    """A server answering each query from the index it picks, each with its own page size:
+    queries with two date ranges (a keyset's, a probe's) get pages of another length than the
+    window's own, while contacts come and go."""
+    config = replace(BUSY, sort=sort, page_size=one, page_size_two_ranges=two)
+    with server(config, act=True) as api:
+        got = read(api, HISTORY)
+        expected = truth(api.store, HISTORY)
+        deleted = {entry["_id"] for entry in api.store.snapshot().deleted}
+    assert expected - set(got.ids) == set()
+    assert set(got.ids) - expected <= deleted
+    assert len(got.ids) == len(set(got.ids))
+    shapes = Counter(len(body) for body in api.bodies)
+    assert shapes[1] and shapes[2], f"one page size only ({shapes}): the test proves nothing"
+
+
 @pytest.mark.parametrize("sort", SORTS)
 def test_empty_answers_where_records_were_due_are_doubted_not_taken_for_the_end(
     sort: Sort,
@@ -479,3 +500,39 @@ def test_a_page_1_emptied_since_it_was_read_is_doubted_against_the_account_not_i
     read = Reader(fetch, DAY, _seasoned(), ExtractStats(), listed)
     found = [r for batch in _passes(read, _never_active_first, read.own) for r in batch]
     assert found == [only]
+
+
+def test_a_never_active_contact_an_updatedat_order_hides_among_active_ones_is_found() -> None:
+    """Sorted by updatedAt, an inbox whose agents changed nobody looks sorted by lastSeenAt,
+    never-active contacts last: one never-active contact, created after many active ones were
+    last seen, sorts among them, on a page neither the keyset (a lastSeenAt range leaves it out)
+    nor the tail reads. A contact the keyset saw, deleted before the tail, makes the listing's
+    length match what the window has seen all the same. The listing of the active contacts
+    alone is one short of where the tail places them: the window is read by page number."""
+    config = replace(BASE, sort="updatedAt", page_size=7, never_active_share=0.1, contacts=150)
+    with server(config) as api:
+        rows = live(api.store)
+        never = sorted(
+            (r for r in rows if not r.get("lastSeenAt")), key=lambda r: ms(r, "createdAt") or 0
+        )
+        hidden = never[len(never) // 2]
+        api.store.act_on("delete", {"ids": [str(r["_id"]) for r in never if r is not hidden]})
+        below = [r for r in rows if (ms(r, "lastSeenAt") or 0) < (ms(hidden, "createdAt") or 0)]
+        assert len(below) > config.page_size, "the never-active contact sorts on the last page"
+        seen_first = str(max(rows, key=lambda r: ms(r, "updatedAt") or 0)["_id"])
+
+        def fetch(filters: Filters, page: int) -> Reply:
+            if "lastSeenAt" not in filters and page > 1:  # the tail, after the keyset
+                api.store.act_on("delete", {"ids": [seen_first]})
+            return api.fetch(filters, page)
+
+        learned = Learned()
+        ids = [
+            str(r["_id"])
+            for batch in WindowFetcher(fetch, HISTORY, learned, ExtractStats()).batches()
+            for r in batch
+            if isinstance(r, dict)
+        ]
+        assert not learned.not_by_update, "a page showed the order: the test proves nothing"
+        assert str(hidden["_id"]) in ids
+        assert truth(api.store, HISTORY) - set(ids) == set()

@@ -15,6 +15,7 @@ import orjson
 from etl_contacts.sandbox import SandboxConfig, preset
 from etl_contacts.sandbox.config import Sort
 from etl_contacts.sandbox.filters import parse_body
+from etl_contacts.sandbox.index import UNBOUNDED
 from etl_contacts.sandbox.store import ContactStore
 from etl_contacts.source.learned import Learned
 from etl_contacts.source.models import Reply, Window
@@ -63,7 +64,8 @@ class Server:
             self.before(self.store, len(self.bodies) + 1)
         self.bodies.append(filters)
         query, number = parse_body({**self.rewrite(filters), "page": page})
-        size = self.store.config.page_size_at(len(self.bodies))
+        ranges = sum(bounds != UNBOUNDED for bounds in (query.created, query.last_seen))
+        size = self.store.config.page_size_at(len(self.bodies), ranges=ranges)
         answer = self.store.page(query, number, size=size)
         items: list[object] = [orjson.loads(blob) for blob in answer.records]
         return Reply(items, self.store.server_time() if self.dated else None, time.time())

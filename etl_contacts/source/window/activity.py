@@ -11,6 +11,7 @@ lastSeenAt range: they sort together at one end, and are read there by page numb
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 
 from etl_contacts.source.errors import NotConvergedError, SortChangedError
 from etl_contacts.source.models import LAST_SEEN_AT
@@ -52,12 +53,14 @@ def by_activity(read: Reader, query: Query, first: list[object], clock: int | No
     if not nulls_last:
         yield from _catch_up(read, query, since)
         return
-    listed = yield from _never_active_tail(read, query)
+    tail = yield from _never_active_tail(read, query)
+    if not read.learned.not_by_update and read.closed(query):
+        yield from _actives_as_listed(read, active, tail)
     yield from _catch_up(read, query, since, nulls_last=True)
     # the listing held more than the window has seen, contacts that became active included:
     # never-active ones sort among active ones too (an order by updatedAt puts them where their
     # last change was), on pages the tail did not read
-    if listed > read.seen and read.closed(query):
+    if tail.listed > read.seen and read.closed(query):
         raise SortChangedError
 
 
@@ -157,22 +160,31 @@ def _never_active_first(read: Reader, query: Query) -> Reading:
         page += 1
 
 
-def _never_active_tail(read: Reader, query: Query) -> Generator[list[object], None, int]:
+@dataclass(frozen=True)
+class _Tail:
+    """The listing as the tail's last pass read it: its length, the records before its first
+    never-active one (all of them when none was), and its last page."""
+
+    listed: int
+    active: int
+    end: list[object]
+
+
+def _never_active_tail(read: Reader, query: Query) -> Generator[list[object], None, _Tail]:
     """The never-active contacts sorted last, paged again until a pass finds none the window had
     not seen: a deletion before the reader moves the ones behind it toward page 1, onto a page
     already read (one becoming active moves those before it a place later: read twice at
     worst). Even a pass whose first page looks like the end is repeated: the page size may
     have shrunk, or the answer left a record out. In a listing no contact can enter any more,
     a later pass that finds the last page of the pass before unchanged, record for record, ends
-    there: nothing lies after it (the empty page after it was asked once). Returns how many
-    records the listing held at the last pass."""
+    there: nothing lies after it (the empty page after it was asked once)."""
     last: list[object] | None = None
     for _ in range(MAX_PASSES):
         before = read.seen
-        listed, end = yield from _never_active_last(read, query, last)
+        tail = yield from _never_active_last(read, query, last)
         if read.seen == before:
-            return listed
-        last = end if read.closed(query) else None
+            return tail
+        last = tail.end if read.closed(query) else None
     raise NotConvergedError(
         f"{read.window}: the never-active contacts kept shifting for {MAX_PASSES} passes"
     )
@@ -180,10 +192,9 @@ def _never_active_tail(read: Reader, query: Query) -> Generator[list[object], No
 
 def _never_active_last(
     read: Reader, query: Query, last: list[object] | None
-) -> Generator[list[object], None, tuple[int, list[object]]]:
+) -> Generator[list[object], None, _Tail]:
     """Pages from where the never-active contacts begin (sorted last) to the end, or to a page
-    that is `last` unchanged; returns how many records the listing holds, by the last page's
-    number and length, and that last page.
+    that is `last` unchanged: the listing's length by the last page's number and length.
 
     They begin after the active ones, whose number we know from the keyset: start at the page
     that holds the first place after them, and a page earlier while the page read begins with
@@ -193,16 +204,71 @@ def _never_active_last(
     size = max(1, read.learned.page_size or read.learned.longest_page)
     page = read.active_seen // size + 1
     while True:
-        items = (yield from read.ask(query, page, doubt=page == 1)).items
-        together(items)
+        items = yield from _tail_page(read, query, page, doubt=page == 1)
         if page == 1 or (items and not never_active(items[0])):
             break
         page -= 1  # past the end, or inside the never-active ones: start earlier
-    listed, end = (page - 1) * size + len(items), items
-    while items and not (last and items == last):
-        page += 1
-        items = (yield from read.ask(query, page)).items
-        together(items)
+    listed, end, active = 0, items, None
+    while True:
         if items:
             listed, end = (page - 1) * size + len(items), items
-    return listed, end
+        first = next((i for i, r in enumerate(items) if never_active(r)), None)
+        if active is None and first is not None:
+            active = (page - 1) * size + first
+        if not items or (last and items == last):
+            return _Tail(listed, listed if active is None else active, end)
+        page += 1
+        items = yield from _tail_page(read, query, page)
+
+
+def _actives_as_listed(
+    read: Reader, active: Query, tail: _Tail
+) -> Generator[list[object], None, None]:
+    """Proof, while the order may still be by updatedAt, that no never-active contact sorts
+    among active ones: the listing of the active contacts alone ends where the window's listing
+    showed its first never-active one. An inbox sorted by updatedAt places a never-active
+    contact by its last change, on a page the tail never reads, and the listing's length
+    cannot show it once a contact seen was deleted during the read. Asked only of a listing no
+    contact can enter any more: in one still open, every contact created between two answers
+    would look like one.
+
+    Else the order is taken to be by updatedAt (`by_update` reads this window and the run's
+    later ones; an answer out of that order rules it out again) and SortChangedError. Activity
+    between the tail's last page and this one looks the same: it costs a window read by page
+    number, never a record. It can also cancel the difference (a never-active contact becoming
+    active as one sorted among active ones is counted): the window then misses that one until
+    its day is read again, unless another window of the run showed the order first.
+    """
+    size = max(1, read.learned.page_size or read.learned.longest_page)
+    page = max(1, -(-tail.active // size))
+    due = tail.active - (page - 1) * size
+    items = (yield from read.ask(active, page)).items
+    if len(items) == due and not (due == size and (yield from read.ask(active, page + 1)).items):
+        return
+    read.stats.add("never_active_among_active")
+    read.learned.learn_by_update()
+    raise SortChangedError(items)
+
+
+def _tail_page(
+    read: Reader, query: Query, page: int, *, doubt: bool = True
+) -> Generator[list[object], None, list[object]]:
+    """A page of the tail: its never-active contacts together (else SortChangedError), and
+    evidence on whether the order may be by updatedAt, which places a never-active contact by
+    its own updatedAt, among active ones, on pages the tail does not read. Until an answer
+    rules that order out, the tail's result is checked (`_actives_as_listed`); a page whose
+    updatedAt values, never-active contacts' included, are not descending rules it out, once
+    asked again (a record of the next page served on this one misplaces one, once)."""
+    items = (yield from read.ask(query, page, doubt=doubt)).items
+    together(items)
+    if not read.learned.not_by_update and not _updated_in_order(items):
+        items = (yield from read.ask(query, page, doubt=doubt)).items
+        together(items)
+        if not _updated_in_order(items):
+            read.learned.learn_not_by_update()
+    return items
+
+
+def _updated_in_order(items: list[object]) -> bool:
+    updated = [v for v in (value(r, UPDATED_AT) for r in items) if v is not None]
+    return updated == sorted(updated, reverse=True)

@@ -100,7 +100,7 @@ class Reader:
         """A doubted empty answer stood before the run had seen the server answer empty falsely,
         on fewer asks than it would take after: the window is read again if the run sees one."""
         self._last: tuple[dict[str, object], int] | None = None  # the answer before: query, length
-        self._listing: tuple[dict[str, object], int] | None = None  # the last one with records
+        self._shown = False  # an answer of this window held records: its own listing holds some
 
     @property
     def seen(self) -> int:
@@ -133,7 +133,7 @@ class Reader:
         self.learned.saw_page(len(items))
         self._last = (body, len(items))
         if items:
-            self._listing = (body, page)
+            self._shown = True
             self.learned.saw_listing(reply.received_at)
         self._check_ranges(query, items)
         fresh: list[object] = []
@@ -179,16 +179,19 @@ class Reader:
         """An empty answer proven across time, or replaced: a listing known to hold records is
         answered with records (waited for while it lists none), then the same request is asked
         again (and up to `REASKS` more times while empty, once the server has answered empty
-        falsely in this run), and the last answer stands. The listing is this window's last answer
-        with records (unless that is the request doubted: it may have emptied since, a deletion
-        or activity taking its records out), else the account's own (no date range): one an
-        empty account answers empty, which proves nothing until the run has listed records
-        elsewhere (`unproven`). An answer with records that another window received since the
-        empty one proves the server served as well."""
+        falsely in this run), and the last answer stands. The listing is page 1 of the window's own
+        query, once an answer of the window held records (every query of a window lists a part of
+        it, and only the whole window emptying empties its page 1: a later page, or a narrowed
+        query's, empties whenever a deletion or activity moves its few records, and asked as
+        the proof, it failed the window), unless that is the request doubted; else the
+        account's own (no date range): one an empty account answers empty, which proves nothing
+        until the run has listed records elsewhere (`unproven`). An answer with records that
+        another window received since the empty one proves the server served as well."""
         assert self._listed is not None
         self.stats.add("empty_answers_doubted")
-        if self._listing is not None and self._listing != (body, page):
-            self.learned.saw_listing(self._listed(*self._listing).received_at)
+        own = self.own.body()
+        if self._shown and (own, 1) != (body, page):
+            self.learned.saw_listing(self._listed(own, 1).received_at)
         elif not self.learned.listed_since(empty_at):
             control = self._fetch({}, 1)
             if not control.items and not self.learned.listed:
