@@ -5,7 +5,10 @@ how far the server's clock is from ours, and whether it ANDs two
 date ranges are observed. Each fact is learned only from evidence that cannot mislead: a page is
 known to have been full when a narrower query found records it had left out, and the page size
 is the most common length of the latest such pages (a malformed or duplicated record injected
-into a page makes it look longer, one hidden from it shorter, and the size may change).
+into a page makes it look longer, one hidden from it shorter, and the size may change). It is
+learned per kind of query too (`Shape`: the date ranges it sends), since a server may answer
+each from the index it picks, each with its own page size; the size of all stands in for a kind
+not confirmed yet.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from etl_contacts.source.models import WindowField
 
 CONFIRMATIONS = 3
 RECENT_FULL_PAGES = 50
+Shape = frozenset[str]
+"""A kind of query: the fields it sends a date range of."""
 
 
 class Order(NamedTuple):
@@ -27,6 +32,20 @@ class Order(NamedTuple):
 
     field: WindowField
     descending: bool
+
+
+@dataclass
+class _Pages:
+    """The full pages confirmed lately, and the longest answer, of one kind of query or all."""
+
+    full: deque[int] = field(default_factory=lambda: deque(maxlen=RECENT_FULL_PAGES))
+    longest: int = 0
+
+    def size(self) -> int | None:
+        if len(self.full) < CONFIRMATIONS:
+            return None
+        seen = Counter(self.full)
+        return max(seen, key=lambda length: (seen[length], length))  # most often, then longest
 
 
 @dataclass
@@ -53,28 +72,39 @@ class Learned:
     balancer: any answer may be one)."""
     _listed_at: float | None = None
     _clock_offset_ms: int | None = None
-    _full_pages: deque[int] = field(default_factory=lambda: deque(maxlen=RECENT_FULL_PAGES))
-    _longest_page: int = 0
+    _all: _Pages = field(default_factory=_Pages)
+    _shapes: dict[Shape, _Pages] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def page_size(self) -> int | None:
-        """The server's page size, once confirmed by enough full pages."""
+        """The server's page size, once confirmed by enough full pages of any kind of query."""
         with self._lock:
-            if len(self._full_pages) < CONFIRMATIONS:
-                return None
-            seen = Counter(self._full_pages)
-        return max(seen, key=lambda length: (seen[length], length))  # most often, then longest
+            return self._all.size()
 
     @property
     def longest_page(self) -> int:
         """The longest answer seen: at most the page size, unless records were injected."""
         with self._lock:
-            return self._longest_page
+            return self._all.longest
 
-    def saw_page(self, length: int) -> None:
+    def size_of(self, shape: Shape) -> int | None:
+        """The page size of this kind of query, else (not confirmed yet) of all."""
         with self._lock:
-            self._longest_page = max(self._longest_page, length)
+            own = self._shapes.get(shape)
+            return (own.size() if own else None) or self._all.size()
+
+    def longest_of(self, shape: Shape) -> int:
+        """The longest answer to this kind of query, else (none yet) to any."""
+        with self._lock:
+            own = self._shapes.get(shape)
+            return own.longest if own and own.longest else self._all.longest
+
+    def saw_page(self, length: int, shape: Shape) -> None:
+        with self._lock:
+            own = self._shapes.setdefault(shape, _Pages())
+            own.longest = max(own.longest, length)
+            self._all.longest = max(self._all.longest, length)
 
     @property
     def listed(self) -> bool:
@@ -98,15 +128,17 @@ class Learned:
             news, self.false_empties = not self.false_empties, True
         return news
 
-    def confirm_full(self, length: int) -> None:
+    def confirm_full(self, length: int, shape: Shape) -> None:
         with self._lock:
             if length > 0:
-                self._full_pages.append(length)
+                self._shapes.setdefault(shape, _Pages()).full.append(length)
+                self._all.full.append(length)
 
-    def forget_page_size(self) -> None:
-        """A page shorter than the page size was not the last: the size changed."""
+    def forget_page_size(self, shape: Shape) -> None:
+        """A page of this kind shorter than its page size was not the last: the size changed."""
         with self._lock:
-            self._full_pages.clear()
+            self._shapes.setdefault(shape, _Pages()).full.clear()
+            self._all.full.clear()
 
     def learn_order(self, order: Order) -> None:
         with self._lock:
@@ -151,29 +183,28 @@ class Learned:
             self.ranges_combined = combined
             return True
 
-    def is_short(self, length: int) -> bool:
+    def is_short(self, length: int, shape: Shape) -> bool:
         """True when the page looks like the last one: shorter than the page size.
 
         Only a look: the page size may change during a run, so a reader asks the next page
         before it ends a listing on it. A page one record short of full is not even taken for
         short: that is what a full page looks like when a record was lost on its way.
         """
-        size = self.page_size
+        size = self.size_of(shape)
         return length == 0 or (size is not None and length < size - 1)
 
-    def looks_short(self, length: int) -> bool:
+    def looks_short(self, length: int, shape: Shape) -> bool:
         """`is_short`, with the longest page seen standing in for a size not yet confirmed: for a
         reader that proves the end by asking the next page anyway (a run's first windows would
         otherwise read on past their last page, to an empty one). Never enough on its own: a
         record injected into one answer makes the longest page longer than the size."""
-        size = self.page_size or self.longest_page
+        size = self.size_of(shape) or self.longest_of(shape)
         return length == 0 or (size > 0 and length < size - 1)
 
     def describe(self) -> dict[str, str]:
         """What the run found the server to do, as the run's metadata shows it: evidence of this
         run only (the next run learns it again)."""
         order = self.order
-        page_size = self.page_size
         combined = {None: "not tested", True: "yes", False: "no"}[self.ranges_combined]
         if self.by_update:
             sort = "updatedAt descending"
@@ -191,10 +222,23 @@ class Learned:
             if self.not_by_update
             else "not ruled out",
             "never_active": "listed first" if self.nulls_first else "not seen first",
-            "page_size": "not confirmed" if page_size is None else str(page_size),
+            "page_size": self._describe_page_size(),
             "ranges_combined": combined,
             "empty_answers": "some were false" if self.false_empties else "none proven false",
         }
+
+    def _describe_page_size(self) -> str:
+        """One size, or each kind of query's where they differ."""
+        with self._lock:
+            sizes = {shape: pages.size() for shape, pages in self._shapes.items()}
+            every = self._all.size()
+        confirmed = {shape: size for shape, size in sizes.items() if size is not None}
+        if len(set(confirmed.values())) < 2:
+            return "not confirmed" if every is None else str(every)
+        return "; ".join(
+            f"{size} with {' and '.join(sorted(shape)) or 'no date range'}"
+            for shape, size in sorted(confirmed.items(), key=lambda item: sorted(item[0]))
+        )
 
     def observe_clock(self, server_time: float | None, received_at: float) -> None:
         """The server's time (a `Date` header, epoch seconds) as read at our `received_at`.

@@ -99,7 +99,12 @@ class Query:
 
     @property
     def ranges(self) -> int:
-        return sum(span.bounded for span in self.spans.values())
+        return len(self.shape)
+
+    @property
+    def shape(self) -> frozenset[str]:
+        """The kind of query, as the server may tell it: the fields it sends a range of."""
+        return frozenset(name for name, span in self.spans.items() if span.bounded)
 
     def admits(self, item: dict[str, object]) -> bool:
         for name, span in self.spans.items():

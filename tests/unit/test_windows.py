@@ -421,7 +421,7 @@ def _seasoned() -> Learned:
     """What a run has learned after its first windows: the page size, and records listed."""
     learned = Learned()
     for _ in range(3):
-        learned.confirm_full(BASE.page_size)
+        learned.confirm_full(BASE.page_size, frozenset({"createdAt"}))
     learned.saw_listing(0.0)
     return learned
 

@@ -201,7 +201,7 @@ def _never_active_last(
     a never-active one or is past the end (active ones deleted during the read moved the
     boundary toward page 1).
     """
-    size = max(1, read.learned.page_size or read.learned.longest_page)
+    size = _page_size(read, query)
     page = read.active_seen // size + 1
     while True:
         items = yield from _tail_page(read, query, page, doubt=page == 1)
@@ -218,7 +218,9 @@ def _never_active_last(
         if not items or (last and items == last):
             return _Tail(listed, listed if active is None else active, end)
         page += 1
-        items = yield from _tail_page(read, query, page)
+        before, items = items, (yield from _tail_page(read, query, page))
+        if items:  # the page before was full: its length is this kind of query's page size
+            read.learned.confirm_full(len(before), query.shape)
 
 
 def _actives_as_listed(
@@ -239,7 +241,7 @@ def _actives_as_listed(
     active as one sorted among active ones is counted): the window then misses that one until
     its day is read again, unless another window of the run showed the order first.
     """
-    size = max(1, read.learned.page_size or read.learned.longest_page)
+    size = _page_size(read, active)
     page = max(1, -(-tail.active // size))
     due = tail.active - (page - 1) * size
     items = (yield from read.ask(active, page)).items
@@ -248,6 +250,11 @@ def _actives_as_listed(
     read.stats.add("never_active_among_active")
     read.learned.learn_by_update()
     raise SortChangedError(items)
+
+
+def _page_size(read: Reader, query: Query) -> int:
+    """The page size of the query's kind, the longest answer standing in until confirmed."""
+    return max(1, read.learned.size_of(query.shape) or read.learned.longest_of(query.shape))
 
 
 def _tail_page(

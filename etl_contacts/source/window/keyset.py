@@ -52,7 +52,7 @@ def keyset(
             yield from _was_full(read, *cut[:2])
         if not items:
             return cursor is not query
-        if tail_read and read.learned.is_short(len(items)):
+        if tail_read and read.learned.is_short(len(items), cursor.shape):
             return cursor is not query
         if (yield from read.ends(cursor, 1, items)):
             return cursor is not query
@@ -112,7 +112,7 @@ def reached(read: Reader, query: Query, listed: int) -> Reading:
     shown it is not sorted by `_id` too, and only where no contact can be created any more.
     Two requests, mostly.
     """
-    size = read.learned.page_size or read.learned.longest_page
+    size = read.learned.size_of(query.shape) or read.learned.longest_of(query.shape)
     first = max(1, -(-listed // size))
     for _ in range(2):
         page, lengths = first, list[int]()
@@ -136,8 +136,8 @@ def _was_full(read: Reader, query: Query, length: int) -> Reading:
     """An answer of `length` records left some out: it was a full page. Shorter than the page
     size, it lost one on its way (a record hidden from one answer is not missing from the
     next), and it is asked again before the keyset leaves it behind for good."""
-    size = read.learned.page_size
-    read.learned.confirm_full(length)
+    size = read.learned.size_of(query.shape)
+    read.learned.confirm_full(length, query.shape)
     if size is not None and length < size:
         read.stats.add("pages_asked_again")
         yield from read.ask(query, 1)

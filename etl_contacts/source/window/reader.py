@@ -130,7 +130,7 @@ class Reader:
         self.learned.observe_clock(reply.server_time, reply.received_at)
         items = reply.items
         self.stats.add("pages")
-        self.learned.saw_page(len(items))
+        self.learned.saw_page(len(items), query.shape)
         self._last = (body, len(items))
         if items:
             self._shown = True
@@ -173,7 +173,7 @@ class Reader:
             return False
         if page == 1 or self._last is None or self._last[0] != body:
             return True
-        return not self.learned.looks_short(self._last[1])
+        return not self.learned.looks_short(self._last[1], frozenset(self._last[0]))
 
     def _doubt(self, body: dict[str, object], page: int, empty_at: float, *, closed: bool) -> Reply:
         """An empty answer proven across time, or replaced: a listing known to hold records is
@@ -231,13 +231,13 @@ class Reader:
         in for it)."""
         if not items:
             return True
-        if not self.learned.looks_short(len(items)):
+        if not self.learned.looks_short(len(items), query.shape):
             return False
         if not (yield from self.ask(query, page + 1)).items:
             return True
-        if self.learned.page_size is None:
+        if self.learned.size_of(query.shape) is None:
             return False
-        self.learned.forget_page_size()
+        self.learned.forget_page_size(query.shape)
         logger.warning(
             "a page of %d records was followed by more: the server's page size changed, and "
             "is learned again",

@@ -44,12 +44,12 @@ def split(read: Reader, query: Query, first: list[object] | None) -> Reading:
 
 def _full(read: Reader, query: Query, items: list[object]) -> Generator[list[object], None, bool]:
     """Whether page 1 left records out; probes page 2 until the page size is known."""
-    if read.learned.page_size is not None:
+    if read.learned.size_of(query.shape) is not None:
         return not (yield from read.ends(query, 1, items))
     if not items:
         return False
     if (yield from read.ask(query, 2)).items:
-        read.learned.confirm_full(len(items))
+        read.learned.confirm_full(len(items), query.shape)
         return True
     # page 2 empty says page 1 held everything, unless a record left page 1 between the two
     # answers and pulled one from page 2 onto it: page 1 again shows whether it did
