@@ -184,13 +184,17 @@ class Learned:
             return True
 
     def is_short(self, length: int, shape: Shape) -> bool:
-        """True when the page looks like the last one: shorter than the page size.
+        """True when the page looks like the last one: shorter than this kind of query's own
+        confirmed page size (another kind's may be longer: a page of its own size would look
+        short).
 
         Only a look: the page size may change during a run, so a reader asks the next page
         before it ends a listing on it. A page one record short of full is not even taken for
         short: that is what a full page looks like when a record was lost on its way.
         """
-        size = self.size_of(shape)
+        with self._lock:
+            own = self._shapes.get(shape)
+            size = own.size() if own else None
         return length == 0 or (size is not None and length < size - 1)
 
     def looks_short(self, length: int, shape: Shape) -> bool:

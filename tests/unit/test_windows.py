@@ -536,3 +536,36 @@ def test_a_never_active_contact_an_updatedat_order_hides_among_active_ones_is_fo
         assert not learned.not_by_update, "a page showed the order: the test proves nothing"
         assert str(hidden["_id"]) in ids
         assert truth(api.store, HISTORY) - set(ids) == set()
+
+
+def test_a_page_short_only_by_another_kind_of_querys_size_ends_no_keyset() -> None:
+    """Queries with two date ranges come in pages of 7, the window's own in pages of 20, which
+    the run has confirmed: a keyset page of 7 is not short. Taken for the last, it left the
+    active contacts to the tail, paged by number, where a deletion moved one onto a page the
+    tail had read, and the tail's next pass began after it."""
+    config = replace(BASE, page_size=20, page_size_two_ranges=7, never_active_share=0.05)
+    learned = Learned()
+    for _ in range(3):  # pages of the window's own kind, from the run's earlier windows
+        learned.confirm_full(20, frozenset({"createdAt"}))
+    with server(config) as api:
+        top = api.fetch(
+            Query({"createdAt": Span(to_ms(HISTORY.start), to_ms(HISTORY.end))}).body(), 1
+        )
+        first_seen = str(top.items[0]["_id"]) if isinstance(top.items[0], dict) else ""
+        deleted = 0
+
+        def fetch(filters: Filters, page: int) -> Reply:
+            nonlocal deleted
+            reply = api.fetch(filters, page)
+            if "lastSeenAt" not in filters and page > 1 and not deleted:
+                deleted = api.store.act_on("delete", {"ids": [first_seen]})
+            return reply
+
+        handed = [
+            str(r["_id"])
+            for batch in WindowFetcher(fetch, HISTORY, learned, ExtractStats()).batches()
+            for r in batch
+            if isinstance(r, dict)
+        ]
+        assert deleted, "nothing was deleted while the tail was read: the test proves nothing"
+        assert truth(api.store, HISTORY) - set(handed) == set()

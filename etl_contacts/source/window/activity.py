@@ -49,7 +49,7 @@ def by_activity(read: Reader, query: Query, first: list[object], clock: int | No
         return
     since = earliest(clock, newest(first))
     nulls_last = not read.learned.nulls_first
-    yield from keyset(read, active, BY_ACTIVITY, first, tail_read=nulls_last)
+    yield from keyset(read, active, BY_ACTIVITY, first, end="tail" if nulls_last else "asked")
     if not nulls_last:
         yield from _catch_up(read, query, since)
         return
@@ -163,11 +163,13 @@ def _never_active_first(read: Reader, query: Query) -> Reading:
 @dataclass(frozen=True)
 class _Tail:
     """The listing as the tail's last pass read it: its length, the records before its first
-    never-active one (all of them when none was), and its last page."""
+    never-active one (all of them when none was), its last page, and the records before the
+    pass's first page."""
 
     listed: int
     active: int
     end: list[object]
+    start: int
 
 
 def _never_active_tail(read: Reader, query: Query) -> Generator[list[object], None, _Tail]:
@@ -177,21 +179,25 @@ def _never_active_tail(read: Reader, query: Query) -> Generator[list[object], No
     worst). Even a pass whose first page looks like the end is repeated: the page size may
     have shrunk, or the answer left a record out. In a listing no contact can enter any more,
     a later pass that finds the last page of the pass before unchanged, record for record, ends
-    there: nothing lies after it (the empty page after it was asked once)."""
+    there: nothing lies after it (the empty page after it was asked once). A later pass begins
+    no later than the one before: what that one found moved the active ones' count on, but a
+    deletion during it may have moved a record onto its first page."""
     last: list[object] | None = None
+    start: int | None = None
     for _ in range(MAX_PASSES):
         before = read.seen
-        tail = yield from _never_active_last(read, query, last)
+        tail = yield from _never_active_last(read, query, last, start)
         if read.seen == before:
             return tail
         last = tail.end if read.closed(query) else None
+        start = tail.start
     raise NotConvergedError(
         f"{read.window}: the never-active contacts kept shifting for {MAX_PASSES} passes"
     )
 
 
 def _never_active_last(
-    read: Reader, query: Query, last: list[object] | None
+    read: Reader, query: Query, last: list[object] | None, start: int | None
 ) -> Generator[list[object], None, _Tail]:
     """Pages from where the never-active contacts begin (sorted last) to the end, or to a page
     that is `last` unchanged: the listing's length by the last page's number and length.
@@ -199,16 +205,17 @@ def _never_active_last(
     They begin after the active ones, whose number we know from the keyset: start at the page
     that holds the first place after them, and a page earlier while the page read begins with
     a never-active one or is past the end (active ones deleted during the read moved the
-    boundary toward page 1).
+    boundary toward page 1), and no later than the place `start`.
     """
     size = _page_size(read, query)
-    page = read.active_seen // size + 1
+    place = read.active_seen if start is None else min(read.active_seen, start)
+    page = place // size + 1
     while True:
         items = yield from _tail_page(read, query, page, doubt=page == 1)
         if page == 1 or (items and not never_active(items[0])):
             break
         page -= 1  # past the end, or inside the never-active ones: start earlier
-    listed, end, active = 0, items, None
+    listed, end, active, begun = 0, items, None, (page - 1) * size
     while True:
         if items:
             listed, end = (page - 1) * size + len(items), items
@@ -216,7 +223,7 @@ def _never_active_last(
         if active is None and first is not None:
             active = (page - 1) * size + first
         if not items or (last and items == last):
-            return _Tail(listed, listed if active is None else active, end)
+            return _Tail(listed, listed if active is None else active, end, begun)
         page += 1
         before, items = items, (yield from _tail_page(read, query, page))
         if items:  # the page before was full: its length is this kind of query's page size

@@ -139,8 +139,11 @@ class WindowFetcher:
                 and read.may_narrow(query, order)
             ):
                 read.stats.add("strategy_keyset_created")
-                narrowed = yield from keyset(read, query, order, first)
-                if narrowed and not read.learned.not_by_id and read.closed(query):
+                proof = not read.learned.not_by_id and read.closed(query)
+                narrowed = yield from keyset(
+                    read, query, order, first, end="reached" if proof else "asked"
+                )
+                if narrowed and proof:
                     read.stats.add("keyset_reach_proofs")
                     yield from reached(read, query, read.tally - tally)
             elif order == BY_ACTIVITY and read.may_narrow(query, order):

@@ -14,6 +14,7 @@ met every record until an answer shows the order is not by `_id`.
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import Literal
 
 from etl_contacts.source.errors import SortChangedError
 from etl_contacts.source.learned import Order
@@ -28,17 +29,28 @@ BY_ACTIVITY = Order(LAST_SEEN_AT, descending=True)
 UPDATED_AT = "updatedAt"
 
 
+End = Literal["asked", "tail", "reached"]
+"""Who proves where a keyset's listing ends: the keyset, asking the page after a short one;
+the caller, reading the listing's last pages by number (the never-active tail); or, once the
+keyset narrowed, the caller's `reached`, which reads them all the same."""
+
+
 def keyset(
-    read: Reader, query: Query, order: Order, first: list[object] | None, *, tail_read: bool = False
+    read: Reader,
+    query: Query,
+    order: Order,
+    first: list[object] | None,
+    *,
+    end: End = "asked",
 ) -> Generator[list[object], None, bool]:
     """Every record of `query` with a value of `order.field`, by narrowing the range; returns
     whether it narrowed (else page 1 held the whole listing).
 
     An answer that lies within one second is paged by number (`read_second`), then left behind.
-    A page that looks like the last ends the keyset on proof (`Reader.ends`), or, with
-    `tail_read`, on being shorter than the confirmed page size: the caller then reads the
-    listing's last pages by number, to an empty page, which holds whatever a page mistaken for
-    the last left out.
+    A page that looks like the last ends the keyset on proof (`Reader.ends`), or, by `end`, on
+    being shorter than the confirmed page size: the caller then reads the listing's last pages
+    by number, to an empty page, which holds whatever a page mistaken for the last left out
+    (`reached` fails on it: the window is split).
     """
     key, descending = order
     cursor, items = query, first
@@ -52,7 +64,8 @@ def keyset(
             yield from _was_full(read, *cut[:2])
         if not items:
             return cursor is not query
-        if tail_read and read.learned.is_short(len(items), cursor.shape):
+        caller_proves = end == "tail" or (end == "reached" and cursor is not query)
+        if caller_proves and read.learned.is_short(len(items), cursor.shape):
             return cursor is not query
         if (yield from read.ends(cursor, 1, items)):
             return cursor is not query
