@@ -15,6 +15,7 @@ from etl_contacts.sandbox.config import (
     PRESETS,
     SILENT_FAULT_KINDS,
     SORTS,
+    TWO_RANGES,
     SandboxConfig,
 )
 from etl_contacts.sandbox.config import preset as apply_preset
@@ -62,6 +63,16 @@ def serve(
     precision: Annotated[
         str, typer.Option(help="Are date bounds read to the millisecond (ms) or second (s)?")
     ] = "ms",
+    two_ranges: Annotated[
+        str,
+        typer.Option(
+            help="Both date ranges in one body: and, or, or the one range applied "
+            "(lastSeenAt, createdAt)."
+        ),
+    ] = "and",
+    page_size_two_ranges: Annotated[
+        int, typer.Option(min=0, help="Pages of a query with both date ranges (0: --page-size).")
+    ] = 0,
     never_active_share: Annotated[
         float,
         typer.Option(min=0.0, max=1.0, help="Share of contacts never active (no lastSeenAt)."),
@@ -105,6 +116,7 @@ def serve(
     ends_inclusive = _choice(ends_at, ("inclusive", "exclusive"), "--ends-at") == "inclusive"
     starts_exclusive = _choice(starts_at, ("inclusive", "exclusive"), "--starts-at") == "exclusive"
     to_the_second = _choice(precision, ("ms", "s"), "--precision") == "s"
+    both = _choice(two_ranges, TWO_RANGES, "--two-ranges")
     nulls_first = _choice(nulls, ("last", "first"), "--nulls") == "first"
     try:
         base = SandboxConfig(
@@ -118,6 +130,8 @@ def serve(
             ends_at_inclusive=ends_inclusive,
             starts_at_exclusive=starts_exclusive,
             bound_precision_ms=1000 if to_the_second else 1,
+            two_ranges=both,
+            page_size_two_ranges=page_size_two_ranges,
             reverse_sort=reverse,
             never_active_share=never_active_share,
             ids_minted_at_import=ids_minted_at_import,

@@ -11,6 +11,8 @@ from etl_contacts.sandbox.traits import MAX_CONTACTS
 
 DEMO_TOKEN = "5f0c0ffee0ddba11c0ffee00"
 Sort = Literal["lastSeenAt", "createdAt", "updatedAt", "_id"]
+TwoRanges = Literal["and", "or", "lastSeenAt", "createdAt"]
+TWO_RANGES: tuple[TwoRanges, ...] = ("and", "or", "lastSeenAt", "createdAt")
 SORTS: tuple[Sort, ...] = ("lastSeenAt", "createdAt", "updatedAt", "_id")
 Preset = Literal["calm", "busy", "hostile"]
 PRESETS: tuple[Preset, ...] = ("calm", "busy", "hostile")
@@ -53,6 +55,7 @@ class SandboxConfig:
     page_size_later: int = 0  # from request `page_size_after` on, pages hold this many (0: never)
     page_size_after: int = 0
     page_size_two_ranges: int = 0  # a query with both date ranges gets pages this long (0: same)
+    two_ranges: TwoRanges = "and"  # both date ranges in one body: ANDed, ORed, or one applied
     sort: Sort = "lastSeenAt"
     ends_at_inclusive: bool = False
     starts_at_exclusive: bool = False  # startAt matches only later times
@@ -92,6 +95,8 @@ class SandboxConfig:
             raise ValueError("fault rates are probabilities of one request: their sum is at most 1")
         if self.bound_precision_ms not in (1, 1000):
             raise ValueError("bound_precision_ms is 1 (milliseconds) or 1000 (seconds)")
+        if self.two_ranges not in TWO_RANGES:
+            raise ValueError(f"unknown two_ranges {self.two_ranges!r}; use one of {TWO_RANGES}")
         if self.sort not in SORTS:
             raise ValueError(f"unknown sort {self.sort!r}; use one of {SORTS}")
         if not 0 <= self.contacts < MAX_CONTACTS // 2:

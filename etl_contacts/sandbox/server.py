@@ -141,6 +141,7 @@ class SandboxServer:
             "page_size_later": config.page_size_later,
             "page_size_after": config.page_size_after,
             "page_size_two_ranges": config.page_size_two_ranges,
+            "two_ranges": config.two_ranges,
             "sort": config.sort,
             "ends_at_inclusive": config.ends_at_inclusive,
             "starts_at_exclusive": config.starts_at_exclusive,

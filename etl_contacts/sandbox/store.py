@@ -274,15 +274,22 @@ class ContactStore:
             for f, b in (("createdAt", query.created), ("lastSeenAt", query.last_seen))
             if b != UNBOUNDED
         }
+        either = len(bounded) == 2 and self.config.two_ranges == "or"
+        if len(bounded) == 2 and self.config.two_ranges in bounded:  # the other one ignored
+            bounded = {self.config.two_ranges: bounded[self.config.two_ranges]}
         spans = {f: self._index[f].span(b, inclusive) for f, b in bounded.items()}
         field = min(spans, key=lambda f: spans[f][1] - spans[f][0]) if spans else sort
-        if field not in self._index:  # _id, updatedAt: no index of theirs, any will do
-            field = "createdAt"
-        start, stop = spans.get(field, (0, self._n))
+        if either or field not in self._index:  # _id, updatedAt: no index, any will do
+            field = sort if sort in self._index else "createdAt"
+        start, stop = (0, self._n) if either else spans.get(field, (0, self._n))
         candidates = self._index[field].order[start:stop]
         mask = self._alive[candidates]
+        if either:
+            mask &= np.logical_or.reduce(
+                [within(self._values(f)[candidates], b, inclusive) for f, b in bounded.items()]
+            )
         for other, bounds in bounded.items():
-            if other != field:
+            if other != field and not either:
                 mask &= within(self._values(other)[candidates], bounds, inclusive)
         kept = self._matcher.keep(query, self._traits, self._status, candidates[mask])
         if sort == field:

@@ -72,6 +72,13 @@ ZOO: dict[str, SandboxConfig] = {
     "updated-by-nobody-but-contacts-pages-sized-by-query": replace(
         BASE, sort="updatedAt", page_size=7, page_size_two_ranges=20
     ),
+    "inbox-two-ranges-ored": replace(BASE, two_ranges="or"),
+    "created-newest-first-last-seen-range-ignored-beside-another": replace(
+        BASE, sort="createdAt", two_ranges="createdAt"
+    ),
+    "id-ascending-created-range-ignored-beside-another": replace(
+        BASE, sort="_id", two_ranges="lastSeenAt"
+    ),
     "hidden-records": replace(BASE, faults={**FAULTS, "hide": 0.02}),
     "replica-answering-empty": replace(BASE, faults={**FAULTS, "empty": 0.15}),
     "hostile": replace(preset("hostile", BASE), retry_after_seconds=0, slow_seconds=0.5),

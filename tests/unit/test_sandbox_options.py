@@ -22,6 +22,7 @@ from etl_contacts.sandbox.config import SandboxConfig
         (["--anchor", "2024-13-01"], "YYYY-MM-DD"),
         (["--page-size", "0"], "page-size"),
         (["--nulls", "middle"], "last, first"),
+        (["--two-ranges", "xor"], "and, or, lastSeenAt, createdAt"),
         (["--never-active-share", "1.5"], "never-active-share"),
     ],
 )

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from etl_contacts.sandbox import SandboxConfig
-from etl_contacts.sandbox.config import Sort
+from etl_contacts.sandbox.config import TWO_RANGES, Sort, TwoRanges
 from etl_contacts.sandbox.filters import parse_body
 from etl_contacts.sandbox.store import ContactStore
 from etl_contacts.timestamps import format_ms, parse_ms
@@ -74,3 +74,31 @@ def test_the_order_is_by_its_field_in_its_direction(sort: Sort, reverse: bool) -
     keys = [str(r["_id"]) if sort == "_id" else _ms(r, sort) for r in records]
     newest_first = sort != "_id"
     assert keys == sorted(keys, reverse=newest_first != reverse)
+
+
+@pytest.mark.parametrize("two_ranges", TWO_RANGES)
+def test_two_ranges_in_one_body_are_read_as_the_server_reads_them(two_ranges: TwoRanges) -> None:
+    with closing(ContactStore(replace(BASE, two_ranges=two_ranges))) as store:
+        records = _answer(store, {})
+        created = sorted(_ms(r, "createdAt") for r in records)
+        seen = sorted(_ms(r, "lastSeenAt") for r in records if r.get("lastSeenAt"))
+        c_lo, c_hi, s_lo, s_hi = created[100], created[300], seen[50], seen[250]
+        body = {
+            **_window(c_lo, c_hi),
+            "lastSeenAt": {"startAt": format_ms(s_lo), "endsAt": format_ms(s_hi)},
+        }
+        got = {str(r["_id"]) for r in _answer(store, body)}
+
+    def match(record: dict[str, object], name: str, lo: int, hi: int) -> bool:
+        return record.get(name) is not None and lo <= _ms(record, name) < hi
+
+    by_created = {str(r["_id"]) for r in records if match(r, "createdAt", c_lo, c_hi)}
+    by_seen = {str(r["_id"]) for r in records if match(r, "lastSeenAt", s_lo, s_hi)}
+    expected = {
+        "and": by_created & by_seen,
+        "or": by_created | by_seen,
+        "createdAt": by_created,
+        "lastSeenAt": by_seen,
+    }[two_ranges]
+    assert by_created & by_seen and by_created - by_seen and by_seen - by_created
+    assert got == expected
