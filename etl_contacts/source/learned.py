@@ -6,9 +6,10 @@ date ranges are observed. Each fact is learned only from evidence that cannot mi
 known to have been full when a narrower query found records it had left out, and the page size
 is the most common length of the latest such pages (a malformed or duplicated record injected
 into a page makes it look longer, one hidden from it shorter, and the size may change). It is
-learned per kind of query too (`Shape`: the date ranges it sends), since a server may answer
-each from the index it picks, each with its own page size; the size of all stands in for a kind
-not confirmed yet.
+learned per kind of query (`Shape`: the date ranges it sends), since a server may answer each
+from the index it picks, each with its own page size: no kind's size stands in for another's
+(the longest answer of any does, for a kind that has none yet, where the next page proves the
+end anyway).
 """
 
 from __future__ import annotations
@@ -89,10 +90,10 @@ class Learned:
             return self._all.longest
 
     def size_of(self, shape: Shape) -> int | None:
-        """The page size of this kind of query, else (not confirmed yet) of all."""
+        """The page size of this kind of query, once confirmed by enough of its full pages."""
         with self._lock:
             own = self._shapes.get(shape)
-            return (own.size() if own else None) or self._all.size()
+            return own.size() if own else None
 
     def longest_of(self, shape: Shape) -> int:
         """The longest answer to this kind of query, else (none yet) to any."""
@@ -184,17 +185,14 @@ class Learned:
             return True
 
     def is_short(self, length: int, shape: Shape) -> bool:
-        """True when the page looks like the last one: shorter than this kind of query's own
-        confirmed page size (another kind's may be longer: a page of its own size would look
-        short).
+        """True when the page looks like the last one: shorter than this kind of query's
+        confirmed page size.
 
         Only a look: the page size may change during a run, so a reader asks the next page
         before it ends a listing on it. A page one record short of full is not even taken for
         short: that is what a full page looks like when a record was lost on its way.
         """
-        with self._lock:
-            own = self._shapes.get(shape)
-            size = own.size() if own else None
+        size = self.size_of(shape)
         return length == 0 or (size is not None and length < size - 1)
 
     def looks_short(self, length: int, shape: Shape) -> bool:

@@ -40,14 +40,16 @@ def test_a_size_that_changed_is_learned_again() -> None:
 
 def test_each_kind_of_query_has_its_own_page_size_once_confirmed() -> None:
     """A server may answer a query with two date ranges from another index, in pages of
-    another length: the size of all stands in for a kind until its own is confirmed."""
+    another length: no kind's size stands in for another's, only the longest answer of any
+    does, for a kind that has none yet, where the next page proves the end anyway."""
     learned = Learned()
     for _ in range(4):
         learned.confirm_full(20, ONE)
     learned.saw_page(20, ONE)
-    assert learned.size_of(TWO) == 20, "nothing of its own yet: the size of all stands in"
+    assert learned.size_of(TWO) is None and not learned.is_short(7, TWO)
+    assert learned.looks_short(7, TWO), "the longest answer of any stands in, to be proven"
     learned.saw_page(7, TWO)
-    assert learned.longest_of(TWO) == 7
+    assert learned.longest_of(TWO) == 7 and not learned.looks_short(7, TWO)
     for _ in range(3):
         learned.confirm_full(7, TWO)
     assert (learned.size_of(ONE), learned.size_of(TWO)) == (20, 7)

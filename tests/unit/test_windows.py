@@ -569,3 +569,64 @@ def test_a_page_short_only_by_another_kind_of_querys_size_ends_no_keyset() -> No
         ]
         assert deleted, "nothing was deleted while the tail was read: the test proves nothing"
         assert truth(api.store, HISTORY) - set(handed) == set()
+
+
+def test_the_window_page_a_keyset_is_handed_is_judged_by_its_own_page_size() -> None:
+    """The window's own page 1 (pages of 7) starts the keyset on its active contacts (pages of
+    20, confirmed by the run): judged by 20, it looked like the last, the keyset ended at once
+    and the tail paged every contact by number, from page 3, where a deletion on page 1 moved a
+    record onto page 2, which no pass of the tail read."""
+    config = replace(BASE, page_size=7, page_size_two_ranges=20, never_active_share=0.05)
+    learned = Learned()
+    for _ in range(3):  # the two-range pages of the run's earlier windows
+        learned.confirm_full(20, frozenset({"createdAt", "lastSeenAt"}))
+    with server(config) as api:
+        own = Query({"createdAt": Span(to_ms(HISTORY.start), to_ms(HISTORY.end))}).body()
+        top = api.fetch(own, 1).items
+        victim = str(top[0]["_id"]) if isinstance(top[0], dict) else ""
+        deleted = 0
+
+        def fetch(filters: Filters, page: int) -> Reply:
+            nonlocal deleted
+            if "lastSeenAt" not in filters and page >= 3 and not deleted:
+                deleted = api.store.act_on("delete", {"ids": [victim]})
+            return api.fetch(filters, page)
+
+        handed = [
+            str(r["_id"])
+            for batch in WindowFetcher(fetch, HISTORY, learned, ExtractStats()).batches()
+            for r in batch
+            if isinstance(r, dict)
+        ]
+        assert deleted, "nothing was deleted while the tail was read: the test proves nothing"
+        assert truth(api.store, HISTORY) - set(handed) == set()
+
+
+def test_a_window_deleted_whole_after_its_first_page_is_read_not_failed() -> None:
+    """An empty answer is doubted against the window's page 1, which a bulk deletion of the
+    whole day empties too: the account's listing proves the server serves instead."""
+    with server(replace(BASE, page_size=7)) as api:
+        asked = 0
+        doomed = sorted(truth(api.store, DAY))
+
+        def fetch(filters: Filters, page: int) -> Reply:
+            nonlocal asked
+            asked += 1
+            if asked == 2:  # after the window's page 1: the day is deleted
+                api.store.act_on("delete", {"ids": doomed})
+            return api.fetch(filters, page)
+
+        def listed(filters: Filters, page: int) -> Reply:
+            reply = fetch(filters, page)
+            if not reply.items:  # what the client does once its retries run out
+                raise TransientError("empty", "a listing that held records answered with none")
+            return reply
+
+        handed = [
+            str(r["_id"])
+            for batch in WindowFetcher(fetch, DAY, Learned(), ExtractStats(), listed).batches()
+            for r in batch
+            if isinstance(r, dict)
+        ]
+    assert len(doomed) > 7, "the day fits one page: the test proves nothing"
+    assert 0 < len(handed) <= len(doomed) and set(handed) <= set(doomed)

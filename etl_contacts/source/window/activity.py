@@ -49,7 +49,9 @@ def by_activity(read: Reader, query: Query, first: list[object], clock: int | No
         return
     since = earliest(clock, newest(first))
     nulls_last = not read.learned.nulls_first
-    yield from keyset(read, active, BY_ACTIVITY, first, end="tail" if nulls_last else "asked")
+    yield from keyset(
+        read, active, BY_ACTIVITY, first, end="tail" if nulls_last else "asked", first_of=query
+    )
     if not nulls_last:
         yield from _catch_up(read, query, since)
         return
@@ -260,7 +262,7 @@ def _actives_as_listed(
 
 
 def _page_size(read: Reader, query: Query) -> int:
-    """The page size of the query's kind, the longest answer standing in until confirmed."""
+    """The page size of the query's kind, its longest answer standing in until confirmed."""
     return max(1, read.learned.size_of(query.shape) or read.learned.longest_of(query.shape))
 
 

@@ -42,6 +42,7 @@ def keyset(
     first: list[object] | None,
     *,
     end: End = "asked",
+    first_of: Query | None = None,
 ) -> Generator[list[object], None, bool]:
     """Every record of `query` with a value of `order.field`, by narrowing the range; returns
     whether it narrowed (else page 1 held the whole listing).
@@ -51,12 +52,20 @@ def keyset(
     being shorter than the confirmed page size: the caller then reads the listing's last pages
     by number, to an empty page, which holds whatever a page mistaken for the last left out
     (`reached` fails on it: the window is split).
+
+    `first_of`: the query `first` answered, when not `query` (`by_activity` hands the window's
+    own page 1 to the keyset on its active contacts): a server may page it by another size, so
+    it is judged by that query's, and proven the last by that query's next page.
     """
     key, descending = order
     cursor, items = query, first
+    answered = first_of or query  # the query `items` answered
     cut: tuple[Query, int, int] | None = None  # the previous answer: query, length, second
     while True:
+        given = items
         items, values = yield from _answer(read, cursor, items, order)
+        if items is not given:
+            answered = cursor
         inside = [v for v in values if cursor.span(key).contains(v)]
         if cut is not None and any(
             (v < cut[2]) if descending else (v >= cut[2] + GRANULE_MS) for v in inside
@@ -65,9 +74,9 @@ def keyset(
         if not items:
             return cursor is not query
         caller_proves = end == "tail" or (end == "reached" and cursor is not query)
-        if caller_proves and read.learned.is_short(len(items), cursor.shape):
+        if caller_proves and read.learned.is_short(len(items), answered.shape):
             return cursor is not query
-        if (yield from read.ends(cursor, 1, items)):
+        if (yield from read.ends(answered, 1, items)):
             return cursor is not query
         if not inside:  # a full page of what the bounds' widening let in: no order helps
             yield from split(read, cursor, items)
@@ -79,12 +88,12 @@ def keyset(
             cut = None
         else:
             after = Span(hi=second + GRANULE_MS) if descending else Span(lo=second)
-            cut = (cursor, len(items), second)
+            cut = (answered, len(items), second)
         narrower = cursor.narrow(key, after)
         if narrower.span(key) == cursor.span(key):  # no progress: no order helps
             yield from split(read, cursor, items)
             return True
-        cursor = narrower
+        cursor = answered = narrower
         if cursor.empty:
             return True
         items = None

@@ -179,19 +179,23 @@ class Reader:
         """An empty answer proven across time, or replaced: a listing known to hold records is
         answered with records (waited for while it lists none), then the same request is asked
         again (and up to `REASKS` more times while empty, once the server has answered empty
-        falsely in this run), and the last answer stands. The listing is page 1 of the window's own
-        query, once an answer of the window held records (every query of a window lists a part of
-        it, and only the whole window emptying empties its page 1: a later page, or a narrowed
-        query's, empties whenever a deletion or activity moves its few records, and asked as
-        the proof, it failed the window), unless that is the request doubted; else the
-        account's own (no date range): one an empty account answers empty, which proves nothing
-        until the run has listed records elsewhere (`unproven`). An answer with records that
-        another window received since the empty one proves the server served as well."""
+        falsely in this run), and the last answer stands.
+
+        The listing is page 1 of the window's own query, once an answer of the window held
+        records, unless that is the request doubted: every query of a window lists a part of
+        it, and only the whole window emptying empties its page 1 (a later page, or a narrowed
+        query's, empties whenever a deletion or activity moves its few records: asked as the
+        proof, it failed the window). Else, or when that page comes back empty too (the window
+        deleted whole, or the outage), the account's own (no date range), asked until it lists
+        records: one an empty account answers empty, which proves nothing until the run has
+        listed records elsewhere (`unproven`). An answer with records that another window
+        received since the empty one proves the server served as well."""
         assert self._listed is not None
         self.stats.add("empty_answers_doubted")
         own = self.own.body()
-        if self._shown and (own, 1) != (body, page):
-            self.learned.saw_listing(self._listed(own, 1).received_at)
+        control = self._fetch(own, 1) if self._shown and (own, 1) != (body, page) else None
+        if control is not None and control.items:
+            self.learned.saw_listing(control.received_at)
         elif not self.learned.listed_since(empty_at):
             control = self._fetch({}, 1)
             if not control.items and not self.learned.listed:
