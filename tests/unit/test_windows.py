@@ -502,28 +502,49 @@ def test_a_page_1_emptied_since_it_was_read_is_doubted_against_the_account_not_i
     assert found == [only]
 
 
-def test_a_never_active_contact_an_updatedat_order_hides_among_active_ones_is_found() -> None:
+@pytest.mark.parametrize("made_active", [False, True], ids=["still", "one-made-active"])
+def test_a_never_active_contact_an_updatedat_order_hides_among_active_ones_is_found(
+    made_active: bool,
+) -> None:
     """Sorted by updatedAt, an inbox whose agents changed nobody looks sorted by lastSeenAt,
     never-active contacts last: one never-active contact, created after many active ones were
     last seen, sorts among them, on a page neither the keyset (a lastSeenAt range leaves it out)
     nor the tail reads. A contact the keyset saw, deleted before the tail, makes the listing's
     length match what the window has seen all the same. The listing of the active contacts
-    alone is one short of where the tail places them: the window is read by page number."""
+    alone is one short of where the tail places them: the window is read by page number.
+    `made_active`: a never-active contact of the tail becomes active just before that listing
+    is asked, which makes up for the one hidden: the window's newest contact shows it, and the
+    tail and the listing are asked again."""
     config = replace(BASE, sort="updatedAt", page_size=7, never_active_share=0.1, contacts=150)
     with server(config) as api:
         rows = live(api.store)
         never = sorted(
             (r for r in rows if not r.get("lastSeenAt")), key=lambda r: ms(r, "createdAt") or 0
         )
-        hidden = never[len(never) // 2]
-        api.store.act_on("delete", {"ids": [str(r["_id"]) for r in never if r is not hidden]})
+        hidden, last = never[len(never) // 2], never[0]
+        kept = {str(hidden["_id"]), *([str(last["_id"])] if made_active else [])}
+        api.store.act_on("delete", {"ids": [str(r["_id"]) for r in never if r["_id"] not in kept]})
+        if made_active:  # `last` ends the listing: no active contact was last seen before it
+            older = [
+                r for r in rows if (ms(r, "lastSeenAt") or 1 << 62) < (ms(last, "createdAt") or 0)
+            ]
+            api.store.act_on("delete", {"ids": [str(r["_id"]) for r in older]})
+        rows = live(api.store)
         below = [r for r in rows if (ms(r, "lastSeenAt") or 0) < (ms(hidden, "createdAt") or 0)]
         assert len(below) > config.page_size, "the never-active contact sorts on the last page"
         seen_first = str(max(rows, key=lambda r: ms(r, "updatedAt") or 0)["_id"])
+        touched = 0
 
         def fetch(filters: Filters, page: int) -> Reply:
+            nonlocal touched
             if "lastSeenAt" not in filters and page > 1:  # the tail, after the keyset
                 api.store.act_on("delete", {"ids": [seen_first]})
+            probe = filters.get("lastSeenAt", {}) == {
+                "startAt": "1969-12-31T23:59:59.999Z",
+                "endsAt": "",
+            }
+            if made_active and probe and not touched:
+                touched = api.store.act_on("touch", {"ids": [str(last["_id"])]})
             return api.fetch(filters, page)
 
         learned = Learned()
@@ -534,6 +555,7 @@ def test_a_never_active_contact_an_updatedat_order_hides_among_active_ones_is_fo
             if isinstance(r, dict)
         ]
         assert not learned.not_by_update, "a page showed the order: the test proves nothing"
+        assert touched == made_active, "no contact was made active before the probe"
         assert str(hidden["_id"]) in ids
         assert truth(api.store, HISTORY) - set(ids) == set()
 

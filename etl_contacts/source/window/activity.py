@@ -27,6 +27,10 @@ from etl_contacts.source.window.records import (
     value,
 )
 
+TAIL_READS = 3
+"""Reads of the never-active tail and its proof (while the order may be by updatedAt) before a
+window whose contacts keep becoming active meanwhile is read by page number instead."""
+
 
 def by_activity(read: Reader, query: Query, first: list[object], clock: int | None) -> Reading:
     """Keyset on lastSeenAt, the never-active contacts by page number, then catch-up."""
@@ -55,10 +59,21 @@ def by_activity(read: Reader, query: Query, first: list[object], clock: int | No
     if not nulls_last:
         yield from _catch_up(read, query, since)
         return
-    tail = yield from _never_active_tail(read, query)
-    if not read.learned.not_by_update and read.closed(query):
-        yield from _actives_as_listed(read, active, tail)
-    yield from _catch_up(read, query, since, nulls_last=True)
+    newest_seen = newest(first)
+    for _ in range(TAIL_READS):
+        tail = yield from _never_active_tail(read, query)
+        probed = not read.learned.not_by_update and read.closed(query)
+        if probed:
+            yield from _actives_as_listed(read, active, tail)
+        top = yield from _catch_up(read, query, since, nulls_last=True)
+        # a contact of the window active since its newest seen may have made up for one the
+        # probe would have shown sorted among active ones: the tail and the probe again
+        if not probed or top is None or (newest_seen is not None and top <= newest_seen):
+            break
+        read.stats.add("tail_read_again_after_activity")
+        newest_seen = top
+    else:
+        raise SortChangedError  # read by a strategy that needs no order
     # the listing held more than the window has seen, contacts that became active included:
     # never-active ones sort among active ones too (an order by updatedAt puts them where their
     # last change was), on pages the tail did not read
@@ -68,8 +83,9 @@ def by_activity(read: Reader, query: Query, first: list[object], clock: int | No
 
 def _catch_up(
     read: Reader, query: Query, since: int | None, *, nulls_last: bool = False
-) -> Reading:
-    """Records that became active during the read, until a pass finds none for certain.
+) -> Generator[list[object], None, int | None]:
+    """Records that became active during the read, until a pass finds none for certain;
+    returns the newest lastSeenAt of its first answer.
 
     A pass of one answer (its page 1 held all it asked for) is a snapshot: finding nothing new
     there ends the catch-up. A pass of several answers misses a record made active again after
@@ -85,11 +101,12 @@ def _catch_up(
     every active record of the window again: slow, never wrong.
     """
     settled = False  # the pass before found nothing new
-    for _ in range(MAX_PASSES):
+    top: int | None = None  # the newest lastSeenAt of the first answer
+    for number in range(MAX_PASSES):
         floor = since if since is not None else query.span(LAST_SEEN_AT).lo
         recent = query.narrow(LAST_SEEN_AT, Span(lo=EARLIEST_MS if floor is None else floor))
         if recent.empty:
-            return
+            return None
         clock = read.learned.server_now_at_least()
         before = read.seen
         if nulls_last:
@@ -105,11 +122,12 @@ def _catch_up(
                 yield from read.ask(recent, 1, doubt=read.learned.false_empties)
             ).items
             whole = yield from read.ends(recent, 1, first)
+        top = newest(first) if number == 0 else top
         if not whole:
             yield from keyset(read, recent, BY_ACTIVITY, page_1)
         found = read.seen > before
         if not found and (whole or settled):
-            return
+            return top
         settled = not found
         since = earliest(clock, newest(first)) if first else since
     raise NotConvergedError(
