@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from etl_contacts.source.errors import FilterIgnoredError, RangesNotCombinedError
-from etl_contacts.source.learned import Learned, Order
+from etl_contacts.source.learned import Learned, Order, Shape
 from etl_contacts.source.models import CREATED_AT, LAST_SEEN_AT, Reply, Window
 from etl_contacts.source.query import EARLIEST_MS, Query, Span
 from etl_contacts.source.stats import ExtractStats
@@ -99,7 +99,8 @@ class Reader:
         self.doubtful = False
         """A doubted empty answer stood before the run had seen the server answer empty falsely,
         on fewer asks than it would take after: the window is read again if the run sees one."""
-        self._last: tuple[dict[str, object], int] | None = None  # the answer before: query, length
+        # the answer before: its query's body and kind, its length
+        self._last: tuple[dict[str, object], Shape, int] | None = None
         self._shown = False  # an answer of this window held records: its own listing holds some
 
     @property
@@ -131,7 +132,7 @@ class Reader:
         items = reply.items
         self.stats.add("pages")
         self.learned.saw_page(len(items), query.shape)
-        self._last = (body, len(items))
+        self._last = (body, query.shape, len(items))
         if items:
             self._shown = True
             self.learned.saw_listing(reply.received_at)
@@ -173,7 +174,7 @@ class Reader:
             return False
         if page == 1 or self._last is None or self._last[0] != body:
             return True
-        return not self.learned.looks_short(self._last[1], frozenset(self._last[0]))
+        return not self.learned.looks_short(self._last[2], self._last[1])
 
     def _doubt(self, body: dict[str, object], page: int, empty_at: float, *, closed: bool) -> Reply:
         """An empty answer proven across time, or replaced: a listing known to hold records is

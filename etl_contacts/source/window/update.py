@@ -131,10 +131,8 @@ def _pass(
         if page == 1:
             top = items
             began = _newest(top) if clock is None else clock
-        elif items and end is not None:
-            read.learned.confirm_full(
-                end[1], query.shape
-            )  # records after it: the page before was full
+        elif items and end is not None:  # records after it: the page before was full
+            read.learned.confirm_full(end[1], query.shape)
             alike = alike and end[1] == end[2]  # else an answer left one out, or added one
         if items:
             end = (page, len(items), len(top))
