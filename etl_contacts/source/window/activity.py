@@ -17,7 +17,7 @@ from etl_contacts.source.errors import NotConvergedError, SortChangedError
 from etl_contacts.source.models import LAST_SEEN_AT
 from etl_contacts.source.query import EARLIEST_MS, Query, Span
 from etl_contacts.source.window.keyset import BY_ACTIVITY, UPDATED_AT, keyset, resume_at
-from etl_contacts.source.window.reader import MAX_PASSES, Reader, Reading, handed
+from etl_contacts.source.window.reader import MAX_PASSES, Page, Reader, Reading, handed
 from etl_contacts.source.window.records import (
     earliest,
     never_active,
@@ -225,16 +225,22 @@ def _never_active_last(
     They begin after the active ones, whose number we know from the keyset: start at the page
     that holds the first place after them, and a page earlier while the page read begins with
     a never-active one or is past the end (active ones deleted during the read moved the
-    boundary toward page 1), and no later than the place `start`.
+    boundary toward page 1), or with an active one the keyset did not meet (it ended on a page
+    that only looked like the last: a deletion may have moved the record after the last it
+    met onto the page before), and no later than the place `start`.
     """
     size = _page_size(read, query)
     place = read.active_seen if start is None else min(read.active_seen, start)
     page = place // size + 1
     while True:
-        items = yield from _tail_page(read, query, page, doubt=page == 1)
-        if page == 1 or (items and not never_active(items[0])):
+        answer = yield from _tail_page(read, query, page, doubt=page == 1)
+        items = answer.items
+        head = items[0] if items else None
+        if page == 1 or (
+            isinstance(head, dict) and not never_active(head) and head["_id"] not in answer.new_ids
+        ):
             break
-        page -= 1  # past the end, or inside the never-active ones: start earlier
+        page -= 1  # past the end, inside the never-active ones, or after a gap: start earlier
     listed, end, active, begun = 0, items, None, (page - 1) * size
     while True:
         if items:
@@ -245,7 +251,7 @@ def _never_active_last(
         if not items or (last and items == last):
             return _Tail(listed, listed if active is None else active, end, begun)
         page += 1
-        before, items = items, (yield from _tail_page(read, query, page))
+        before, items = items, (yield from _tail_page(read, query, page)).items
         if items:  # the page before was full: its length is this kind of query's page size
             read.learned.confirm_full(len(before), query.shape)
 
@@ -286,21 +292,22 @@ def _page_size(read: Reader, query: Query) -> int:
 
 def _tail_page(
     read: Reader, query: Query, page: int, *, doubt: bool = True
-) -> Generator[list[object], None, list[object]]:
+) -> Generator[list[object], None, Page]:
     """A page of the tail: its never-active contacts together (else SortChangedError), and
     evidence on whether the order may be by updatedAt, which places a never-active contact by
     its own updatedAt, among active ones, on pages the tail does not read. Until an answer
     rules that order out, the tail's result is checked (`_actives_as_listed`); a page whose
     updatedAt values, never-active contacts' included, are not descending rules it out, once
     asked again (a record of the next page served on this one misplaces one, once)."""
-    items = (yield from read.ask(query, page, doubt=doubt)).items
-    together(items)
-    if not read.learned.not_by_update and not _updated_in_order(items):
-        items = (yield from read.ask(query, page, doubt=doubt)).items
-        together(items)
-        if not _updated_in_order(items):
+    answer = yield from read.ask(query, page, doubt=doubt)
+    together(answer.items)
+    if not read.learned.not_by_update and not _updated_in_order(answer.items):
+        again = yield from read.ask(query, page, doubt=doubt)
+        answer = Page(again.items, answer.new + again.new, answer.new_ids | again.new_ids)
+        together(answer.items)
+        if not _updated_in_order(answer.items):
             read.learned.learn_not_by_update()
-    return items
+    return answer
 
 
 def _updated_in_order(items: list[object]) -> bool:

@@ -49,6 +49,8 @@ class Page:
     """The page as answered, records outside the window and repeated ones included."""
     new: int
     """How many of its records the window had not seen before."""
+    new_ids: frozenset[str] = frozenset()
+    """Which ones, by `_id`."""
 
 
 Ask = Generator[list[object], None, Page]
@@ -138,7 +140,7 @@ class Reader:
             self.learned.saw_listing(reply.received_at)
         self._check_ranges(query, items)
         fresh: list[object] = []
-        new = 0
+        new_ids: list[str] = []
         for item in items:
             place, record_id = self._place(query, item)
             if place == "outside":
@@ -155,12 +157,12 @@ class Reader:
             else:
                 self._ids.add(record_id)
                 self.active_seen += not never_active(item)
-                new += 1
+                new_ids.append(record_id)
             fresh.append(item)
         if fresh:
             self.stats.add("records", len(fresh))
             yield fresh
-        return Page(items, new)
+        return Page(items, len(new_ids), frozenset(new_ids))
 
     def _due(self, body: dict[str, object], page: int) -> bool:
         """Whether records were due where an answer came empty: it is a query's first (a
