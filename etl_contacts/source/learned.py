@@ -83,12 +83,6 @@ class Learned:
         with self._lock:
             return self._all.size()
 
-    @property
-    def longest_page(self) -> int:
-        """The longest answer seen: at most the page size, unless records were injected."""
-        with self._lock:
-            return self._all.longest
-
     def size_of(self, shape: Shape) -> int | None:
         """The page size of this kind of query, once confirmed by enough of its full pages."""
         with self._lock:

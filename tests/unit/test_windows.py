@@ -548,12 +548,7 @@ def test_a_never_active_contact_an_updatedat_order_hides_among_active_ones_is_fo
             return api.fetch(filters, page)
 
         learned = Learned()
-        ids = [
-            str(r["_id"])
-            for batch in WindowFetcher(fetch, HISTORY, learned, ExtractStats()).batches()
-            for r in batch
-            if isinstance(r, dict)
-        ]
+        ids = _handed(fetch, HISTORY, learned)
         assert not learned.not_by_update, "a page showed the order: the test proves nothing"
         assert touched == made_active, "no contact was made active before the probe"
         assert str(hidden["_id"]) in ids
@@ -570,10 +565,7 @@ def test_a_page_short_only_by_another_kind_of_querys_size_ends_no_keyset() -> No
     for _ in range(3):  # pages of the window's own kind, from the run's earlier windows
         learned.confirm_full(20, frozenset({"createdAt"}))
     with server(config) as api:
-        top = api.fetch(
-            Query({"createdAt": Span(to_ms(HISTORY.start), to_ms(HISTORY.end))}).body(), 1
-        )
-        first_seen = str(top.items[0]["_id"]) if isinstance(top.items[0], dict) else ""
+        first_seen = _first_of_history(api)
         deleted = 0
 
         def fetch(filters: Filters, page: int) -> Reply:
@@ -583,12 +575,7 @@ def test_a_page_short_only_by_another_kind_of_querys_size_ends_no_keyset() -> No
                 deleted = api.store.act_on("delete", {"ids": [first_seen]})
             return reply
 
-        handed = [
-            str(r["_id"])
-            for batch in WindowFetcher(fetch, HISTORY, learned, ExtractStats()).batches()
-            for r in batch
-            if isinstance(r, dict)
-        ]
+        handed = _handed(fetch, HISTORY, learned)
         assert deleted, "nothing was deleted while the tail was read: the test proves nothing"
         assert truth(api.store, HISTORY) - set(handed) == set()
 
@@ -603,9 +590,7 @@ def test_the_window_page_a_keyset_is_handed_is_judged_by_its_own_page_size() -> 
     for _ in range(3):  # the two-range pages of the run's earlier windows
         learned.confirm_full(20, frozenset({"createdAt", "lastSeenAt"}))
     with server(config) as api:
-        own = Query({"createdAt": Span(to_ms(HISTORY.start), to_ms(HISTORY.end))}).body()
-        top = api.fetch(own, 1).items
-        victim = str(top[0]["_id"]) if isinstance(top[0], dict) else ""
+        victim = _first_of_history(api)
         deleted = 0
 
         def fetch(filters: Filters, page: int) -> Reply:
@@ -614,12 +599,7 @@ def test_the_window_page_a_keyset_is_handed_is_judged_by_its_own_page_size() -> 
                 deleted = api.store.act_on("delete", {"ids": [victim]})
             return api.fetch(filters, page)
 
-        handed = [
-            str(r["_id"])
-            for batch in WindowFetcher(fetch, HISTORY, learned, ExtractStats()).batches()
-            for r in batch
-            if isinstance(r, dict)
-        ]
+        handed = _handed(fetch, HISTORY, learned)
         assert deleted, "nothing was deleted while the tail was read: the test proves nothing"
         assert truth(api.store, HISTORY) - set(handed) == set()
 
@@ -644,11 +624,21 @@ def test_a_window_deleted_whole_after_its_first_page_is_read_not_failed() -> Non
                 raise TransientError("empty", "a listing that held records answered with none")
             return reply
 
-        handed = [
-            str(r["_id"])
-            for batch in WindowFetcher(fetch, DAY, Learned(), ExtractStats(), listed).batches()
-            for r in batch
-            if isinstance(r, dict)
-        ]
+        handed = _handed(fetch, DAY, Learned(), listed)
     assert len(doomed) > 7, "the day fits one page: the test proves nothing"
     assert 0 < len(handed) <= len(doomed) and set(handed) <= set(doomed)
+
+
+def _handed(
+    fetch: Fetch, window: Window, learned: Learned, listed: Fetch | None = None
+) -> list[str]:
+    """The `_id`s a window's read hands over, in order."""
+    fetcher = WindowFetcher(fetch, window, learned, ExtractStats(), listed)
+    return [str(r["_id"]) for batch in fetcher.batches() for r in batch if isinstance(r, dict)]
+
+
+def _first_of_history(api: Server) -> str:
+    """The `_id` heading page 1 of the whole history's listing now."""
+    own = Query({"createdAt": Span(to_ms(HISTORY.start), to_ms(HISTORY.end))}).body()
+    top = api.fetch(own, 1).items
+    return str(top[0]["_id"]) if isinstance(top[0], dict) else ""

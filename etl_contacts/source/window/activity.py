@@ -303,7 +303,7 @@ def _tail_page(
     together(answer.items)
     if not read.learned.not_by_update and not _updated_in_order(answer.items):
         again = yield from read.ask(query, page, doubt=doubt)
-        answer = Page(again.items, answer.new + again.new, answer.new_ids | again.new_ids)
+        answer = Page(again.items, answer.new_ids | again.new_ids)
         together(answer.items)
         if not _updated_in_order(answer.items):
             read.learned.learn_not_by_update()

@@ -47,10 +47,13 @@ logger = logging.getLogger(__name__)
 class Page:
     items: list[object]
     """The page as answered, records outside the window and repeated ones included."""
-    new: int
-    """How many of its records the window had not seen before."""
-    new_ids: frozenset[str] = frozenset()
-    """Which ones, by `_id`."""
+    new_ids: frozenset[str]
+    """The `_id`s of its records the window had not seen before."""
+
+    @property
+    def new(self) -> int:
+        """How many of its records the window had not seen before."""
+        return len(self.new_ids)
 
 
 Ask = Generator[list[object], None, Page]
@@ -162,7 +165,7 @@ class Reader:
         if fresh:
             self.stats.add("records", len(fresh))
             yield fresh
-        return Page(items, len(new_ids), frozenset(new_ids))
+        return Page(items, frozenset(new_ids))
 
     def _due(self, body: dict[str, object], page: int) -> bool:
         """Whether records were due where an answer came empty: it is a query's first (a
