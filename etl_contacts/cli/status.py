@@ -87,12 +87,15 @@ def describe_absences(warehouse: Warehouse, account: str, settings: Settings) ->
     parts = [f"{warehouse.missing_count(account)} contacts missing, awaiting a second look"]
     if held:
         parts.append(
-            f"the last run held {held} deletions back (more than "
-            f"ETL_CONTACTS_MAX_DELETE_PERCENT={settings.max_delete_percent:g} % of the account); "
+            f"the last run held {held} deletions back (found missing by a run that found more "
+            f"than ETL_CONTACTS_MAX_DELETE_PERCENT={settings.max_delete_percent:g} % of the "
+            "account); "
             "if the source really lost them: etl-contacts sync --allow-mass-delete"
         )
     else:
-        parts.append(f"deletion guard clear ({settings.max_delete_percent:g} % a run)")
+        parts.append(
+            f"deletion guard clear ({settings.max_delete_percent:g} % found missing by a run)"
+        )
     if suspect:
         parts.append(
             f"the last run left {suspect} days unverified: their answers looked like an outage"

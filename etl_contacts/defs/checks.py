@@ -80,9 +80,10 @@ def build_checks(
         )
 
     def deletion_guard(warehouse: Warehouse, run_id: str) -> dg.AssetCheckResult:
-        """This run deleted no more than ETL_CONTACTS_MAX_DELETE_PERCENT of the account's live
-        contacts: beyond it, it deleted none (they stay missing), and this fails with the
-        number until a run is allowed once (`etl-contacts sync --allow-mass-delete`)."""
+        """This run held no deletions back: the contacts one run found missing are deleted only
+        while they are at most ETL_CONTACTS_MAX_DELETE_PERCENT of the account's live contacts;
+        beyond it, none of them is (they stay missing), and this fails with the number until a
+        run is allowed once (`etl-contacts sync --allow-mass-delete`)."""
         counts = quality.run_counts(warehouse, run_id)
         held = counts["deletions_held"]
         return dg.AssetCheckResult(

@@ -19,8 +19,11 @@
   answered by each field the probes asked by, it is deleted as of when it was first missed.
   A run whose read of activity ends more than `ACTIVITY_REACH` before the newest activity
   stored (a backfill of old days) deletes nothing.
-- A guard, as rsync's --max-delete: a run never deletes more than `max_delete_percent` of the
-  account's live contacts unless allowed once; beyond it, it deletes none and says so.
+- A guard, as rsync's --max-delete: the contacts one run found missing are deleted only while
+  they are at most `max_delete_percent` of the account's live contacts, unless allowed once;
+  beyond it, none of them is, and the run says so. Each run's finds are weighed alone: a run
+  whose deletions waited (an answer proven falsely empty) hands them to the next, and weighed
+  together, two nights of ordinary deletions near the share were held from then on.
 - Contacts created before the start date (stored because they were active in a loaded day) are
   verified on their days by the same first look: probes of every one of them.
 """
@@ -30,6 +33,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -48,7 +52,7 @@ from etl_contacts.source import (
 )
 from etl_contacts.timestamps import local_day
 from etl_contacts.warehouse import CompletedWindow, Warehouse
-from etl_contacts.warehouse.absences import Candidate, Missing
+from etl_contacts.warehouse.absences import Awaiting, Candidate, Missing
 
 SUSPECT_AT_LEAST = 3
 """A window is suspect only when it lacks at least this many stored contacts: a day of one or
@@ -71,11 +75,19 @@ class DeletePolicy:
     suspect_pause_seconds: float = DEFAULT_SUSPECT_PAUSE_SECONDS
 
     def deletable(self, live: int) -> int:
-        """The most contacts one run may delete of an account with `live` contacts."""
+        """The most contacts one run may find missing, of an account with `live` contacts, and
+        have deleted without leave."""
         return math.floor(live * self.max_delete_percent / 100)
 
 
 DEFAULT_POLICY = DeletePolicy()
+
+
+def _held(gone: Sequence[Awaiting], limit: int) -> set[str]:
+    """The contacts found missing by a run that found more than `limit`: a mass deletion (or a
+    source that lost them) shows in the runs that read their days."""
+    found_by = Counter(m.missed_by for m in gone)
+    return {m.contact_id for m in gone if found_by[m.missed_by] > limit}
 
 
 def is_suspect(stored: int, unseen: int) -> bool:
@@ -259,7 +271,7 @@ class Deletions:
         if found:
             self._log.info("%d missing contacts are back at the source", len(found))
             yield list(found.values())
-        gone = [m.contact_id for m in waiting if m.contact_id not in found]
+        gone = [m for m in waiting if m.contact_id not in found]
         if not gone:
             return
         if since is None:
@@ -288,18 +300,22 @@ class Deletions:
             )
             return
         limit = self._policy.deletable(self._warehouse.live_contacts(self._account))
-        if len(gone) > limit and not self._policy.allow_mass_delete:
-            self._stats.add("deletions_held", len(gone))
+        held = set() if self._policy.allow_mass_delete else _held(gone, limit)
+        if held:
+            self._stats.add("deletions_held", len(held))
             self._log.error(
-                "%d contacts are confirmed gone at the source, more than the %s %% of the "
-                "account a run may delete (%d): none deleted. If the source really lost them, "
-                "let it through once: etl-contacts sync --allow-mass-delete",
-                len(gone),
+                "%d contacts are confirmed gone at the source, found missing by runs that each "
+                "found more than the %s %% of the account a run may (%d): none of them deleted. "
+                "If the source really lost them, let them through once: "
+                "etl-contacts sync --allow-mass-delete",
+                len(held),
                 f"{self._policy.max_delete_percent:g}",
                 limit,
             )
+        deletable = [m.contact_id for m in gone if m.contact_id not in held]
+        if not deletable:
             return
-        deleted = self._warehouse.mark_deleted(self._account, self._run_id, gone)
+        deleted = self._warehouse.mark_deleted(self._account, self._run_id, deletable)
         self._stats.add("deleted", deleted)
         self._log.info("%d contacts missing since an earlier run are deleted", deleted)
 

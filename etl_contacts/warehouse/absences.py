@@ -40,6 +40,14 @@ class Missing:
 
 
 @dataclass(frozen=True)
+class Awaiting(Missing):
+    """A contact an earlier run recorded missing: what its second look needs."""
+
+    missed_by: str
+    """The run that first missed it: the guard weighs what one run found missing together."""
+
+
+@dataclass(frozen=True)
 class Candidate(Missing):
     """A live contact a complete read did not return: where to ask for it."""
 
@@ -182,12 +190,12 @@ class AbsenceSql:
         )
         return cur.rowcount
 
-    def awaiting(self, conn: psycopg.Connection, account: str, run_id: str) -> list[Missing]:
+    def awaiting(self, conn: psycopg.Connection, account: str, run_id: str) -> list[Awaiting]:
         """Missing contacts an earlier run recorded, still live and not received by this run."""
         rows = conn.execute(
             self._format(
                 """
-                SELECT m.contact_id, c.created_at, c.last_seen_at
+                SELECT m.contact_id, c.created_at, c.last_seen_at, m.run_id
                 FROM {missing} m JOIN {contacts} c USING (account, contact_id)
                 WHERE m.account = %(account)s AND m.run_id <> %(run_id)s
                   AND c.deleted_at IS NULL AND m.contact_id IN (
@@ -201,7 +209,7 @@ class AbsenceSql:
             ),
             {"account": account, "run_id": run_id},
         )
-        return [Missing(*row) for row in rows.fetchall()]
+        return [Awaiting(*row) for row in rows.fetchall()]
 
     def mark_deleted(
         self, conn: psycopg.Connection, account: str, run_id: str, contact_ids: Sequence[str]

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from etl_contacts.settings import DEFAULT_SCHEMA
 from etl_contacts.warehouse import tables
-from etl_contacts.warehouse.absences import AbsenceSql, Candidate, Missing
+from etl_contacts.warehouse.absences import AbsenceSql, Awaiting, Candidate
 from etl_contacts.warehouse.frames import Frames
 from etl_contacts.warehouse.loader import BatchLoader, CompletedWindow, LoadCounts, Seen
 
@@ -245,7 +245,7 @@ class Warehouse:
         with self._writing(account) as conn:
             return self._absences.mark_missing(_psycopg(conn), account, run_id, contact_ids)
 
-    def awaiting_confirmation(self, account: str, run_id: str) -> list[Missing]:
+    def awaiting_confirmation(self, account: str, run_id: str) -> list[Awaiting]:
         """Contacts an earlier run found missing that this run has not received: its probe of
         them is the later, independent look."""
         with self.engine.connect() as conn:

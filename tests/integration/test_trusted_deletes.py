@@ -179,6 +179,36 @@ def test_a_first_load_through_an_outage_of_empty_answers_stores_every_contact(
         assert setup.sandbox.truth()["empty_answers"] == empty_answers
 
 
+def test_deletions_whose_confirmation_waited_are_weighed_by_the_run_that_found_them(
+    loaded: Setup,
+) -> None:
+    """Two runs each find 8 contacts missing, within the guard's 1 % of 1,200 (12). The
+    second's confirmation of the first's waits: it read an old day alone, its read of activity
+    ends over a week before the newest stored. The next run confirms the 16 and deletes them."""
+    truth = loaded.sandbox.truth()["contacts"]
+
+    def created_on(day: date) -> list[str]:
+        return [
+            str(c["_id"])
+            for c in truth
+            if datetime.fromisoformat(str(c["createdAt"])).date() == day
+        ][:8]
+
+    deleted: set[str] = set()
+    for night, day in enumerate((loaded.first + timedelta(days=1), loaded.first)):
+        ids = created_on(day)
+        loaded.post("delete", {"ids": ids})
+        deleted |= set(ids)
+        loaded.sync(f"night-{night}", day)
+        assert loaded.run_counter(f"night-{night}", "missing") == len(ids)
+    assert loaded.run_counter("night-1", "deleted") == 0, "its second look waited"
+
+    loaded.sync("tonight", loaded.last)
+    assert loaded.run_counter("tonight", "deletions_held") == 0
+    assert loaded.run_counter("tonight", "deleted") == len(deleted) == 16
+    assert {i for i, live in loaded.stored().items() if not live} == deleted
+
+
 def test_a_third_of_a_day_deleted_at_the_source_waits_for_confirmation_and_the_guard(
     loaded: Setup,
 ) -> None:
