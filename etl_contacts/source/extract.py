@@ -28,6 +28,7 @@ from etl_contacts.source.models import (
 )
 from etl_contacts.source.stats import ExtractStats
 from etl_contacts.source.window import WindowFetcher
+from etl_contacts.source.window.ids import PackedIds
 
 # Records waiting for the consumer, at most: enough to keep fetching while the consumer loads a
 # batch of thousands (with 20-record pages, a bound of 2,500 records left the fetchers idle and
@@ -53,7 +54,7 @@ class _Pending:
     (`handed`, by `_id`)."""
 
     window: Window
-    handed: frozenset[str]
+    handed: PackedIds
     unproven: bool
 
 
@@ -135,7 +136,7 @@ def extract(
             raise _StoppedError
         return api.fetch_listed(filters, page)
 
-    def work(window: Window, *, last_try: bool, handed: frozenset[str] = frozenset()) -> None:
+    def work(window: Window, *, last_try: bool, handed: PackedIds | None = None) -> None:
         doubt = listed if doubt_empty else None
         fetcher = partial(WindowFetcher, fetch, window, learned, stats, doubt)
         _work(window, fetcher, stats, events, last_try=last_try, handed=handed)
@@ -212,7 +213,7 @@ def _work(
     events: _Backlog,
     *,
     last_try: bool,
-    handed: frozenset[str],
+    handed: PackedIds | None,
 ) -> None:
     """Fetch one window on a worker thread; however it ends, the consumer hears of it. A read
     again hands over only what the read before it (`handed`, by `_id`) did not; its strategies
@@ -220,7 +221,9 @@ def _work(
     try:
         reading = fetcher()
         for batch in reading.batches():
-            fresh = [r for r in batch if not (isinstance(r, dict) and r.get("_id") in handed)]
+            fresh = [
+                r for r in batch if not (handed and isinstance(r, dict) and r.get("_id") in handed)
+            ]
             if len(fresh) < len(batch):
                 stats.add("records", len(fresh) - len(batch))
             if fresh:

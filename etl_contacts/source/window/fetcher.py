@@ -13,6 +13,7 @@ from etl_contacts.source.models import CREATED_AT, LAST_SEEN_AT, WINDOW_FIELDS, 
 from etl_contacts.source.query import EARLIEST_MS, LATEST_MS, Query, Span
 from etl_contacts.source.stats import ExtractStats
 from etl_contacts.source.window.activity import by_activity
+from etl_contacts.source.window.ids import PackedIds
 from etl_contacts.source.window.keyset import BY_ACTIVITY, UPDATED_AT, keyset, reached
 from etl_contacts.source.window.reader import Fetch, Reader, Reading
 from etl_contacts.source.window.records import never_active, ordered, together, value
@@ -40,7 +41,7 @@ class WindowFetcher:
         return self._read.unproven
 
     @property
-    def handed(self) -> frozenset[str]:
+    def handed(self) -> PackedIds:
         """The `_id`s of the records this read handed over."""
         return self._read.handed
 

@@ -20,6 +20,7 @@ from etl_contacts.source.learned import Learned, Order, Shape
 from etl_contacts.source.models import CREATED_AT, LAST_SEEN_AT, Reply, Window
 from etl_contacts.source.query import EARLIEST_MS, Query, Span
 from etl_contacts.source.stats import ExtractStats
+from etl_contacts.source.window.ids import PackedIds
 from etl_contacts.source.window.records import fingerprint, never_active
 from etl_contacts.timestamps import parse_ms, to_ms
 
@@ -114,9 +115,9 @@ class Reader:
         return len(self._ids)
 
     @property
-    def handed(self) -> frozenset[str]:
+    def handed(self) -> PackedIds:
         """The `_id`s of the records the window has handed over."""
-        return frozenset(self._ids)
+        return PackedIds(self._ids)
 
     @property
     def tally(self) -> int:
