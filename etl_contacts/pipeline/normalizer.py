@@ -89,7 +89,7 @@ def _normalize_document(document: bytes, account: str, pii_key: bytes | None) ->
     """The batch, collected before the next arrives: phonenumbers keeps each exception it
     handles in a cycle with its frame, and a frame its callers', so the finished `normalize`
     frame, with every record of the batch, lived until the collector ran: a batch or two more
-    in memory, 30 MB of the worker's peak."""
+    in memory (the worker's peak at 1,000,000 contacts was 163 MB so, 128 MB now)."""
     try:
         return normalize(orjson.loads(document), account=account, pii_key=pii_key)
     finally:

@@ -8,7 +8,13 @@ from hypothesis import given
 from etl_contacts.source.window.ids import PackedIds
 
 object_ids = st.text(alphabet="0123456789abcdef", min_size=24, max_size=24)
-any_ids = st.one_of(object_ids, st.text(max_size=30), object_ids.map(str.upper))
+# ids a server might send that only look like ObjectIds: upper case, hex with spaces in it
+any_ids = st.one_of(
+    object_ids,
+    st.text(max_size=30),
+    object_ids.map(str.upper),
+    object_ids.map(lambda i: f"{i[:12]}  {i[14:]}"),
+)
 
 
 @given(st.sets(any_ids, max_size=200), st.lists(any_ids, max_size=50))

@@ -10,11 +10,9 @@ contacts peaked at 305 MB so, 330 MB before.
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_left
 from collections.abc import Iterable
 
-OBJECT_ID = re.compile(r"[0-9a-f]{24}")
 WIDTH = 12
 
 
@@ -25,10 +23,11 @@ class PackedIds:
         others: set[str] = set()
         packed: list[bytes] = []
         for record_id in ids:
-            if OBJECT_ID.fullmatch(record_id):
-                packed.append(bytes.fromhex(record_id))
-            else:
+            key = _object_id(record_id)
+            if key is None:
                 others.add(record_id)
+            else:
+                packed.append(key)
         self._packed = b"".join(sorted(packed))
         self._others = frozenset(others)
 
@@ -38,12 +37,23 @@ class PackedIds:
     def __contains__(self, record_id: object) -> bool:
         if not isinstance(record_id, str):
             return False
-        if not OBJECT_ID.fullmatch(record_id):
+        key = _object_id(record_id)
+        if key is None:
             return record_id in self._others
-        key = bytes.fromhex(record_id)
         count = len(self._packed) // WIDTH
         at = bisect_left(range(count), key, key=self._at)
         return at < count and self._at(at) == key
 
     def _at(self, index: int) -> bytes:
         return self._packed[index * WIDTH : (index + 1) * WIDTH]
+
+
+def _object_id(record_id: str) -> bytes | None:
+    """The 12 bytes of an ObjectId (24 lowercase hex digits, nothing else), else None."""
+    if len(record_id) != 2 * WIDTH:
+        return None
+    try:
+        key = bytes.fromhex(record_id)
+    except ValueError:
+        return None
+    return key if key.hex() == record_id else None
