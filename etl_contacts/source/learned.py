@@ -95,6 +95,11 @@ class Learned:
             own = self._shapes.get(shape)
             return own.longest if own and own.longest else self._all.longest
 
+    def likely_size(self, shape: Shape) -> int:
+        """This kind of query's confirmed page size, its longest answer standing in until then
+        (0 before any answer): for a reader that proves the end by the next page anyway."""
+        return self.size_of(shape) or self.longest_of(shape)
+
     def saw_page(self, length: int, shape: Shape) -> None:
         with self._lock:
             own = self._shapes.setdefault(shape, _Pages())
@@ -194,7 +199,7 @@ class Learned:
         reader that proves the end by asking the next page anyway (a run's first windows would
         otherwise read on past their last page, to an empty one). Never enough on its own: a
         record injected into one answer makes the longest page longer than the size."""
-        size = self.size_of(shape) or self.longest_of(shape)
+        size = self.likely_size(shape)
         return length == 0 or (size > 0 and length < size - 1)
 
     def describe(self) -> dict[str, str]:
@@ -227,9 +232,9 @@ class Learned:
         """One size, or each kind of query's where they differ."""
         with self._lock:
             sizes = {shape: pages.size() for shape, pages in self._shapes.items()}
-            every = self._all.size()
         confirmed = {shape: size for shape, size in sizes.items() if size is not None}
         if len(set(confirmed.values())) < 2:
+            every = self.page_size
             return "not confirmed" if every is None else str(every)
         return "; ".join(
             f"{size} with {' and '.join(sorted(shape)) or 'no date range'}"

@@ -287,7 +287,7 @@ def _actives_as_listed(
 
 def _page_size(read: Reader, query: Query) -> int:
     """The page size of the query's kind, its longest answer standing in until confirmed."""
-    return max(1, read.learned.size_of(query.shape) or read.learned.longest_of(query.shape))
+    return max(1, read.learned.likely_size(query.shape))
 
 
 def _tail_page(

@@ -134,7 +134,7 @@ def reached(read: Reader, query: Query, listed: int) -> Reading:
     shown it is not sorted by `_id` too, and only where no contact can be created any more.
     Two requests, mostly.
     """
-    size = read.learned.size_of(query.shape) or read.learned.longest_of(query.shape)
+    size = read.learned.likely_size(query.shape)
     first = max(1, -(-listed // size))
     for _ in range(2):
         page, lengths = first, list[int]()
