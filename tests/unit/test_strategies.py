@@ -14,9 +14,11 @@ from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 from window_server import BASE, BUSY, HISTORY, Server, live, ms, server, truth
 
+from etl_contacts.sandbox.filters import parse_body
 from etl_contacts.sandbox.store import ContactStore
 from etl_contacts.source.errors import SortChangedError
 from etl_contacts.source.learned import Learned, Order
@@ -434,9 +436,135 @@ def test_a_never_active_contact_changed_by_an_agent_proves_nothing_in_an_updated
         assert mover in ids
 
 
-def test_a_record_left_out_of_the_short_tail_page_is_found_by_the_next_pass() -> None:
-    """The never-active tail fits one page: an answer that leaves one of them out (a hidden
-    record) looks like the whole tail, so the tail is read twice all the same."""
+def _tail_reader(fetch: Fetch, window: Window = HISTORY) -> Reader:
+    """A reader of a run that has ruled out an order by updatedAt (as the run's first windows
+    do on an inbox): the tail's pages are asked once each, and no listing proves their place."""
+    learned = Learned()
+    learned.learn_not_by_update()
+    return Reader(fetch, window, learned, ExtractStats())
+
+
+def _tail_place(api: Server, window: Window = HISTORY) -> tuple[int, int]:
+    """The window's active contacts and all of them, as the store holds them now."""
+    inside = [r for r in live(api.store) if str(r["_id"]) in truth(api.store, window)]
+    return sum(1 for r in inside if r.get(LAST_SEEN_AT)), len(inside)
+
+
+def test_a_tail_read_whole_in_one_short_page_is_read_once() -> None:
+    """A past window whose never-active contacts end on the page where the active ones do:
+    that page, then the empty one after it, and no second pass (nothing could have moved onto
+    the page while it was read)."""
+    config = replace(BASE, page_size=20, never_active_share=0.05, contacts=275)
+    with server(config) as api:
+        active, listed = _tail_place(api)
+        page = active // 20 + 1
+        assert listed < page * 20, "the tail spans two pages: the test proves nothing"
+        tail: list[int] = []
+
+        def fetch(filters: dict[str, object], number: int) -> Reply:
+            if LAST_SEEN_AT not in filters and number > 1:
+                tail.append(number)
+            return api.fetch(filters, number)
+
+        ids = ids_read(_tail_reader(fetch))
+        assert_exact(api, ids)
+        assert tail == [page, page + 1]
+
+
+@pytest.mark.parametrize("shrunk", [True, False], ids=["page-size-shrunk", "page-full"])
+def test_a_deletion_between_the_tails_page_and_the_empty_one_is_caught(shrunk: bool) -> None:
+    """Deletions between the tail's page and the empty page after it move the records that
+    followed that page onto it: the empty page looks like the end. A page the size learned
+    calls full, or one whose first never-active contact stands elsewhere than that size places
+    it (the server's pages shrank to 19), may have had records after it: read again."""
+    config = replace(BASE, page_size=20, never_active_share=0.1, contacts=125)
+    with server(config) as api:
+        active, listed = _tail_place(api)
+        page = active // 20 + 1
+        size = -(-(active + 1) // page) if shrunk else 20
+        after = listed - page * size  # records after the tail's page, to be moved onto it
+        assert size < 20 or not shrunk, "the page size did not shrink: the test proves nothing"
+        assert (page - 1) * size < active and after > 0, "no records follow the tail's page"
+        top = [
+            str(r["_id"])
+            for r in sorted(live(api.store), key=lambda r: -(ms(r, LAST_SEEN_AT) or 0))
+        ]
+        followers = served_at(api, size)[page * size :]
+        deleted = 0
+
+        def fetch(filters: dict[str, object], number: int) -> Reply:
+            nonlocal deleted
+            if LAST_SEEN_AT in filters or number == 1:
+                return api.fetch(filters, number)
+            if number == page + 1 and not deleted:
+                deleted = api.store.act_on("delete", {"ids": top[:after]})
+            query, at = parse_body({**filters, "page": number})
+            records = api.store.page(query, at, size=size).records
+            return Reply([orjson.loads(r) for r in records], api.store.server_time(), time.time())
+
+        ids = ids_read(_tail_reader(fetch))
+        assert deleted == after
+        assert_exact(api, ids)
+        assert set(followers) <= set(ids)
+
+
+def test_a_deletion_while_a_tail_of_several_pages_is_read_is_caught() -> None:
+    """A contact deleted after the tail's first page moves the first record of its second page
+    onto the first: the pass ends on a short page, its first never-active contact where the
+    page size places it, and still missed one: a tail of several pages is read twice."""
+    config = replace(BASE, page_size=20, never_active_share=0.2, contacts=300)
+    with server(config) as api:
+        active, listed = _tail_place(api)
+        page = active // 20 + 1
+        assert listed > (page + 1) * 20, "the tail fits two pages: the test proves nothing"
+        victim = str(max(live(api.store), key=lambda r: ms(r, LAST_SEEN_AT) or 0)["_id"])
+        moved = served_at(api, 20)[page * 20]
+        deleted = 0
+
+        def fetch(filters: dict[str, object], number: int) -> Reply:
+            nonlocal deleted
+            if LAST_SEEN_AT not in filters and number == page + 1 and not deleted:
+                deleted = api.store.act_on("delete", {"ids": [victim]})
+            return api.fetch(filters, number)
+
+        ids = ids_read(_tail_reader(fetch))
+        assert deleted
+        assert_exact(api, ids)
+        assert moved in ids
+
+
+def test_an_open_windows_tail_is_paged_again() -> None:
+    """A contact created never active in a window still open sorts among the tail: one that
+    lands on the tail's page after it was read (a page with room left, the next one empty) is
+    found by the second pass."""
+    window = replace(HISTORY, end=datetime(2100, 1, 1, tzinfo=UTC))
+    config = replace(BASE, page_size=20, never_active_share=0.05, contacts=275)
+    with server(config) as api:
+        active, listed = _tail_place(api, window)
+        page = active // 20 + 1
+        assert listed < page * 20, "the tail's page has no room: the test proves nothing"
+        created = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        newcomer = {"_id": "f" * 24, "createdAt": created, "updatedAt": created}
+        tail_pages = 0
+
+        def fetch(filters: dict[str, object], number: int) -> Reply:
+            nonlocal tail_pages
+            reply = api.fetch(filters, number)
+            if LAST_SEEN_AT in filters or number != page:
+                return reply
+            tail_pages += 1
+            items = reply.items if tail_pages == 1 else [*reply.items, newcomer]
+            return Reply(items, reply.server_time, reply.received_at)
+
+        ids = ids_read(_tail_reader(fetch, window))
+        assert tail_pages > 1
+        assert newcomer["_id"] in ids
+
+
+def test_a_record_left_out_of_the_tails_one_short_page_is_read_by_the_next_read() -> None:
+    """An answer that leaves out the last never-active contact of the tail's one short page
+    looks like the whole tail: no other answer of the read could show it (as for the last page
+    of any read). The day's next read has it."""
     config = replace(BASE, page_size=20, never_active_share=0.05, contacts=275)
     with server(config) as api:
         hidden: str | None = None
@@ -453,9 +581,23 @@ def test_a_record_left_out_of_the_short_tail_page_is_found_by_the_next_pass() ->
             ]
             return Reply(shown, reply.server_time, reply.received_at)
 
-        ids = ids_read(Reader(fetch, HISTORY, Learned(), ExtractStats()))
+        first = ids_read(_tail_reader(fetch))
         assert hidden is not None, "no tail page held a never-active contact to hide"
-        assert_exact(api, ids)
+        assert hidden not in first, "the read found it: the one-page tail was paged again"
+        assert_exact(api, ids_read(_tail_reader(fetch)))
+
+
+def served_at(api: Server, size: int) -> list[str]:
+    """The ids of the whole history's listing, in pages of `size`."""
+    own = Reader(api.fetch, HISTORY, Learned(), ExtractStats()).own
+    query, _ = parse_body({**own.body(), "page": 1})
+    listing: list[str] = []
+    for number in range(1, 1000):
+        records = api.store.page(query, number, size=size).records
+        if not records:
+            return listing
+        listing.extend(str(orjson.loads(r)["_id"]) for r in records)
+    return listing
 
 
 def test_one_answer_out_of_order_is_asked_again_not_taken_for_another_order() -> None:

@@ -183,13 +183,15 @@ def _never_active_first(read: Reader, query: Query) -> Reading:
 @dataclass(frozen=True)
 class _Tail:
     """The listing as the tail's last pass read it: its length, the records before its first
-    never-active one (all of them when none was), its last page, and the records before the
-    pass's first page."""
+    never-active one (all of them when none was), its last page, the records before the
+    pass's first page, the page size it placed pages by, and how many pages held records."""
 
     listed: int
     active: int
     end: list[object]
     start: int
+    size: int
+    pages: int
 
 
 def _never_active_tail(read: Reader, query: Query) -> Generator[list[object], None, _Tail]:
@@ -201,18 +203,43 @@ def _never_active_tail(read: Reader, query: Query) -> Generator[list[object], No
     a later pass that finds the last page of the pass before unchanged, record for record, ends
     there: nothing lies after it (the empty page after it was asked once). A later pass begins
     no later than the one before: what that one found moved the active ones' count on, but a
-    deletion during it may have moved a record onto its first page."""
+    deletion during it may have moved a record onto its first page. A pass that read the
+    listing's end in one short page is not repeated when nothing could have shifted under it
+    (`_whole_at_once`)."""
     last: list[object] | None = None
     start: int | None = None
     for _ in range(MAX_PASSES):
         before = read.seen
         tail = yield from _never_active_last(read, query, last, start)
-        if read.seen == before:
+        if read.seen == before or _whole_at_once(read, query, tail):
             return tail
         last = tail.end if read.closed(query) else None
         start = tail.start
     raise NotConvergedError(
         f"{read.window}: the never-active contacts kept shifting for {MAX_PASSES} passes"
+    )
+
+
+def _whole_at_once(read: Reader, query: Query, tail: _Tail) -> bool:
+    """Whether the pass read, in one answer, every record from where it began to the end: a
+    second pass could find nothing more.
+
+    A pass misses a record only when a deletion before its page moves one onto a page already
+    read. Here the pass read one page with records, shorter than the page size, then an empty
+    page, in a listing no contact can enter any more: at the first answer nothing lay after
+    it, so nothing could move onto it. That rests on the page size, which the page's own
+    content checks: its first never-active contact stands where the pass placed it by that size
+    (every active contact the listing held before it was handed over, none more, none less). A
+    page size changed since would misplace it, unless deletions made up for the difference
+    exactly; then only a further deletion between the page and the empty one, milliseconds
+    apart, could move a record past the pass. Busy windows (a contact deleted or made active
+    since the keyset) fail the check and are paged again.
+    """
+    return (
+        tail.pages == 1
+        and len(tail.end) < tail.size
+        and tail.active == read.active_seen
+        and read.closed(query)
     )
 
 
@@ -241,15 +268,15 @@ def _never_active_last(
         ):
             break
         page -= 1  # past the end, inside the never-active ones, or after a gap: start earlier
-    listed, end, active, begun = 0, items, None, (page - 1) * size
+    listed, end, active, begun, pages = 0, items, None, (page - 1) * size, 0
     while True:
         if items:
-            listed, end = (page - 1) * size + len(items), items
+            listed, end, pages = (page - 1) * size + len(items), items, pages + 1
         first = next((i for i, r in enumerate(items) if never_active(r)), None)
         if active is None and first is not None:
             active = (page - 1) * size + first
         if not items or (last and items == last):
-            return _Tail(listed, listed if active is None else active, end, begun)
+            return _Tail(listed, listed if active is None else active, end, begun, size, pages)
         page += 1
         before, items = items, (yield from _tail_page(read, query, page)).items
         if items:  # the page before was full: its length is this kind of query's page size
