@@ -16,6 +16,10 @@ LAST_SEEN_AT: Final = "lastSeenAt"
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MILLISECOND = timedelta(milliseconds=1)
+# What PostgreSQL's drivers can read back: years 1 to 9999 in UTC. A date written with an
+# offset can fall outside in UTC ("0001-01-01T00:00:00+05:30" is in year 0 there).
+EARLIEST_UTC_MS: Final = (datetime(1, 1, 1, tzinfo=UTC) - EPOCH) // MILLISECOND
+LATEST_UTC_MS: Final = (datetime.max.replace(tzinfo=UTC) - EPOCH) // MILLISECOND
 
 
 def to_ms(moment: datetime) -> int:
@@ -31,7 +35,8 @@ def format_ms(millis: int) -> str:
 
 
 def parse_ms(value: object) -> int | None:
-    """Milliseconds of an API timestamp, or None when it is missing or not a valid date."""
+    """Milliseconds of an API timestamp, or None when it is missing, not a valid date, or
+    outside the years 1 to 9999 in UTC."""
     if not isinstance(value, str) or len(value) < 10:
         return None
     try:
@@ -40,7 +45,8 @@ def parse_ms(value: object) -> int | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return to_ms(moment)
+    millis = to_ms(moment)
+    return millis if EARLIEST_UTC_MS <= millis <= LATEST_UTC_MS else None
 
 
 def local_day(day: date, timezone: str) -> tuple[datetime, datetime]:

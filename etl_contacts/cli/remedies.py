@@ -33,7 +33,7 @@ _REMEDIES: tuple[tuple[str, str], ...] = (
         "DNS); `etl-contacts doctor` tests it",
     ),
     (
-        r"\bserver error 5\d\d",
+        r"\bserver error 5\d\d|\bunsuccessful: ",
         "the API kept failing with server errors: run again later; if it persists, ask "
         "Express-Chat's support",
     ),

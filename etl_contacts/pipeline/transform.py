@@ -26,6 +26,10 @@ from etl_contacts.warehouse.frames import CONTACT_COLUMNS, REJECT_COLUMNS, Frame
 
 OBJECT_ID = re.compile(r"[0-9a-f]{24}")
 FUTURE_TOLERANCE = timedelta(days=1)
+KEY_BYTES = 2_000
+"""The longest tag, attribute key or segment id a contact may have: each is part of its table's
+primary key, and a PostgreSQL index entry holds about 2.7 kB (one longer and incompressible
+failed the whole load)."""
 TIMESTAMP_COLUMNS = ("last_order_at", "created_at", "updated_at", "last_seen_at")
 
 
@@ -105,6 +109,7 @@ def _contact(
         attributes=_attributes(details.get("attributes")),
         segments=_texts(item.get("segments")),
     )
+    _check_keys(children)
     name = _text(details.get("userProvidedName"))
     status = _text(item.get("status"))
     agent = _text(item.get("_agentAssigned"))
@@ -196,6 +201,22 @@ def _timestamp(item: dict[str, object], field: str, *, required: bool, now: date
     if millis > (now + FUTURE_TOLERANCE).timestamp() * 1000:
         raise Rejected("future_date", f"{field} {value!r} lies in the future")
     return millis
+
+
+def _check_keys(children: _Children) -> None:
+    keys = (
+        ("tag", children.tags),
+        ("attribute key", [key for key, _, _ in children.attributes]),
+        ("segment id", children.segments),
+    )
+    for name, texts in keys:
+        for text in texts:
+            size = len(text.encode("utf-8", "surrogatepass"))
+            if size > KEY_BYTES:
+                raise Rejected(
+                    "key_too_long",
+                    f"a {name} of {size:,} bytes, longer than the {KEY_BYTES:,} an index holds",
+                )
 
 
 def _dict(value: object) -> dict[str, object]:

@@ -30,10 +30,12 @@ FAULT_KINDS = (
     "malformed",  # one broken record among the good ones (never part of the truth)
     "duplicate",  # a record of the neighbouring page served again on this one
 )
-# Faults no response shows, so only asked for by name (not in FAULT_KINDS nor the hostile preset):
+# Faults only asked for by name (not in FAULT_KINDS nor the hostile preset): those no response
+# shows, and a failure dressed as an answer
 SILENT_FAULT_KINDS = (
     "hide",  # a record left out of its page, the next one not pulled up: the page is one short
     "empty",  # success with no records: a replica serving an empty copy behind a load balancer
+    "unsuccessful",  # a 200 whose envelope says `success: false` (a query that timed out)
 )
 
 

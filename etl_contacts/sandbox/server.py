@@ -32,6 +32,10 @@ from etl_contacts.sandbox.wire import Connection, Request, Server
 from etl_contacts.timestamps import format_ms
 
 EMPTY_ANSWER = b'{"success":true,"message":"","data":[],"code":200}'
+UNSUCCESSFUL_ANSWER = (
+    b'{"success":false,"message":"MongoServerError: operation exceeded time limit",'
+    b'"data":[],"code":500}'
+)
 WRONG_TOKEN = (
     "Argument passed in must be a single String of 12 bytes or a string of 24 hex characters"
 )
@@ -251,7 +255,7 @@ class SandboxServer:
             connection.send(200, EMPTY_ANSWER)
             return True
         fault = self._faults.draw()
-        if fault in ("429", "500", "502", "503", "504", "reset", "empty"):
+        if fault in ("429", "500", "502", "503", "504", "reset", "empty", "unsuccessful"):
             return self._fail(fault, connection)
         if fault == "slow":
             self._faults.injected(fault)
@@ -302,6 +306,9 @@ class SandboxServer:
         if fault == "empty":
             self._count("empty_answers")
             connection.send(200, EMPTY_ANSWER)
+            return True
+        if fault == "unsuccessful":
+            connection.send(200, UNSUCCESSFUL_ANSWER)
             return True
         if fault == "429":
             headers = {"Retry-After": self._faults.retry_after()}

@@ -8,6 +8,7 @@ as they are (they carry the prepared request and its headers), only their kind.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 import time
@@ -68,8 +69,13 @@ def http_date(value: str | None) -> float | None:
         return None
 
 
-def classify(status: int, content_type: str, body: bytes, retry_after: str | None) -> list[object]:
-    """The records of a response, or the error it stands for (TransientError = retry)."""
+def classify(
+    status: int, content_type: str, body: bytes, retry_after: str | None, *, secret: str
+) -> list[object]:
+    """The records of a response, or the error it stands for (TransientError = retry).
+
+    `secret`: the token, masked wherever the server's own message is quoted (a server may
+    repeat a rejected value back: "Cast to ObjectId failed for value ...")."""
     if status == 401:
         raise AuthError(
             "Express-Chat answered 401 Unauthorized: the request lacks the `authtype: Key` "
@@ -78,7 +84,7 @@ def classify(status: int, content_type: str, body: bytes, retry_after: str | Non
     if status == 400:
         raise AuthError(
             "Express-Chat rejected the token (HTTP 400: "
-            f"{_server_message(body)}); set EXPRESS_CHAT_API_TOKEN to a valid API token"
+            f"{_server_message(body, secret)}); set EXPRESS_CHAT_API_TOKEN to a valid API token"
         )
     if status == 429:
         raise TransientError("429", "rate limited", retry_after_seconds(retry_after))
@@ -87,25 +93,58 @@ def classify(status: int, content_type: str, body: bytes, retry_after: str | Non
             f"{status}", f"server error {status}", retry_after_seconds(retry_after)
         )
     if status != 200:
-        raise SourceError(f"Express-Chat answered HTTP {status}: {_server_message(body)}")
+        raise SourceError(f"Express-Chat answered HTTP {status}: {_server_message(body, secret)}")
     if "json" not in content_type.lower():
         raise TransientError("not_json", f"a 200 response with content type {content_type!r}")
-    try:
-        envelope = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise TransientError("bad_json", f"an unparseable body ({exc.msg})") from None
+    envelope = _envelope(body)
+    if isinstance(envelope, dict) and envelope.get("success") is False:
+        raise TransientError(
+            "unsuccessful",
+            f"a 200 response saying success: false ({_server_message(body, secret)})",
+        )
     data = envelope.get("data") if isinstance(envelope, dict) else None
     if not isinstance(data, list):
         raise TransientError("bad_envelope", "a response without a `data` list")
     return data
 
 
-def _server_message(body: bytes) -> str:
+def _envelope(body: bytes) -> object:
+    """The parsed body. A string cut in the middle of a character pair (JavaScript's
+    JSON.stringify writes a lone UTF-16 surrogate, as `\\ud83d`, when a message preview is cut
+    inside an emoji) is valid JSON that orjson refuses, and no PostgreSQL text can hold: such a
+    body is read by the standard library instead, each lone surrogate replaced by U+FFFD, so
+    one broken preview does not make the page unreadable for every run."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        reason = exc.msg
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        raise TransientError("bad_json", f"an unparseable body ({reason})") from None
+    logger.warning("an answer held text cut inside a character: read with U+FFFD in its place")
+    return _mended(envelope)
+
+
+def _mended(value: object) -> object:
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_mended(item) for item in value]
+    if isinstance(value, dict):
+        return {_mended(key): _mended(item) for key, item in value.items()}
+    return value
+
+
+def _server_message(body: bytes, secret: str) -> str:
     try:
         message = orjson.loads(body).get("message")
     except (orjson.JSONDecodeError, AttributeError):
         message = None
-    return str(message)[:200] if message else "no message"
+    if not message:
+        return "no message"
+    text = str(message)
+    return (text.replace(secret, "<the token>") if secret else text)[:200]
 
 
 class RateLimiter:
@@ -239,6 +278,7 @@ class ApiClient:
             response.headers.get("Content-Type", ""),
             content,
             response.headers.get("Retry-After"),
+            secret=self._config.token,
         )
         return Reply(items, http_date(response.headers.get("Date")), received_at)
 

@@ -201,6 +201,11 @@ def test_a_replica_answering_a_quarter_of_requests_empty_loses_nothing(sort: Sor
         ("slow", "timeout: no answer within the timeout"),
         ("truncated", r"connection: the connection failed \(\w+Error\)"),
         ("html", "not_json: a 200 response with content type 'text/html'"),
+        (
+            "unsuccessful",
+            r"unsuccessful: a 200 response saying success: false "
+            r"\(MongoServerError: operation exceeded time limit\)",
+        ),
     ],
 )
 def test_a_fault_on_every_request_fails_after_its_attempts_naming_it(

@@ -137,6 +137,6 @@ def test_rate_limits_and_server_errors_are_retried_with_the_servers_wait(
 ) -> None:
     """429 and 5xx are transient; the wait the server asked for travels with the error."""
     with pytest.raises(TransientError) as raised:
-        classify(status, "application/json", b'{"message": "slow down"}', header)
+        classify(status, "application/json", b'{"message": "slow down"}', header, secret="k")
     assert raised.value.cause == str(status)
     assert raised.value.retry_after == wait

@@ -24,7 +24,9 @@ def _failed(cause: str, detail: str) -> str:
 
 def _refused(status: int) -> str:
     with pytest.raises(AuthError) as refused:
-        classify(status, "application/json", b'{"success":false,"message":"bad key"}', None)
+        classify(
+            status, "application/json", b'{"success":false,"message":"bad key"}', None, secret="k"
+        )
     return str(refused.value)
 
 
@@ -35,6 +37,10 @@ def _refused(status: int) -> str:
         (_failed("timeout", "no answer within the timeout"), "reachable from this machine"),
         (_failed("429", "rate limited"), "rate-limiting the run past its retry budget"),
         (_failed("503", "server error 503"), "server errors: run again later"),
+        (
+            _failed("unsuccessful", "a 200 response saying success: false (timed out)"),
+            "server errors: run again later",
+        ),
         (_refused(400), "check ACME_TOKEN"),
         (_refused(401), "check ACME_TOKEN"),
         (

@@ -347,6 +347,8 @@ def test_reasons() -> None:
         {"_id": 12, "createdAt": GOOD["createdAt"]},
         {"_id": GOOD["_id"], "createdAt": "2024-13-45T00:00:00.000Z"},
         {"_id": GOOD["_id"], "createdAt": "3024-01-01T00:00:00.000Z"},
+        {**GOOD, "updatedAt": "0001-01-01T00:00:00.000+05:30"},  # in year 0 in UTC
+        {**GOOD, "profile": {"userDetails": {"tags": ["é" * 1_001]}}},
     ]
     reasons = list(normalize(records, account="a").rejects["reason"])
     assert reasons == [
@@ -355,6 +357,8 @@ def test_reasons() -> None:
         "invalid_id",
         "unparseable_date",
         "future_date",
+        "unparseable_date",
+        "key_too_long",
     ]
 
 

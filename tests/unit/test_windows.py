@@ -642,3 +642,27 @@ def _first_of_history(api: Server) -> str:
     own = Query({"createdAt": Span(to_ms(HISTORY.start), to_ms(HISTORY.end))}).body()
     top = api.fetch(own, 1).items
     return str(top[0]["_id"]) if isinstance(top[0], dict) else ""
+
+
+def test_differing_copies_of_a_record_in_one_answer_both_go_on_and_copies_do_not() -> None:
+    """A server that lists one contact twice in an answer, once changed: which copy is current
+    only their updatedAt says, which the transform reads (the newer wins). Dropped by `_id`,
+    the later copy, perhaps the current one, was lost. A copy in a later answer, or the same
+    content again, is a duplicate."""
+    with server(BASE) as api:
+        first, other = sorted(live(api.store), key=lambda r: str(r["_id"]))[:2]
+        changed = {
+            **first,
+            "status": "CLOSED",
+            "updatedAt": format_ms((ms(first, "createdAt") or 0) + 1),
+        }
+        answers = [[first, other, changed, dict(first)], [changed, other]]
+
+        def fetch(_: Filters, page: int) -> Reply:
+            return Reply(list(answers[page - 1]), None, 0.0)
+
+        reader = Reader(fetch, HISTORY, Learned(), ExtractStats())
+        handed = [list(chain.from_iterable(reader.ask(reader.own, page))) for page in (1, 2)]
+        assert handed == [[first, other, changed], []]
+        assert reader.seen == 2
+        assert reader.stats.get("duplicates_dropped") == 3

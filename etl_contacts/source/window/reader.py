@@ -1,7 +1,8 @@
 """The read of one window: what it has handed over, and the one way its strategies ask.
 
 Every request goes through `Reader.ask`, which hands over what is new to the window (once per
-`_id`; a record that cannot be placed once per content, to be quarantined), drops what lies
+`_id`, unless one answer holds two differing copies: both go on, for the transform to keep the
+newer; a record that cannot be placed once per content, to be quarantined), drops what lies
 outside it, checks that the server applied every range, and returns the page as answered with
 how many of its records were new to the window. A pass reports what it found from those counts
 (`Page.new`, or `handed` over a strategy's batches), never by watching the reader's state.
@@ -145,6 +146,7 @@ class Reader:
         self._check_ranges(query, items)
         fresh: list[object] = []
         new_ids: list[str] = []
+        firsts: dict[str, object] = {}  # this answer's records new to the window, by `_id`
         for item in items:
             place, record_id = self._place(query, item)
             if place == "outside":
@@ -156,12 +158,14 @@ class Reader:
                     continue
                 self._junk.add(mark)
             elif record_id in self._ids:
-                self.stats.add("duplicates_dropped")
-                continue
+                if firsts.get(record_id, item) == item:  # a copy of one handed over
+                    self.stats.add("duplicates_dropped")
+                    continue
             else:
                 self._ids.add(record_id)
                 self.active_seen += not never_active(item)
                 new_ids.append(record_id)
+                firsts[record_id] = item
             fresh.append(item)
         if fresh:
             self.stats.add("records", len(fresh))
