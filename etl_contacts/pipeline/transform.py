@@ -260,11 +260,16 @@ def _domain(value: object) -> str | None:
 
 
 def _phone(value: object) -> str | None:
-    """E.164 from the platform's {prefix, number}; None when it is not a possible number."""
+    """E.164 from the platform's {prefix, number}, or from one text that starts with its
+    country code ("+91 ...", as other brands send it: without the "+", a national number could
+    be read as another country's); None when it is not a possible number."""
     phone = _dict(value)
-    digits = re.sub(
-        r"\D", "", f"{_text(phone.get('prefix')) or ''}{_text(phone.get('number')) or ''}"
+    written = (
+        value
+        if isinstance(value, str) and value.lstrip().startswith("+")
+        else f"{_text(phone.get('prefix')) or ''}{_text(phone.get('number')) or ''}"
     )
+    digits = re.sub(r"\D", "", written)
     if not 6 <= len(digits) <= 17:
         return None
     try:

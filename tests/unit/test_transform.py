@@ -329,6 +329,16 @@ def test_emails_are_trimmed_and_lowered_and_phones_are_e164() -> None:
     assert row["phone_e164"] == "+919876543210"
 
 
+def test_a_phone_given_as_one_text_is_e164_only_with_its_country_code() -> None:
+    records = [
+        {**GOOD, "_id": f"{n:024x}", "profile": {"userDetails": {"contact": {"phone": phone}}}}
+        for n, phone in enumerate([" +91 98765-43210", "98765 43210"])
+    ]
+    phones = normalize(records, account="a").contacts["phone_e164"]
+    assert phones.iloc[0] == "+919876543210"
+    assert phones.isna().iloc[1]
+
+
 def test_nul_bytes_are_removed_and_the_contact_loaded() -> None:
     record = {
         **GOOD,
