@@ -18,7 +18,9 @@
   loaded and live; not found, while a control (a contact the source certainly has) is
   answered by each field the probes asked by, it is deleted as of when it was first missed.
   A run whose read of activity ends more than `ACTIVITY_REACH` before the newest activity
-  stored (a backfill of old days) deletes nothing.
+  stored (a backfill of old days) deletes nothing. A contact never active, which nothing but
+  the read of the day its createdAt now falls on finds, waits until every day has been read
+  since it was first missed.
 - A guard, as rsync's --max-delete: the contacts one run found missing are deleted only while
   they are at most `max_delete_percent` of the account's live contacts, unless allowed once;
   beyond it, none of them is, and the run says so. Each run's finds are weighed alone: a run
@@ -130,7 +132,8 @@ class Deletions:
         self._policy = policy
         self._batch_size = batch_size
         self._log = log
-        self._verified: list[partial[None]] = []
+        self._verified: list[partial[None]] = []  # recorded once the looks are done
+        self._read: list[datetime] = []  # the starts of the days this run read completely
         self._suspect: list[_Day] = []
 
     def verify(self, window: CompletedWindow) -> list[object]:
@@ -225,6 +228,7 @@ class Deletions:
                 len(found),
                 day.day,
             )
+        self._read.append(day.start)
         self._verified.append(
             partial(
                 self._warehouse.record_verification,
@@ -271,7 +275,7 @@ class Deletions:
         if found:
             self._log.info("%d missing contacts are back at the source", len(found))
             yield list(found.values())
-        gone = [m for m in waiting if m.contact_id not in found]
+        gone = self._beyond_data_fixes([m for m in waiting if m.contact_id not in found])
         if not gone:
             return
         if since is None:
@@ -318,6 +322,29 @@ class Deletions:
         deleted = self._warehouse.mark_deleted(self._account, self._run_id, deletable)
         self._stats.add("deleted", deleted)
         self._log.info("%d contacts missing since an earlier run are deleted", deleted)
+
+    def _beyond_data_fixes(self, gone: list[Awaiting]) -> list[Awaiting]:
+        """Those of `gone` that a data fix moving createdAt (not promised immutable) cannot hide.
+
+        A contact never active is found by nothing but a read of the day its createdAt falls on
+        now: neither stored millisecond nor any activity finds one a data fix moved. It is
+        deleted only once every day has been read completely since it was first missed (the
+        nightly rotation reads them all within ETL_CONTACTS_REVERIFY_DAYS nights); one moved to
+        a day read since is found there, and loaded."""
+        verified = self._warehouse.least_recently_verified(self._account, besides=self._read)
+        unread = {
+            m.contact_id
+            for m in gone
+            if m.last_seen_at is None and verified is not None and verified <= m.missing_since
+        }
+        if unread:
+            self._log.info(
+                "%d missing contacts, never active, are deleted once every day has been read "
+                "again since they were missed: a data fix may have moved their createdAt to a "
+                "day not read since",
+                len(unread),
+            )
+        return [m for m in gone if m.contact_id not in unread]
 
     def _false_empties(self) -> bool:
         """Whether the source answered empty where it had records, anywhere in this run (a

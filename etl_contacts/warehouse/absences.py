@@ -45,6 +45,7 @@ class Awaiting(Missing):
 
     missed_by: str
     """The run that first missed it: the guard weighs what one run found missing together."""
+    missing_since: datetime
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class AbsenceSql:
             missing=sql.Identifier(self.schema, "missing_contacts"),
             history=sql.Identifier(self.schema, "contact_history"),
             runs=sql.Identifier(self.schema, "sync_runs"),
+            verifications=sql.Identifier(self.schema, "day_verifications"),
         )
 
     def candidates(
@@ -162,6 +164,18 @@ class AbsenceSql:
         ).fetchone()
         return row[0] if row else None
 
+    def least_recently_verified(
+        self, conn: psycopg.Connection, account: str, besides: Sequence[datetime]
+    ) -> datetime | None:
+        row = conn.execute(
+            self._format(
+                "SELECT min(verified_at) FROM {verifications} "
+                "WHERE account = %(account)s AND NOT day_start = ANY(%(besides)s)"
+            ),
+            {"account": account, "besides": list(besides)},
+        ).fetchone()
+        return row[0] if row else None
+
     def newest_activity(self, conn: psycopg.Connection, account: str) -> datetime | None:
         """The latest lastSeenAt stored: the present as the source's clock last showed it."""
         row = conn.execute(
@@ -195,7 +209,7 @@ class AbsenceSql:
         rows = conn.execute(
             self._format(
                 """
-                SELECT m.contact_id, c.created_at, c.last_seen_at, m.run_id
+                SELECT m.contact_id, c.created_at, c.last_seen_at, m.run_id, m.missing_since
                 FROM {missing} m JOIN {contacts} c USING (account, contact_id)
                 WHERE m.account = %(account)s AND m.run_id <> %(run_id)s
                   AND c.deleted_at IS NULL AND m.contact_id IN (

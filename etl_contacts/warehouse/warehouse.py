@@ -239,6 +239,15 @@ class Warehouse:
         with self.engine.connect() as conn:
             return self._absences.newest_activity(_psycopg(conn), account)
 
+    def least_recently_verified(
+        self, account: str, *, besides: Sequence[datetime]
+    ) -> datetime | None:
+        """When the day read completely longest ago was read, of those not starting at one of
+        `besides` (a run's, read again): every other day of the account has been read since.
+        None when there is no other."""
+        with self.engine.connect() as conn:
+            return self._absences.least_recently_verified(_psycopg(conn), account, besides)
+
     def mark_missing(self, account: str, run_id: str, contact_ids: Sequence[str]) -> int:
         """First look: record missing those contacts (the live ones the run has not received),
         since now unless already missing. Nothing is deleted. Returns how many are new."""

@@ -344,6 +344,40 @@ def test_a_contact_whose_created_at_moved_is_found_again_not_deleted(loaded: Set
     assert loaded.warehouse.missing_count(ACCOUNT) == 0
 
 
+def _never_active_of(loaded: Setup, day: date, count: int) -> list[str]:
+    return sorted(
+        str(c["_id"])
+        for c in loaded.sandbox.truth()["contacts"]
+        if str(c["createdAt"]).startswith(day.isoformat()) and not c.get("lastSeenAt")
+    )[:count]
+
+
+def test_contacts_never_active_are_deleted_once_every_day_is_read_again(database_url: str) -> None:
+    """A data fix moves the createdAt of three contacts never active three days back, onto a
+    day already read; two others are deleted. Neither stored millisecond nor any activity finds
+    the three: until every day has been read since they were missed, none of the five is
+    deleted. The read of every day finds the three where they moved to, and deletes the two."""
+    config = SandboxConfig(
+        contacts=1_200, days=DAYS, seed=17, token=TOKEN, page_size=20, never_active_share=0.1
+    )
+    with _setup(database_url, config) as loaded:
+        loaded.sync("backfill")
+        day = loaded.first + timedelta(days=5)
+        moved, gone = _never_active_of(loaded, day, 3), _never_active_of(loaded, day, 5)[3:]
+        assert len(gone) == 2
+        assert loaded.post("move_created", {"ids": moved, "by_ms": -3 * 86_400_000})["moved"] == 3
+        assert loaded.post("delete", {"ids": gone})["deleted"] == 2
+        loaded.sync("first-look", day)
+        assert loaded.warehouse.missing_count(ACCOUNT) == 5
+        loaded.sync("second-look", loaded.last)
+        assert all(loaded.stored()[i] for i in moved + gone), "none deleted yet"
+        loaded.sync("every-day", loaded.first, loaded.last)
+        stored = loaded.stored()
+        assert all(stored[i] for i in moved), "found where the data fix moved them"
+        assert not any(stored[i] for i in gone)
+        assert loaded.warehouse.missing_count(ACCOUNT) == 0
+
+
 def _moved_a_month_back_and_missed(loaded: Setup, count: int) -> list[str]:
     """That many contacts of a day, last active on a later one (else the run's read of the
     day's activity finds them again), their createdAt moved a month back by a data fix, before
