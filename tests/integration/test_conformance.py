@@ -82,6 +82,9 @@ ZOO: dict[str, SandboxConfig] = {
     "hidden-records": replace(BASE, faults={**FAULTS, "hide": 0.02}),
     "replica-answering-empty": replace(BASE, faults={**FAULTS, "empty": 0.15}),
     "hostile": replace(preset("hostile", BASE), retry_after_seconds=0, slow_seconds=0.5),
+    "with-a-replica-answering-empty-pages-shrinking": replace(
+        BASE, page_size=20, page_size_later=13, page_size_after=40, faults={**FAULTS, "empty": 0.2}
+    ),
 }
 EVERYDAY = {
     "inbox-to-the-second",

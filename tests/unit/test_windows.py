@@ -426,6 +426,34 @@ def _seasoned() -> Learned:
     return learned
 
 
+@pytest.mark.parametrize("false_empties", [True, False], ids=["seen", "not-seen"])
+def test_after_a_page_full_at_a_size_that_shrank_an_empty_answer_is_doubted(
+    false_empties: bool,
+) -> None:
+    """The server's pages shrank from 20 to 9: a page of 9 looks short by the size the run
+    learned, and the empty answer after it, the end it announced. Once the run has seen the
+    server answer empty falsely, that answer is doubted too (this one was false); before, a
+    server that never answers falsely pays nothing more for a page that ends a listing."""
+    with server(replace(BASE, page_size=9)) as api:
+        answers = [False]  # whether page 2 has been answered, falsely empty
+
+        def fetch(filters: Filters, page: int) -> Reply:
+            reply = api.fetch(filters, page)
+            if page == 2 and not answers[0]:
+                answers[0] = True
+                return Reply([], reply.server_time, reply.received_at)
+            return reply
+
+        learned = _seasoned()
+        if false_empties:
+            learned.learn_false_empties()
+        reader = Reader(fetch, HISTORY, learned, ExtractStats(), fetch)
+        first = list(chain.from_iterable(reader.ask(reader.own, 1)))
+        second = list(chain.from_iterable(reader.ask(reader.own, 2)))
+        assert len(first) == 9
+        assert len(second) == (9 if false_empties else 0)
+
+
 @pytest.mark.parametrize(
     ("sort", "window", "empty"),
     [

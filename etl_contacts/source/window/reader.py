@@ -176,15 +176,19 @@ class Reader:
         """Whether records were due where an answer came empty: it is a query's first (a
         window's, a part's, a pass's), its page 1 (asked again, or after a later page), or the
         answer before it, of the same query, was a full page. (After a short page of it, an
-        empty later page is the end the short page announced.) A server may say success with no
-        records for a while (a lagging replica, an index rebuild), and taken for the end, that
-        empty answer would end the query there, silently: on a first load nothing stored would
-        show the loss."""
+        empty later page is the end the short page announced, until the run has seen the server
+        answer empty falsely: a page that looks short by the size learned is full at a size
+        that shrank since, and only a doubt then tells the end from a false one.) A server may
+        say success with no records for a while (a lagging replica, an index rebuild), and
+        taken for the end, that empty answer would end the query there, silently: on a first
+        load nothing stored would show the loss."""
         if self._listed is None:
             return False
         if page == 1 or self._last is None or self._last[0] != body:
             return True
-        return not self.learned.looks_short(self._last[2], self._last[1])
+        return self.learned.false_empties or not self.learned.looks_short(
+            self._last[2], self._last[1]
+        )
 
     def _doubt(self, body: dict[str, object], page: int, empty_at: float, *, closed: bool) -> Reply:
         """An empty answer proven across time, or replaced: a listing known to hold records is
