@@ -103,8 +103,10 @@ def _answer(
     read: Reader, cursor: Query, items: list[object] | None, order: Order
 ) -> Generator[list[object], None, tuple[list[object], list[int]]]:
     """The answer at the cursor (asked, unless given) and its values, in order: one out of order
-    is asked again, a second raises SortChangedError. One sorted by createdAt and not by `_id`
-    shows the server sorts by createdAt (`reached` is then no longer needed)."""
+    is asked again, a second raises SortChangedError. One sorted by createdAt and not by `_id`,
+    asked again, shows the server sorts by createdAt (`reached` is then no longer needed for the
+    run): once, a record served by mistake (the copy of another under an id of its own) made
+    the run drop the proof, and lose an import whose ids were minted later."""
     if items is None:
         items = (yield from read.ask(cursor, 1)).items
     try:
@@ -113,8 +115,14 @@ def _answer(
         read.stats.add("pages_asked_again")
         items = (yield from read.ask(cursor, 1)).items
         values = ordered(items, order)
-    if order.field == CREATED_AT and not by_id(items, order.descending):
-        read.learned.learn_not_by_id()
+    if (
+        order.field == CREATED_AT
+        and not read.learned.not_by_id
+        and not by_id(items, order.descending)
+    ):
+        read.stats.add("pages_asked_again")
+        if not by_id((yield from read.ask(cursor, 1)).items, order.descending):
+            read.learned.learn_not_by_id()
     return items, values
 
 
