@@ -59,8 +59,10 @@ class SandboxConfig:
     page_size_two_ranges: int = 0  # a query with both date ranges gets pages this long (0: same)
     two_ranges: TwoRanges = "and"  # both date ranges in one body: ANDed, ORed, or one applied
     sort: Sort = "lastSeenAt"
-    ends_at_inclusive: bool = False
-    starts_at_exclusive: bool = False  # startAt matches only later times
+    # each end of each date field read its own way: True or False for both fields, or the
+    # names of the fields it holds for ("createdAt", "lastSeenAt")
+    ends_at_inclusive: bool | tuple[str, ...] = False
+    starts_at_exclusive: bool | tuple[str, ...] = False  # startAt matches only later times
     bound_precision_ms: int = 1  # 1000: startAt and endsAt read to the second (ms dropped)
     reverse_sort: bool = False  # the sort backwards: oldest first (_id: newest first)
     bulk_import_share: float = 0.1  # share of contacts imported in batches with one createdAt
@@ -88,6 +90,14 @@ class SandboxConfig:
         later = self.page_size_later and requests > self.page_size_after
         return self.page_size_later if later else self.page_size
 
+    def end_inclusive(self, field: str) -> bool:
+        """Whether `endsAt` of this date field matches the moment it names."""
+        return _holds_for(self.ends_at_inclusive, field)
+
+    def start_exclusive(self, field: str) -> bool:
+        """Whether `startAt` of this date field matches only later moments."""
+        return _holds_for(self.starts_at_exclusive, field)
+
     def __post_init__(self) -> None:
         known = FAULT_KINDS + SILENT_FAULT_KINDS
         unknown = set(self.faults) - set(known)
@@ -97,6 +107,7 @@ class SandboxConfig:
             raise ValueError("fault rates are probabilities of one request: their sum is at most 1")
         if self.bound_precision_ms not in (1, 1000):
             raise ValueError("bound_precision_ms is 1 (milliseconds) or 1000 (seconds)")
+        _check_ends(self.ends_at_inclusive, self.starts_at_exclusive)
         if self.two_ranges not in TWO_RANGES:
             raise ValueError(f"unknown two_ranges {self.two_ranges!r}; use one of {TWO_RANGES}")
         if self.sort not in SORTS:
@@ -164,3 +175,13 @@ def preset(name: Preset, base: SandboxConfig | None = None) -> SandboxConfig:
             slow_seconds=2.0,
         )
     raise ValueError(f"unknown preset {name!r}; use one of {PRESETS}")
+
+
+def _holds_for(ends: bool | tuple[str, ...], field: str) -> bool:
+    return ends if isinstance(ends, bool) else field in ends
+
+
+def _check_ends(*ends: bool | tuple[str, ...]) -> None:
+    for named in ends:
+        if not isinstance(named, bool) and not set(named) <= {"createdAt", "lastSeenAt"}:
+            raise ValueError(f"an end is read per date field, createdAt or lastSeenAt: {named}")

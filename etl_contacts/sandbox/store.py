@@ -268,16 +268,16 @@ class ContactStore:
         cached = self._orders.get(query)
         if cached is not None and cached[0] == self._version:
             return cached[1]
-        inclusive, sort = self.config.ends_at_inclusive, self.config.sort
+        config, sort = self.config, self.config.sort
         bounded = {
-            f: self._as_read(b)
+            f: self._as_read(f, b)
             for f, b in (("createdAt", query.created), ("lastSeenAt", query.last_seen))
             if b != UNBOUNDED
         }
         either = len(bounded) == 2 and self.config.two_ranges == "or"
         if len(bounded) == 2 and self.config.two_ranges in bounded:  # the other one ignored
             bounded = {self.config.two_ranges: bounded[self.config.two_ranges]}
-        spans = {f: self._index[f].span(b, inclusive) for f, b in bounded.items()}
+        spans = {f: self._index[f].span(b, config.end_inclusive(f)) for f, b in bounded.items()}
         field = min(spans, key=lambda f: spans[f][1] - spans[f][0]) if spans else sort
         if either or field not in self._index:  # _id, updatedAt: no index, any will do
             field = sort if sort in self._index else "createdAt"
@@ -286,11 +286,14 @@ class ContactStore:
         mask = self._alive[candidates]
         if either:
             mask &= np.logical_or.reduce(
-                [within(self._values(f)[candidates], b, inclusive) for f, b in bounded.items()]
+                [
+                    within(self._values(f)[candidates], b, config.end_inclusive(f))
+                    for f, b in bounded.items()
+                ]
             )
         for other, bounds in bounded.items():
             if other != field and not either:
-                mask &= within(self._values(other)[candidates], bounds, inclusive)
+                mask &= within(self._values(other)[candidates], bounds, config.end_inclusive(other))
         kept = self._matcher.keep(query, self._traits, self._status, candidates[mask])
         if sort == field:
             ordered = kept[::-1]
@@ -309,12 +312,12 @@ class ContactStore:
         self._orders[query] = (self._version, ordered)
         return ordered
 
-    def _as_read(self, bounds: Bounds) -> Bounds:
+    def _as_read(self, field: str, bounds: Bounds) -> Bounds:
         """The bounds as this server reads them: to its precision, its start maybe exclusive."""
         low, high = bounds
         precision = self.config.bound_precision_ms
         if low is not None:
-            low = low - low % precision + self.config.starts_at_exclusive
+            low = low - low % precision + self.config.start_exclusive(field)
         if high is not None:
             high -= high % precision
         return low, high

@@ -82,6 +82,19 @@ ZOO: dict[str, SandboxConfig] = {
     "hidden-records": replace(BASE, faults={**FAULTS, "hide": 0.02}),
     "replica-answering-empty": replace(BASE, faults={**FAULTS, "empty": 0.15}),
     "hostile": replace(preset("hostile", BASE), retry_after_seconds=0, slow_seconds=0.5),
+    "with-exclusive-activity-starts-inclusive-created-ends-to-the-second": replace(
+        BASE,
+        starts_at_exclusive=("lastSeenAt",),
+        ends_at_inclusive=("createdAt",),
+        bound_precision_ms=1000,
+    ),
+    "with-inclusive-activity-ends-exclusive-created-starts-pages-of-7": replace(
+        BASE,
+        sort="createdAt",
+        starts_at_exclusive=("createdAt",),
+        ends_at_inclusive=("lastSeenAt",),
+        page_size=7,
+    ),
     "with-a-replica-answering-empty-pages-shrinking": replace(
         BASE, page_size=20, page_size_later=13, page_size_after=40, faults={**FAULTS, "empty": 0.2}
     ),

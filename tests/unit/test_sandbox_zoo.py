@@ -63,6 +63,26 @@ def test_a_start_may_be_exclusive(exclusive: bool) -> None:
     assert (lo in got) is not exclusive
 
 
+@pytest.mark.parametrize("field", ["createdAt", "lastSeenAt"])
+def test_each_end_of_each_field_is_read_its_own_way(field: str) -> None:
+    """A start exclusive and an end inclusive for one date field only: the other field's range
+    keeps a start that includes and an end that excludes."""
+    config = replace(BASE, starts_at_exclusive=(field,), ends_at_inclusive=(field,))
+    with closing(ContactStore(config)) as store:
+        records = _answer(store, {})
+        for name in ("createdAt", "lastSeenAt"):
+            times = sorted(t for t in (_ms(r, name) for r in records) if t is not None)
+            lo, hi = times[10], times[-10]
+            body = {name: {"startAt": format_ms(lo), "endsAt": format_ms(hi)}}
+            got = {_ms(r, name) for r in _answer(store, body)}
+            assert (lo in got, hi in got) == ((False, True) if name == field else (True, False))
+
+
+def test_an_end_names_date_fields_only() -> None:
+    with pytest.raises(ValueError, match="per date field"):
+        replace(BASE, ends_at_inclusive=("updatedAt",))
+
+
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("sort", ["updatedAt", "createdAt", "_id"])
 def test_the_order_is_by_its_field_in_its_direction(sort: Sort, reverse: bool) -> None:
