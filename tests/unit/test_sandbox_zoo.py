@@ -73,7 +73,7 @@ def test_each_end_of_each_field_is_read_its_own_way(field: str) -> None:
         for name in ("createdAt", "lastSeenAt"):
             times = sorted(t for t in (_ms(r, name) for r in records) if t is not None)
             lo, hi = times[10], times[-10]
-            body = {name: {"startAt": format_ms(lo), "endsAt": format_ms(hi)}}
+            body: dict[str, object] = {name: {"startAt": format_ms(lo), "endsAt": format_ms(hi)}}
             got = {_ms(r, name) for r in _answer(store, body)}
             assert (lo in got, hi in got) == ((False, True) if name == field else (True, False))
 
