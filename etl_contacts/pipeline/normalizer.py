@@ -19,6 +19,8 @@ import os
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
+from datetime import datetime
+from functools import partial
 from types import TracebackType
 
 import orjson
@@ -35,13 +37,17 @@ class Normalizer:
         self._pii_key = pii_key
         self._pool: ProcessPoolExecutor | None = None
 
-    def submit(self, records: list[object], *, last: bool) -> Future[Frames]:
+    def submit(
+        self, records: list[object], *, last: bool, now: datetime | None = None
+    ) -> Future[Frames]:
+        """`now`: the present on the source's clock, when ahead of ours (see `normalize`)."""
+        here = partial(normalize, account=self._account, pii_key=self._pii_key, now=now)
         if not records or (self._pool is None and last):
-            return _done(normalize(records, account=self._account, pii_key=self._pii_key))
+            return _done(here(records))
         try:
             document = orjson.dumps(records)
         except orjson.JSONEncodeError:  # nested deeper than orjson writes: rejected, but here
-            return _done(normalize(records, account=self._account, pii_key=self._pii_key))
+            return _done(here(records))
         if self._pool is None:
             # spawn, not fork: fetching threads are running, and a forked child would inherit
             # their locks in whatever state they were
@@ -52,7 +58,7 @@ class Normalizer:
                 initializer=_start_worker,
                 initargs=(os.getpid(),),
             )
-        return self._pool.submit(_normalize_document, document, self._account, self._pii_key)
+        return self._pool.submit(_normalize_document, document, self._account, self._pii_key, now)
 
     def __enter__(self) -> Normalizer:
         return self
@@ -85,13 +91,15 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _normalize_document(document: bytes, account: str, pii_key: bytes | None) -> Frames:
+def _normalize_document(
+    document: bytes, account: str, pii_key: bytes | None, now: datetime | None
+) -> Frames:
     """The batch, collected before the next arrives: phonenumbers keeps each exception it
     handles in a cycle with its frame, and a frame its callers', so the finished `normalize`
     frame, with every record of the batch, lived until the collector ran: a batch or two more
     in memory (the worker's peak at 1,000,000 contacts was 163 MB so, 128 MB now)."""
     try:
-        return normalize(orjson.loads(document), account=account, pii_key=pii_key)
+        return normalize(orjson.loads(document), account=account, pii_key=pii_key, now=now)
     finally:
         gc.collect()
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import partial
 from zoneinfo import ZoneInfo
 
@@ -168,7 +168,8 @@ def run_sync(
         oldest first; one batch stays in flight, so normalizing the next overlaps loading."""
         nonlocal buffer, completed
         split = split_unchanged(buffer, stored_hashes, pii_key)
-        future = normalizer.submit(split.changed, last=last)
+        source_now = datetime.fromtimestamp(stats.now_at_least(), UTC)
+        future = normalizer.submit(split.changed, last=last, now=source_now)
         # the records themselves are not kept: the normalizer has its own copy, and holding
         # them until their frames are loaded cost a batch of records (about 13 MB) the whole run
         pending.append((future, split.unchanged, completed))

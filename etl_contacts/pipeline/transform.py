@@ -40,9 +40,18 @@ class Rejected(Exception):  # noqa: N818 (a verdict, not a failure of the progra
         self.detail = detail
 
 
-def normalize(records: Sequence[object], *, account: str, pii_key: bytes | None = None) -> Frames:
-    """Typed frames for a batch; within it, the newest version of a contact wins."""
-    now = datetime.now(UTC)
+def normalize(
+    records: Sequence[object],
+    *,
+    account: str,
+    pii_key: bytes | None = None,
+    now: datetime | None = None,
+) -> Frames:
+    """Typed frames for a batch; within it, the newest version of a contact wins. `now`: the
+    present on the source's clock when it is ahead of ours (a date later than that, by more than
+    FUTURE_TOLERANCE, is rejected); ours by default."""
+    present = datetime.now(UTC)
+    now = present if now is None else max(now, present)
     contacts: list[tuple[object, ...]] = []
     tags: list[tuple[object, ...]] = []
     attributes: list[tuple[object, ...]] = []

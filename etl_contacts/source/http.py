@@ -280,7 +280,10 @@ class ApiClient:
             response.headers.get("Retry-After"),
             secret=self._config.token,
         )
-        return Reply(items, http_date(response.headers.get("Date")), received_at)
+        server_time = http_date(response.headers.get("Date"))
+        if server_time is not None:
+            self._stats.saw_clock(server_time, received_at)
+        return Reply(items, server_time, received_at)
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)

@@ -15,6 +15,7 @@ class ExtractStats:
         self._counts: Counter[str] = Counter()
         self._started = time.monotonic()
         self._server: dict[str, str] = {}
+        self._ahead = 0.0  # how far the source's clock was seen ahead of ours, in seconds
 
     def add(self, name: str, amount: int = 1) -> None:
         with self._lock:
@@ -26,6 +27,17 @@ class ExtractStats:
         with self._lock:
             for name, value in facts.items():
                 self._server.setdefault(name, value)
+
+    def saw_clock(self, server_time: float, received_at: float) -> None:
+        """An answer's `Date` (epoch seconds) and when it arrived, on our clock."""
+        with self._lock:
+            self._ahead = max(self._ahead, server_time - received_at)
+
+    def now_at_least(self) -> float:
+        """Now (epoch seconds) on whichever clock is ahead, ours or the source's as its answers
+        showed it: a record the source stamps now is not in the future."""
+        with self._lock:
+            return time.time() + self._ahead
 
     def server(self) -> dict[str, str]:
         with self._lock:

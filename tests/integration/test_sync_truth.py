@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -217,3 +217,37 @@ def test_a_record_hidden_from_one_answer_is_repaired_never_deleted(database_url:
         )
     assert sum(per_day.values()) == counts["holes_repaired"]
     assert set(per_day) <= {created[i] for i in hidden}
+
+
+def test_a_source_clock_more_than_a_day_ahead_of_ours_is_not_the_future(
+    database_url: str,
+) -> None:
+    """The server's clock runs 30 hours ahead of ours: contacts active during the read are
+    stamped more than a day after our now. On the source's clock they are the present, not
+    dates in the future: loaded, none rejected (they were, as `future_date`)."""
+    config = preset(
+        "busy",
+        SandboxConfig(contacts=300, days=3, seed=3, token=TOKEN, clock_offset_ms=30 * 3_600_000),
+    )
+    warehouse = Warehouse(database_url)
+    warehouse.migrate()
+    anchor = config.anchor_time
+    first, last = (anchor - timedelta(days=3)).date(), (anchor - timedelta(days=1)).date()
+    with SandboxServer(config) as sandbox:
+        run_sync(
+            client=_client(sandbox),
+            warehouse=warehouse,
+            windows=day_windows(first, last, "UTC"),
+            account="default",
+            run_id="ahead",
+        )
+        truth = sandbox.truth()
+    live, _ = _stored(warehouse)
+    ahead = datetime.now(UTC) + timedelta(days=1)
+    assert any(
+        datetime.fromisoformat(str(c["lastSeenAt"])) > ahead
+        for c in truth["contacts"]
+        if c.get("lastSeenAt")
+    ), "no contact active beyond our clock's tolerance: the test proves nothing"
+    assert _run_counts(warehouse, "ahead")["rejected"] == 0
+    assert _created_in(truth["contacts"], first, last) - live == set()

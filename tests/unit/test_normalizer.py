@@ -24,7 +24,7 @@ def test_a_batch_is_freed_once_its_frames_are_returned() -> None:
     record["profile"]["userDetails"]["contact"]["phone"] = {"prefix": "+999", "number": "1234567"}
     gc.disable()  # only the worker's own collection may free it
     try:
-        frames = _normalize_document(orjson.dumps([record]), "acme", None)
+        frames = _normalize_document(orjson.dumps([record]), "acme", None, None)
         left = [
             o
             for o in gc.get_objects()
