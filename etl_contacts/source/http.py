@@ -122,7 +122,11 @@ def _envelope(body: bytes) -> object:
         envelope = json.loads(body)
     except ValueError:
         raise TransientError("bad_json", f"an unparseable body ({reason})") from None
-    logger.warning("an answer held text cut inside a character: read with U+FFFD in its place")
+    logger.warning(
+        "an answer orjson refused (%s) was read by the standard library: a character cut in "
+        "half, if any, is U+FFFD",
+        reason,
+    )
     return _mended(envelope)
 
 
